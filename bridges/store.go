@@ -1,0 +1,72 @@
+package bridges
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by storage lookups that find nothing.
+var ErrNotFound = errors.New("not found")
+
+// Job is a durable piece of work, run by a worker after the transaction
+// that enqueued it commits. Kind names the worker; the value is stored as
+// JSON. (It is exactly river.JobArgs, without importing River here.)
+type Job interface {
+	Kind() string
+}
+
+// JobOpts tune how a job is enqueued.
+type JobOpts struct {
+	// Queue defaults to the default queue.
+	Queue string
+	// RunAt schedules the job; zero means now.
+	RunAt time.Time
+	// MaxAttempts bounds retries; zero means the queue's default.
+	MaxAttempts int
+	// Unique skips the insert when a job of the same kind and arguments is
+	// already waiting or running.
+	Unique bool
+}
+
+// StoredEvent is an event with what passerelle keeps beside it.
+type StoredEvent struct {
+	Event
+	// Raw is the ActivityPub document the event was read from.
+	Raw []byte `json:"-"`
+	// Calendar is the event rendered as a VCALENDAR with one VEVENT,
+	// rendered once when the event changes; ETag is its strong validator.
+	Calendar []byte `json:"-"`
+	ETag     string `json:"-"`
+	// ChangeSeq is the change-log sequence of the event's last change:
+	// CalDAV sync tokens are built from it.
+	ChangeSeq int64 `json:"-"`
+	// Deleted events stay as rows so that sync can report them gone.
+	Deleted    bool      `json:"deleted,omitempty"`
+	CreatedAt  time.Time `json:"-"`
+	ModifiedAt time.Time `json:"-"`
+}
+
+// Tx is one storage transaction. A state change and the jobs it causes are
+// written in the same Tx, so a crash loses neither or both.
+type Tx interface {
+	// EventByAPID returns the stored event with that ActivityPub id,
+	// deleted ones included, or ErrNotFound.
+	EventByAPID(ctx context.Context, apID string) (*StoredEvent, error)
+	// SaveEvent inserts or updates the event (by APID), appends to the
+	// change log, and sets ev.ID and ev.ChangeSeq.
+	SaveEvent(ctx context.Context, ev *StoredEvent) error
+	// Enqueue adds a durable job, committed with the transaction.
+	Enqueue(ctx context.Context, job Job, opts JobOpts) error
+}
+
+// Store opens transactions.
+type Store interface {
+	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+}
+
+// Renderer renders an event as calendar text once, when it changes (the
+// ical package implements it): every calendar read is then a byte copy.
+type Renderer interface {
+	RenderEvent(ev *Event) ([]byte, error)
+}
