@@ -769,8 +769,8 @@ func (s *Server) render(st *Status) map[string]any {
 		"uri": s.URL + "/users/" + s.opts.Username + "/statuses/" + st.ID, "url": s.URL + "/@" + s.opts.Username + "/" + st.ID,
 		"replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "favourited": false, "reblogged": false,
 		"muted": false, "bookmarked": false, "content": Content(st.Text), "reblog": nil,
-		"application": map[string]any{"name": "passerelle", "website": nil},
-		"account": map[string]any{"id": AccountID, "username": s.opts.Username, "acct": s.opts.Username, "url": s.URL + "/@" + s.opts.Username},
+		"application":       map[string]any{"name": "passerelle", "website": nil},
+		"account":           map[string]any{"id": AccountID, "username": s.opts.Username, "acct": s.opts.Username, "url": s.URL + "/@" + s.opts.Username},
 		"media_attachments": attachments, "mentions": []any{}, "tags": []any{}, "emojis": []any{}, "card": nil, "poll": nil,
 	}
 }
