@@ -179,4 +179,3 @@ func copyFile(from, to string) error {
 	}
 	return out.Close()
 }
-
