@@ -18,10 +18,11 @@ import (
 	"time"
 
 	"passerelle/bridges"
+	"passerelle/store"
 )
 
 // AccountState says whether passerelle may post to an account.
-type AccountState string
+type AccountState = store.MastodonAccountState
 
 // An account is active until the instance refuses its token (401/403);
 // then it needs `passerelle mastodon connect` again.
@@ -31,24 +32,10 @@ const (
 )
 
 // Account is a connected Mastodon-API account.
-type Account struct {
-	ID int64 `json:"id"`
-	// Instance is the server's base URL (https://mastodon.example).
-	Instance string `json:"instance"`
-	// Acct is @user@host.
-	Acct string `json:"acct"`
-	// RemoteID is the account's id on its instance.
-	RemoteID     string       `json:"remote_id"`
-	ClientID     string       `json:"-"`
-	ClientSecret string       `json:"-"`
-	Token        string       `json:"-"`
-	State        AccountState `json:"state"`
-	LastError    string       `json:"last_error,omitempty"`
-	CreatedAt    time.Time    `json:"created_at"`
-}
+type Account = store.MastodonAccount
 
 // Trigger is an event change a route posts on.
-type Trigger string
+type Trigger = store.MastodonTrigger
 
 // The triggers of `mastodon route --on`.
 const (
@@ -79,23 +66,9 @@ func ParseTriggers(s string) ([]Trigger, error) {
 	return out, nil
 }
 
-// Route says that a source's events go to an account.
-type Route struct {
-	ID        int64 `json:"id"`
-	SourceID  int64 `json:"source_id"`
-	AccountID int64 `json:"account_id"`
-	// Visibility is public or unlisted; always sent, since servers differ
-	// in their default.
-	Visibility string    `json:"visibility"`
-	On         []Trigger `json:"on"`
-	// Reminder, when set, posts a reply that long before the start.
-	Reminder time.Duration `json:"reminder,omitempty"`
-	// Template replaces DefaultTemplate when set.
-	Template string `json:"template,omitempty"`
-}
-
-// Posts reports whether the route posts on t.
-func (r *Route) Posts(t Trigger) bool { return slices.Contains(r.On, t) }
+// Route says that a source's events go to an account (with a visibility,
+// the triggers it posts on, an optional reminder and template).
+type Route = store.MastodonRoute
 
 // ParseVisibility checks a route's visibility.
 func ParseVisibility(s string) (string, error) {
@@ -109,7 +82,7 @@ func ParseVisibility(s string) (string, error) {
 }
 
 // PostState is where one status of an event stands on one account.
-type PostState string
+type PostState = store.MastodonPostState
 
 // A post is pending from just before the POST until its id is recorded:
 // a pending post found by a later attempt may exist on the server.
@@ -127,25 +100,11 @@ const (
 )
 
 // Post is one status passerelle made (or is making) for an event on an
-// account: the event's own status, or a reply in its thread.
-type Post struct {
-	EventID   int64
-	AccountID int64
-	// Kind is KindStatus, KindCancel, "update:N" or "reminder:UNIX".
-	Kind     string
-	StatusID string
-	// Version is the event's Sequence the status shows.
-	Version int
-	State   PostState
-	MediaID string
-	// AttemptedAt is when the last POST was started: reconciling looks
-	// at statuses created after it.
-	AttemptedAt time.Time
-	Error       string
-}
+// account; Kind is KindStatus, KindCancel, "update:N" or "reminder:UNIX".
+type Post = store.MastodonPost
 
-// Store is what the package keeps in the database (store/mastodon.go
-// implements it on *store.DB).
+// Store is what the package keeps in the database; *store.DB implements
+// it (store/mastodon.go), a fake does in unit tests.
 type Store interface {
 	MastodonAccount(ctx context.Context, id int64) (*Account, error)
 	MastodonAccounts(ctx context.Context) ([]Account, error)
@@ -173,6 +132,11 @@ type Store interface {
 	EventByID(ctx context.Context, id int64) (*bridges.StoredEvent, error)
 	Enqueue(ctx context.Context, job bridges.Job, opts bridges.JobOpts) error
 }
+
+var (
+	_ Store   = (*store.DB)(nil)
+	_ RouteTx = (*store.Tx)(nil)
+)
 
 // RouteTx is what the change listener needs of the transaction that
 // stores an event change: the routes of its source, to enqueue in it.
