@@ -6,6 +6,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"passerelle/bridges"
+	"passerelle/mastodon"
 	"passerelle/store"
 	"passerelle/web"
 )
@@ -19,6 +20,7 @@ type instance struct {
 	mux      *http.ServeMux
 	workers  *river.Workers
 	periodic []*river.PeriodicJob
+	mastodon *mastodon.Poster
 }
 
 // newInstance wires every area. Each area adds its handlers, workers and
@@ -32,6 +34,10 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	}
 	in.events = &bridges.Events{Store: db, Log: a.log}
 	river.AddWorker(in.workers, store.ProbeWorker{})
+
+	in.mastodon = mastodon.NewPoster(db, mastodonHTTP(a), a.log)
+	in.mastodon.Register(in.workers)
+	in.events.Listeners = append(in.events.Listeners, &mastodon.Listener{})
 
 	in.mux.Handle("GET /healthz", web.Health(db))
 	in.mux.Handle("GET /{$}", web.Home("passerelle", versionString(), db))
