@@ -108,7 +108,7 @@ func NewClient(hc *http.Client, server, token string) *Client {
 	api := gomasto.NewClient(&gomasto.Config{Server: server, AccessToken: token})
 	api.Client = *wrapped
 	api.UserAgent = "passerelle"
-	return &Client{api: api, hc: wrapped, server: strings.TrimRight(server, "/"), MediaPoll: time.Second, MediaWait: 20 * time.Second}
+	return &Client{api: api, hc: wrapped, server: strings.TrimRight(server, "/"), MediaPoll: time.Second, MediaWait: 10 * time.Second}
 }
 
 func wrapHTTP(hc *http.Client) *http.Client {

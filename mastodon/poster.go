@@ -25,8 +25,8 @@ import (
 // job finishes well within it (jobTimeout), so a thread held by a crashed
 // process is free again after it.
 const (
-	claimTTL   = 45 * time.Second
-	jobTimeout = 40 * time.Second
+	claimTTL   = 30 * time.Second
+	jobTimeout = 25 * time.Second
 	// reconcileWindow is how many recent statuses are searched for one
 	// whose outcome is unknown.
 	reconcileWindow = 40
