@@ -6,47 +6,32 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"passerelle/bridges"
+	"passerelle/internal/binarytest"
 	"passerelle/internal/mastodontest"
 	"passerelle/mastodon"
 	"passerelle/store"
 )
 
-// binary builds passerelle once per test run.
-var binary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "passerelle-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "passerelle")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // site is one passerelle installation driven through its real binary.
 type site struct {
-	t   *testing.T
-	bin string
-	dir string
-	env []string
-	db  *store.DB
+	t      *testing.T
+	dir    string
+	listen string
+	env    []string
+	db     *store.DB
 	// serve is the running `passerelle serve`, nil when stopped.
-	serve *exec.Cmd
-	logs  *bytes.Buffer
+	serve *binarytest.Process
+	// logs keeps the output of every serve run, for assertions.
+	logs strings.Builder
 }
 
 func newSite(t *testing.T) *site {
@@ -54,90 +39,56 @@ func newSite(t *testing.T) *site {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &site{t: t, bin: bin, dir: dir, logs: &bytes.Buffer{}}
-	s.env = append(os.Environ(),
-		"PASSERELLE_DATABASE_URL=sqlite://"+filepath.Join(dir, "passerelle.db"),
-		"PASSERELLE_LISTEN="+addr,
-		"PASSERELLE_PUBLIC_URL=http://"+addr,
+	dbURL := "sqlite://" + filepath.Join(dir, "passerelle.db")
+	s := &site{t: t, dir: dir, listen: binarytest.FreeAddr(t, "127.0.0.1")}
+	s.env = []string{
+		"PASSERELLE_DATABASE_URL=" + dbURL,
+		"PASSERELLE_PUBLIC_URL=http://" + s.listen,
 		"PASSERELLE_FEDERATION_ALLOW_PRIVATE_NETWORKS=true",
 		"PASSERELLE_LOG_LEVEL=debug",
-	)
+	}
 	s.run(nil, "migrate")
-	ctx := context.Background()
-	s.db, err = store.Open(ctx, "sqlite://"+filepath.Join(dir, "passerelle.db"), nil)
+	var err error
+	s.db, err = store.Open(context.Background(), dbURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		s.stop()
 		s.db.Close()
-		if t.Failed() {
-			t.Logf("serve logs:\n%s", s.logs)
-		}
 	})
 	return s
-}
-
-func (s *site) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(s.bin, args...)
-	cmd.Env = s.env
-	cmd.Dir = s.dir
-	return cmd
 }
 
 // run runs a command to completion and returns its output.
 func (s *site) run(stdin io.Reader, args ...string) string {
 	s.t.Helper()
-	cmd := s.command(args...)
-	cmd.Stdin = stdin
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		s.t.Fatalf("passerelle %s: %v\n%s", strings.Join(args, " "), err, out)
+	r := binarytest.Run(s.t, s.dir, s.env, args...)
+	if r.Code != 0 {
+		s.t.Fatalf("passerelle %s: exit %d\n%s%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
 	}
-	return string(out)
+	return r.Stdout
 }
 
 func (s *site) start() {
 	s.t.Helper()
-	s.serve = s.command("serve")
-	s.serve.Stdout, s.serve.Stderr = s.logs, s.logs
-	if err := s.serve.Start(); err != nil {
-		s.t.Fatal(err)
-	}
+	s.serve = binarytest.Start(s.t, s.dir, s.listen, s.env)
 }
 
 // kill stops serve with SIGKILL: no cleanup runs.
 func (s *site) kill() {
-	s.t.Helper()
-	if err := s.serve.Process.Kill(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.serve.Wait()
+	s.serve.Kill()
+	s.logs.WriteString(s.serve.Logs())
 	s.serve = nil
 }
 
 func (s *site) stop() {
 	if s.serve != nil {
-		s.serve.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { s.serve.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			s.serve.Process.Kill()
-			<-done
+		if err := s.serve.Stop(20 * time.Second); err != nil {
+			s.t.Errorf("SIGTERM: %v", err)
 		}
+		s.logs.WriteString(s.serve.Logs())
 		s.serve = nil
 	}
 }
@@ -147,7 +98,8 @@ func (s *site) stop() {
 // does for out-of-band apps) and types the code.
 func (s *site) connect(srv *mastodontest.Server) {
 	s.t.Helper()
-	cmd := s.command("mastodon", "connect", srv.URL)
+	cmd := exec.Command(binarytest.Build(s.t), "mastodon", "connect", srv.URL)
+	cmd.Dir, cmd.Env = s.dir, binarytest.Env(s.env...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
@@ -278,6 +230,7 @@ func TestMastodonKillAfterPost(t *testing.T) {
 	if post.StatusID != st.ID || sts[0].ID != st.ID || sts[0].Visibility != "public" {
 		t.Errorf("recorded %s, server has %+v, accepted %s", post.StatusID, sts[0], st.ID)
 	}
+	s.stop()
 	if !strings.Contains(s.logs.String(), "adopted a status posted before a stop") {
 		t.Errorf("serve did not say it adopted the status")
 	}
