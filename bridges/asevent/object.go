@@ -139,23 +139,39 @@ func (o *Object) ID() string {
 // The go-fed getters every object type has; asserting to these small
 // interfaces reads an Event and a Video alike.
 type (
-	hasName         interface{ GetActivityStreamsName() vocab.ActivityStreamsNameProperty }
-	hasContent      interface{ GetActivityStreamsContent() vocab.ActivityStreamsContentProperty }
-	hasSummary      interface{ GetActivityStreamsSummary() vocab.ActivityStreamsSummaryProperty }
-	hasMediaType    interface{ GetActivityStreamsMediaType() vocab.ActivityStreamsMediaTypeProperty }
-	hasURL          interface{ GetActivityStreamsUrl() vocab.ActivityStreamsUrlProperty }
-	hasTo           interface{ GetActivityStreamsTo() vocab.ActivityStreamsToProperty }
+	hasName interface {
+		GetActivityStreamsName() vocab.ActivityStreamsNameProperty
+	}
+	hasContent interface {
+		GetActivityStreamsContent() vocab.ActivityStreamsContentProperty
+	}
+	hasSummary interface {
+		GetActivityStreamsSummary() vocab.ActivityStreamsSummaryProperty
+	}
+	hasMediaType interface {
+		GetActivityStreamsMediaType() vocab.ActivityStreamsMediaTypeProperty
+	}
+	hasURL interface {
+		GetActivityStreamsUrl() vocab.ActivityStreamsUrlProperty
+	}
+	hasTo interface {
+		GetActivityStreamsTo() vocab.ActivityStreamsToProperty
+	}
 	hasAttributedTo interface {
 		GetActivityStreamsAttributedTo() vocab.ActivityStreamsAttributedToProperty
 	}
 	hasStartTime interface {
 		GetActivityStreamsStartTime() vocab.ActivityStreamsStartTimeProperty
 	}
-	hasEndTime   interface{ GetActivityStreamsEndTime() vocab.ActivityStreamsEndTimeProperty }
+	hasEndTime interface {
+		GetActivityStreamsEndTime() vocab.ActivityStreamsEndTimeProperty
+	}
 	hasPublished interface {
 		GetActivityStreamsPublished() vocab.ActivityStreamsPublishedProperty
 	}
-	hasUpdated interface{ GetActivityStreamsUpdated() vocab.ActivityStreamsUpdatedProperty }
+	hasUpdated interface {
+		GetActivityStreamsUpdated() vocab.ActivityStreamsUpdatedProperty
+	}
 )
 
 // Text is a natural-language value and the language it was tagged with
