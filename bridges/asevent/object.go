@@ -586,3 +586,9 @@ func checkURL(s string) error {
 	}
 	return nil
 }
+
+// Number reads a JSON number as decoded by Parse (an icon's width, say);
+// ok is false for anything else.
+func Number(v any) (float64, bool) {
+	return floatValue(v)
+}
