@@ -149,8 +149,8 @@ func TestChannelFallbacks(t *testing.T) {
 	live := `{"type":"Video","id":"https://pt.example/videos/watch/1","name":"n","isLiveBroadcast":true,"schedules":[{"startDate":"2025-08-01T18:00:00.000Z"}],"attributedTo":%s}`
 	tests := map[string]string{
 		`[{"type":"Group","id":"https://pt.example/c/x"},{"type":"Person","id":"https://pt.example/a/y"}]`: "https://pt.example/c/x",
-		`["https://pt.example/a/y","https://pt.example/c/x"]`:                                             "https://pt.example/c/x",
-		`"https://pt.example/video-channels/x"`:                                                           "https://pt.example/video-channels/x",
+		`["https://pt.example/a/y","https://pt.example/c/x"]`:                                              "https://pt.example/c/x",
+		`"https://pt.example/video-channels/x"`:                                                            "https://pt.example/video-channels/x",
 	}
 	for at, want := range tests {
 		ev, err := Decode([]byte(strings.Replace(live, "%s", at, 1)))
