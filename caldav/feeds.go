@@ -53,7 +53,7 @@ func (f *Feeds) ServeFeed(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, err, "")
 		return
 	}
-	etag := fmt.Sprintf(`"feed-%d-%d"`, st.Seq, st.Count)
+	etag := fmt.Sprintf(`"feed-%s-%d"`, slug, st.Seq)
 	if notModified(w, r, etag, st.Modified) {
 		return
 	}

@@ -9,28 +9,28 @@ import (
 
 // The properties passerelle answers.
 var (
-	propResourceType             = xml.Name{Space: nsDAV, Local: "resourcetype"}
-	propDisplayName              = xml.Name{Space: nsDAV, Local: "displayname"}
-	propGetETag                  = xml.Name{Space: nsDAV, Local: "getetag"}
-	propGetContentType           = xml.Name{Space: nsDAV, Local: "getcontenttype"}
-	propGetContentLength         = xml.Name{Space: nsDAV, Local: "getcontentlength"}
-	propGetLastModified          = xml.Name{Space: nsDAV, Local: "getlastmodified"}
-	propCurrentUserPrincipal     = xml.Name{Space: nsDAV, Local: "current-user-principal"}
-	propPrincipalURL             = xml.Name{Space: nsDAV, Local: "principal-URL"}
-	propPrincipalCollectionSet   = xml.Name{Space: nsDAV, Local: "principal-collection-set"}
-	propOwner                    = xml.Name{Space: nsDAV, Local: "owner"}
-	propCurrentUserPrivilegeSet  = xml.Name{Space: nsDAV, Local: "current-user-privilege-set"}
-	propSupportedReportSet       = xml.Name{Space: nsDAV, Local: "supported-report-set"}
-	propSyncToken                = xml.Name{Space: nsDAV, Local: "sync-token"}
-	propCalendarHomeSet          = xml.Name{Space: nsCalDAV, Local: "calendar-home-set"}
-	propCalendarDescription      = xml.Name{Space: nsCalDAV, Local: "calendar-description"}
-	propSupportedComponentSet    = xml.Name{Space: nsCalDAV, Local: "supported-calendar-component-set"}
-	propSupportedCalendarData    = xml.Name{Space: nsCalDAV, Local: "supported-calendar-data"}
-	propCalendarData             = xml.Name{Space: nsCalDAV, Local: "calendar-data"}
-	propCalendarUserAddressSet   = xml.Name{Space: nsCalDAV, Local: "calendar-user-address-set"}
-	propGetCTag                  = xml.Name{Space: nsCS, Local: "getctag"}
-	propCalendarColor            = xml.Name{Space: nsApple, Local: "calendar-color"}
-	propCalendarOrder            = xml.Name{Space: nsApple, Local: "calendar-order"}
+	propResourceType            = xml.Name{Space: nsDAV, Local: "resourcetype"}
+	propDisplayName             = xml.Name{Space: nsDAV, Local: "displayname"}
+	propGetETag                 = xml.Name{Space: nsDAV, Local: "getetag"}
+	propGetContentType          = xml.Name{Space: nsDAV, Local: "getcontenttype"}
+	propGetContentLength        = xml.Name{Space: nsDAV, Local: "getcontentlength"}
+	propGetLastModified         = xml.Name{Space: nsDAV, Local: "getlastmodified"}
+	propCurrentUserPrincipal    = xml.Name{Space: nsDAV, Local: "current-user-principal"}
+	propPrincipalURL            = xml.Name{Space: nsDAV, Local: "principal-URL"}
+	propPrincipalCollectionSet  = xml.Name{Space: nsDAV, Local: "principal-collection-set"}
+	propOwner                   = xml.Name{Space: nsDAV, Local: "owner"}
+	propCurrentUserPrivilegeSet = xml.Name{Space: nsDAV, Local: "current-user-privilege-set"}
+	propSupportedReportSet      = xml.Name{Space: nsDAV, Local: "supported-report-set"}
+	propSyncToken               = xml.Name{Space: nsDAV, Local: "sync-token"}
+	propCalendarHomeSet         = xml.Name{Space: nsCalDAV, Local: "calendar-home-set"}
+	propCalendarDescription     = xml.Name{Space: nsCalDAV, Local: "calendar-description"}
+	propSupportedComponentSet   = xml.Name{Space: nsCalDAV, Local: "supported-calendar-component-set"}
+	propSupportedCalendarData   = xml.Name{Space: nsCalDAV, Local: "supported-calendar-data"}
+	propCalendarData            = xml.Name{Space: nsCalDAV, Local: "calendar-data"}
+	propCalendarUserAddressSet  = xml.Name{Space: nsCalDAV, Local: "calendar-user-address-set"}
+	propGetCTag                 = xml.Name{Space: nsCS, Local: "getctag"}
+	propCalendarColor           = xml.Name{Space: nsApple, Local: "calendar-color"}
+	propCalendarOrder           = xml.Name{Space: nsApple, Local: "calendar-order"}
 )
 
 // allProps are what an allprop PROPFIND (or an empty body) returns.

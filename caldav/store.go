@@ -61,10 +61,10 @@ type Change struct {
 }
 
 // State is what validates a calendar's contents as a whole: Seq (the last
-// change-log sequence that touched it) is the CTag and the sync token.
+// change-log sequence that touched it) is the CTag, the sync token and the
+// feed's ETag; Modified is when that change happened.
 type State struct {
 	Seq      int64
-	Count    int
 	Modified time.Time
 }
 
