@@ -218,7 +218,7 @@ func TestTsdavAndICALjs(t *testing.T) {
 			// tsdav turns numeric XML text into JSON numbers.
 			Ctag, SyncToken any
 			Components      []string
-			Objects                           []struct {
+			Objects         []struct {
 				URL, Etag string
 				Events    []jsEvent
 			}
