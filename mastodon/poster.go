@@ -278,6 +278,20 @@ func (p *Poster) sync(ctx context.Context, t *thread) error {
 	if err != nil {
 		return err
 	}
+	if root != nil && root.State == PostPending {
+		// Settle an unknown outcome first: the event may have been
+		// cancelled or deleted since, and a status that exists must be
+		// marked or removed, not forgotten.
+		found, err := p.reconcile(ctx, t, root, "")
+		if err != nil {
+			return fmt.Errorf("reconcile event %s on %s: %w", ev.APID, t.acct.Acct, err)
+		}
+		if found != nil {
+			if err := p.adopt(ctx, t, root, found); err != nil {
+				return err
+			}
+		}
+	}
 	if ev.Deleted {
 		if root == nil || root.State != PostPosted || !r.Posts(OnDelete) {
 			return nil
@@ -376,9 +390,7 @@ func (p *Poster) publish(ctx context.Context, t *thread, post *Post, parent stri
 			return nil, fmt.Errorf("reconcile event %s on %s: %w", t.ev.APID, t.acct.Acct, err)
 		}
 		if found != nil {
-			post.StatusID, post.State, post.Error = string(found.ID), PostPosted, ""
-			p.log.Info("mastodon: adopted a status posted before a stop", "event", t.ev.APID, "account", t.acct.Acct, "status", found.ID, "kind", post.Kind)
-			return post, p.store.SaveMastodonPost(ctx, post)
+			return post, p.adopt(ctx, t, post, found)
 		}
 	} else {
 		post.Version = t.ev.Sequence
@@ -411,6 +423,13 @@ func (p *Poster) reject(ctx context.Context, t *thread, kind string, post *Post,
 		return err
 	}
 	return river.JobCancel(fmt.Errorf("%s of %s refused by %s: %w", kind, t.ev.APID, t.acct.Acct, cause))
+}
+
+// adopt records a status found by reconcile as the post's.
+func (p *Poster) adopt(ctx context.Context, t *thread, post *Post, found *gomasto.Status) error {
+	post.StatusID, post.State, post.Error = string(found.ID), PostPosted, ""
+	p.log.Info("mastodon: adopted a status posted before a stop", "event", t.ev.APID, "account", t.acct.Acct, "status", found.ID, "kind", post.Kind)
+	return p.store.SaveMastodonPost(ctx, post)
 }
 
 // reconcile looks for a status made by an attempt whose answer was lost:

@@ -209,6 +209,70 @@ func TestLostAnswer(t *testing.T) {
 	}
 }
 
+// TestLostAnswerThenCancelled: the answer to the POST was lost, and the
+// event was cancelled before the retry. The status that exists must be
+// found and marked, not forgotten because cancelled events are not posted.
+func TestLostAnswerThenCancelled(t *testing.T) {
+	for _, then := range []string{"cancelled", "deleted"} {
+		t.Run(then, func(t *testing.T) {
+			f := newFixture(t, mastodontest.GoToSocial)
+			f.lose.n.Store(1)
+			if err := f.sync(t); err == nil {
+				t.Fatal("lost answer not reported")
+			}
+			f.change(func(e *bridges.Event) {
+				e.Status = bridges.StatusCancelled
+				f.ev.Deleted = then == "deleted"
+			})
+			if err := f.sync(t); err != nil {
+				t.Fatal(err)
+			}
+			sts := f.srv.Statuses()
+			switch {
+			case then == "deleted" && len(sts) != 0:
+				t.Errorf("statuses left after delete: %+v", sts)
+			case then == "cancelled" && (len(sts) != 2 || !strings.HasPrefix(sts[0].Text, "❌ ANNULÉ")):
+				t.Errorf("statuses %+v, want the marked status and one reply", sts)
+			}
+		})
+	}
+}
+
+func TestResetTime(t *testing.T) {
+	now := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		header, value string
+		want          time.Time
+	}{
+		{"X-RateLimit-Reset", "2025-05-01T12:05:00.000Z", now.Add(5 * time.Minute)},
+		{"X-RateLimit-Reset", "2025-05-01T12:05:00+00:00", now.Add(5 * time.Minute)},
+		{"X-RateLimit-Reset", "1746101100", time.Unix(1746101100, 0)},
+		{"X-RateLimit-Reset", "30", now.Add(30 * time.Second)},
+		{"Retry-After", "120", now.Add(2 * time.Minute)},
+		{"Retry-After", "Thu, 01 May 2025 12:10:00 GMT", now.Add(10 * time.Minute)},
+		{"X-Nothing", "", now.Add(time.Minute)},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		h.Set(tt.header, tt.value)
+		if got := resetTime(h, now); !got.Equal(tt.want) {
+			t.Errorf("%s: %q = %s, want %s", tt.header, tt.value, got, tt.want)
+		}
+	}
+}
+
+func TestValidateRoutes(t *testing.T) {
+	f := newFixture(t, mastodontest.Mastodon)
+	if err := f.p.ValidateRoutes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.store.SaveMastodonRoute(context.Background(), &Route{SourceID: 9, AccountID: f.acct.ID, Template: "{{.Title"})
+	err := f.p.ValidateRoutes(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "source 9") || !strings.Contains(err.Error(), "status template") {
+		t.Errorf("broken template: %v", err)
+	}
+}
+
 func TestServerErrors(t *testing.T) {
 	t.Run("429 reschedules at the reset", func(t *testing.T) {
 		f := newFixture(t, mastodontest.Mastodon)
