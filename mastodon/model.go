@@ -70,17 +70,6 @@ func ParseTriggers(s string) ([]Trigger, error) {
 // the triggers it posts on, an optional reminder and template).
 type Route = store.MastodonRoute
 
-// ParseVisibility checks a route's visibility.
-func ParseVisibility(s string) (string, error) {
-	switch s {
-	case "":
-		return "public", nil
-	case "public", "unlisted":
-		return s, nil
-	}
-	return "", fmt.Errorf("visibility %q is not public or unlisted", s)
-}
-
 // PostState is where one status of an event stands on one account.
 type PostState = store.MastodonPostState
 

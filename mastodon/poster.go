@@ -352,7 +352,7 @@ func (p *Poster) publishStatus(ctx context.Context, t *thread, root *Post) (*Pos
 	if root.MediaID == "" && root.State != PostPending && t.ev.BannerURL != "" {
 		root.MediaID = p.uploadBanner(ctx, t)
 	}
-	toot := &gomasto.Toot{Status: text, Visibility: t.route.Visibility, Language: langTag(t.ev.Language)}
+	toot := &gomasto.Toot{Status: text, Visibility: visibility(t.route), Language: langTag(t.ev.Language)}
 	if root.MediaID != "" {
 		toot.MediaIDs = []gomasto.ID{gomasto.ID(root.MediaID)}
 	}
@@ -463,7 +463,7 @@ func (p *Poster) reconcile(ctx context.Context, t *thread, post *Post, parent st
 func (p *Poster) edit(ctx context.Context, t *thread, root *Post) error {
 	text, err := t.tmpl.Compose(&t.ev.Event, t.lim)
 	if err != nil {
-		return p.reject(ctx, t, KindStatus, root, err)
+		return p.refused(ctx, t, root, err)
 	}
 	toot := &gomasto.Toot{Status: text, Language: langTag(t.ev.Language)}
 	if root.MediaID != "" {
@@ -488,9 +488,12 @@ func (p *Poster) update(ctx context.Context, t *thread, root *Post) error {
 			return err
 		}
 	} else if err != nil {
+		if Classify(err) == Rejected {
+			return p.refused(ctx, t, root, err)
+		}
 		return fmt.Errorf("edit status %s: %w", root.StatusID, err)
 	}
-	root.Version = t.ev.Sequence
+	root.Version, root.Error = t.ev.Sequence, ""
 	p.log.Info("mastodon: status updated", "event", t.ev.APID, "account", t.acct.Acct, "status", root.StatusID, "version", root.Version)
 	return p.store.SaveMastodonPost(ctx, root)
 }
@@ -499,6 +502,9 @@ func (p *Poster) update(ctx context.Context, t *thread, root *Post) error {
 // that followers who saw the first post are told.
 func (p *Poster) cancel(ctx context.Context, t *thread, root *Post) error {
 	if err := p.edit(ctx, t, root); err != nil && Classify(err) != NotFound {
+		if Classify(err) == Rejected {
+			return p.refused(ctx, t, root, err)
+		}
 		return fmt.Errorf("mark status %s cancelled: %w", root.StatusID, err)
 	}
 	reply, err := p.post(ctx, t, KindCancel)
@@ -518,7 +524,26 @@ func (p *Poster) cancel(ctx context.Context, t *thread, root *Post) error {
 }
 
 func (p *Poster) replyToot(t *thread, intro string) *gomasto.Toot {
-	return &gomasto.Toot{Status: replyText(&t.ev.Event, intro, t.lim), Visibility: t.route.Visibility, Language: langTag(t.ev.Language)}
+	return &gomasto.Toot{Status: replyText(&t.ev.Event, intro, t.lim), Visibility: visibility(t.route), Language: langTag(t.ev.Language)}
+}
+
+// visibility is always sent: servers differ in their default (GoToSocial
+// makes statuses unlisted).
+func visibility(r *Route) string {
+	if r.Visibility == "" {
+		return "public"
+	}
+	return r.Visibility
+}
+
+// refused records the server's refusal of an edit on the status it was
+// about, which stays posted, and gives up on the job.
+func (p *Poster) refused(ctx context.Context, t *thread, root *Post, cause error) error {
+	root.Error = cause.Error()
+	if err := p.store.SaveMastodonPost(ctx, root); err != nil {
+		return err
+	}
+	return river.JobCancel(fmt.Errorf("edit of status %s refused by %s: %w", root.StatusID, t.acct.Acct, cause))
 }
 
 // Remind posts the reminder reply, once, if the event still starts when

@@ -324,6 +324,22 @@ func TestServerErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("422 on an edit keeps the status", func(t *testing.T) {
+		f := newFixture(t, mastodontest.Mastodon)
+		if err := f.sync(t); err != nil {
+			t.Fatal(err)
+		}
+		f.srv.Fail("PUT", "/api/v1/statuses/", 422, 1, `{"error":"Validation failed: Text character limit of 500 exceeded"}`)
+		f.change(func(e *bridges.Event) { e.Title = "Nouveau titre" })
+		var cancel *river.JobCancelError
+		if err := f.sync(t); !errors.As(err, &cancel) {
+			t.Fatalf("refused edit: %v, want the job given up", err)
+		}
+		p := f.store.post(f.ev.ID, f.acct.ID, KindStatus)
+		if p.State != PostPosted || p.Version != 0 || !strings.Contains(p.Error, "character limit") {
+			t.Errorf("post %+v, want still posted at version 0 with the server's message", p)
+		}
+	})
 	t.Run("5xx retries, then posts once", func(t *testing.T) {
 		f := newFixture(t, mastodontest.Mastodon)
 		f.srv.Fail("POST", "/api/v1/statuses", 503, 1, "")
