@@ -443,9 +443,19 @@ func (p *Poster) reconcile(ctx context.Context, t *thread, post *Post, parent st
 	if link == "" {
 		link = t.ev.APID
 	}
+	// The event's own status shows the link too: a reminder posted as a
+	// new status must not take it for itself.
+	var rootID string
+	if post.Kind != KindStatus {
+		if root, err := p.post(ctx, t, KindStatus); err != nil {
+			return nil, err
+		} else if root != nil {
+			rootID = root.StatusID
+		}
+	}
 	var found *gomasto.Status
 	for _, st := range recent {
-		if st.CreatedAt.Before(post.AttemptedAt.Add(-clockSkew)) {
+		if st.CreatedAt.Before(post.AttemptedAt.Add(-clockSkew)) || (rootID != "" && string(st.ID) == rootID) {
 			continue
 		}
 		reply := ""
@@ -573,7 +583,11 @@ func (p *Poster) Remind(ctx context.Context, args ReminderArgs) error {
 	if reply == nil {
 		reply = &Post{EventID: ev.ID, AccountID: t.acct.ID, Kind: kind}
 	}
-	_, err = p.publish(ctx, t, reply, root.StatusID, p.replyToot(t, labels[baseLang(ev.Language)].Reminder))
+	parent := root.StatusID
+	if t.route.ReminderAs == "status" {
+		parent = "" // a new status, for followers who missed the first
+	}
+	_, err = p.publish(ctx, t, reply, parent, p.replyToot(t, labels[baseLang(ev.Language)].Reminder))
 	return p.jobError(ctx, t, err)
 }
 

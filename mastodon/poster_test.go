@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -388,6 +389,33 @@ func TestReminder(t *testing.T) {
 	args.Start -= 3600
 	if err := f.p.Remind(context.Background(), args); err != nil || len(f.srv.Statuses()) != 2 {
 		t.Errorf("stale reminder: %v, %d statuses", err, len(f.srv.Statuses()))
+	}
+}
+
+// TestReminderAsStatus: a reminder posted as a new status, whose answer is
+// lost, is found again without being confused with the event's status.
+func TestReminderAsStatus(t *testing.T) {
+	f := newFixture(t, mastodontest.GoToSocial)
+	f.route.Reminder, f.route.ReminderAs = time.Hour, "status"
+	f.store.SaveMastodonRoute(context.Background(), f.route)
+	if err := f.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	args := ReminderArgs{EventID: f.ev.ID, AccountID: f.acct.ID, Start: f.ev.Start.Unix()}
+	f.lose.n.Store(1)
+	if err := f.p.Remind(context.Background(), args); err == nil {
+		t.Fatal("lost answer not reported")
+	}
+	if err := f.p.Remind(context.Background(), args); err != nil {
+		t.Fatal(err)
+	}
+	sts := f.srv.Statuses()
+	if len(sts) != 2 || sts[1].InReplyToID != "" || !strings.HasPrefix(sts[1].Text, "⏰ Bientôt : Café libre") {
+		t.Fatalf("statuses %+v, want the event's status and one reminder status", sts)
+	}
+	kind := "reminder:" + strconv.FormatInt(args.Start, 10)
+	if p := f.store.post(f.ev.ID, f.acct.ID, kind); p.StatusID != sts[1].ID {
+		t.Errorf("reminder recorded as %s, want %s", p.StatusID, sts[1].ID)
 	}
 }
 

@@ -44,8 +44,11 @@ type MastodonRoute struct {
 	// Visibility is public or unlisted.
 	Visibility string            `json:"visibility"`
 	On         []MastodonTrigger `json:"on"`
-	// Reminder, when set, posts a reply that long before the start.
+	// Reminder, when set, posts a reminder that long before the start.
 	Reminder time.Duration `json:"reminder,omitempty"`
+	// ReminderAs is "reply" (in the event's thread, the default) or
+	// "status" (a new status, seen by followers who missed the first).
+	ReminderAs string `json:"reminder_as,omitempty"`
 	// Template replaces the default status template when set.
 	Template string `json:"template,omitempty"`
 }
@@ -147,13 +150,13 @@ func (db *DB) SetMastodonAccountState(ctx context.Context, id int64, state Masto
 	return nil
 }
 
-const mastodonRouteColumns = `id, source_id, account_id, visibility, triggers, reminder_seconds, template`
+const mastodonRouteColumns = `id, source_id, account_id, visibility, triggers, reminder_seconds, reminder_as, template`
 
 func scanMastodonRoute(row scanner) (*MastodonRoute, error) {
 	var r MastodonRoute
 	var triggers string
 	var reminder int64
-	err := row.Scan(&r.ID, &r.SourceID, &r.AccountID, &r.Visibility, &triggers, &reminder, &r.Template)
+	err := row.Scan(&r.ID, &r.SourceID, &r.AccountID, &r.Visibility, &triggers, &reminder, &r.ReminderAs, &r.Template)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridges.ErrNotFound
 	}
@@ -209,12 +212,15 @@ func (db *DB) SaveMastodonRoute(ctx context.Context, r *MastodonRoute) error {
 	for i, t := range r.On {
 		triggers[i] = string(t)
 	}
-	err := db.QueryRow(ctx, `INSERT INTO mastodon_routes (source_id, account_id, visibility, triggers, reminder_seconds, template)
-		VALUES (?, ?, ?, ?, ?, ?)
+	if r.ReminderAs == "" {
+		r.ReminderAs = "reply"
+	}
+	err := db.QueryRow(ctx, `INSERT INTO mastodon_routes (source_id, account_id, visibility, triggers, reminder_seconds, reminder_as, template)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source_id, account_id) DO UPDATE SET visibility = excluded.visibility, triggers = excluded.triggers,
-			reminder_seconds = excluded.reminder_seconds, template = excluded.template
+			reminder_seconds = excluded.reminder_seconds, reminder_as = excluded.reminder_as, template = excluded.template
 		RETURNING id`,
-		r.SourceID, r.AccountID, r.Visibility, strings.Join(triggers, ","), int64(r.Reminder/time.Second), r.Template).Scan(&r.ID)
+		r.SourceID, r.AccountID, r.Visibility, strings.Join(triggers, ","), int64(r.Reminder/time.Second), r.ReminderAs, r.Template).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("save Mastodon route: %w", err)
 	}

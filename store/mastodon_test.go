@@ -43,7 +43,7 @@ func TestMastodonStorage(t *testing.T) {
 			t.Fatalf("account %+v, %v", got, err)
 		}
 
-		route := &store.MastodonRoute{SourceID: src.ID, AccountID: acct.ID, Visibility: "unlisted", On: []store.MastodonTrigger{"create", "cancel"}, Reminder: 90 * time.Minute, Template: "{{.Title}} {{.Link}}"}
+		route := &store.MastodonRoute{SourceID: src.ID, AccountID: acct.ID, Visibility: "unlisted", On: []store.MastodonTrigger{"create", "cancel"}, Reminder: 90 * time.Minute, ReminderAs: "status", Template: "{{.Title}} {{.Link}}"}
 		if err := db.SaveMastodonRoute(ctx, route); err != nil {
 			t.Fatal(err)
 		}

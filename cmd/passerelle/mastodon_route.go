@@ -16,7 +16,8 @@ type mastodonRouteCmd struct {
 	Account    string        `required:"" placeholder:"ACCOUNT" help:"@user@host, or the instance URL when it has one account."`
 	Visibility string        `default:"public" enum:"public,unlisted" help:"Status visibility (public or unlisted)."`
 	On         string        `default:"create,update,cancel,delete" placeholder:"LIST" help:"What to post on: create, update, cancel, delete."`
-	Reminder   time.Duration `placeholder:"DURATION" help:"Also reply this long before the start (e.g. 2h); 0 for none."`
+	Reminder   time.Duration `placeholder:"DURATION" help:"Also post a reminder this long before the start (e.g. 2h); 0 for none."`
+	ReminderAs string        `name:"reminder-as" default:"reply" enum:"reply,status" help:"Post the reminder as a reply in the event's thread or as a new status."`
 	Template   string        `type:"existingfile" placeholder:"FILE" help:"A Go text/template for the status text instead of the default."`
 }
 
@@ -52,7 +53,7 @@ func (c mastodonRouteCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	r := &mastodon.Route{SourceID: src.ID, AccountID: acct.ID, Visibility: c.Visibility, On: on, Reminder: c.Reminder, Template: tmpl}
+	r := &mastodon.Route{SourceID: src.ID, AccountID: acct.ID, Visibility: c.Visibility, On: on, Reminder: c.Reminder, ReminderAs: c.ReminderAs, Template: tmpl}
 	if err := db.SaveMastodonRoute(a.ctx, r); err != nil {
 		return err
 	}
@@ -124,7 +125,11 @@ func (mastodonRoutesCmd) Run(a *app) error {
 		if r.Template != "" {
 			tmpl = "custom"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", src.Slug, acct.Acct, r.Visibility, strings.Join(on, ","), r.Reminder, tmpl)
+		reminder := "none"
+		if r.Reminder > 0 {
+			reminder = r.Reminder.String() + " (" + r.ReminderAs + ")"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", src.Slug, acct.Acct, r.Visibility, strings.Join(on, ","), reminder, tmpl)
 	}
 	return w.Flush()
 }

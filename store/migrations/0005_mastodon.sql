@@ -25,6 +25,8 @@ CREATE TABLE mastodon_routes (
     -- triggers is a comma-separated subset of create,update,cancel,delete.
     triggers         TEXT    NOT NULL,
     reminder_seconds BIGINT  NOT NULL DEFAULT 0,
+    -- reminder_as is reply (in the event's thread) or status (a new one).
+    reminder_as      TEXT    NOT NULL DEFAULT 'reply',
     template         TEXT    NOT NULL DEFAULT '',
     UNIQUE (source_id, account_id)
 );
