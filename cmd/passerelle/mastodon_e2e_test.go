@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -248,6 +249,20 @@ func TestMastodonLifecycle(t *testing.T) {
 	s.run(nil, "mastodon", "route", "--source", "cafe", "--account", srv.Acct(), "--visibility", "unlisted", "--on", "create,update,cancel,delete")
 	if out := s.run(nil, "mastodon", "accounts"); !strings.Contains(out, srv.Acct()) || !strings.Contains(out, "active") {
 		t.Errorf("accounts: %s", out)
+	}
+	if out := s.run(nil, "mastodon", "routes"); !strings.Contains(out, "cafe") || !strings.Contains(out, "unlisted") {
+		t.Errorf("routes: %s", out)
+	}
+	// A broken template is refused when the route is saved, naming it.
+	bad := filepath.Join(s.dir, "bad.tmpl")
+	os.WriteFile(bad, []byte("{{.Title} {{.Link}}"), 0o600)
+	r := binarytest.Run(t, s.dir, s.env, "mastodon", "route", "--source", "cafe", "--account", srv.Acct(), "--template", bad)
+	if r.Code != 2 || !strings.Contains(r.Stderr, "--template "+bad) || !strings.Contains(r.Stderr, "status template") {
+		t.Errorf("bad template: exit %d, %s", r.Code, r.Stderr)
+	}
+	r = binarytest.Run(t, s.dir, s.env, "mastodon", "route", "--source", "nosuch", "--account", srv.Acct())
+	if r.Code != 2 || !strings.Contains(r.Stderr, `no source "nosuch"`) {
+		t.Errorf("unknown source: exit %d, %s", r.Code, r.Stderr)
 	}
 	s.start()
 	ctx := context.Background()
