@@ -194,3 +194,23 @@ func TestCheckConfigRedactsSecrets(t *testing.T) {
 		t.Errorf("check-config: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
+
+func TestSigtermDrainsRunningJobs(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"PASSERELLE_DATABASE_URL=" + storetest.SQLiteURL(t), "PASSERELLE_LOG_LEVEL=debug"}
+	out := filepath.Join(dir, "drain.txt")
+	if r := binarytest.Run(t, dir, env, "jobs", "probe", "--hold", "2s", "--label", "drained", out); r.Code != 0 {
+		t.Fatalf("jobs probe: %d %s", r.Code, r.Stderr)
+	}
+	p := binarytest.Start(t, dir, binarytest.FreeAddr(t, "127.0.0.1"), env)
+	// Let a worker pick the job up (it polls every 200 ms), then ask the
+	// process to stop while the job is still holding.
+	time.Sleep(700 * time.Millisecond)
+	if err := p.Stop(30 * time.Second); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || !strings.HasPrefix(string(b), "drained job=") {
+		t.Errorf("the running job was not allowed to finish: %q %v\n%s", b, err, p.Logs())
+	}
+}
