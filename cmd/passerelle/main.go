@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // event zones must not depend on the host's zone files
 
 	"github.com/alecthomas/kong"
 

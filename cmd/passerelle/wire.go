@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/riverqueue/river"
 
@@ -42,10 +43,15 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	in.events.Listeners = append(in.events.Listeners, &mastodon.Listener{})
 
 	in.mux.Handle("GET /healthz", web.Health(db))
-	in.mux.Handle("GET /{$}", web.Home("passerelle", versionString(), db))
+	pages := &web.Pages{DB: db, Site: a.cfg.Instance.Name, Description: a.cfg.Instance.Description,
+		Version: versionString(), PublicURL: strings.TrimSuffix(a.cfg.PublicURL, "/"), Log: a.log}
+	eventPage, err := pages.Mount(in.mux)
+	if err != nil {
+		return nil, err
+	}
 
 	calendars := &caldav.DBStore{DB: db}
 	caldav.Mount(in.mux, &caldav.Server{Store: calendars, Log: a.log},
-		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{})
+		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage})
 	return in, nil
 }
