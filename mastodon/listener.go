@@ -59,14 +59,14 @@ func (l *Listener) EventChanged(ctx context.Context, tx bridges.Tx, ch bridges.C
 			continue
 		}
 		args := PostArgs{EventID: ev.ID, AccountID: r.AccountID, Change: string(ch.Kind), Version: ev.Sequence}
-		if err := tx.Enqueue(ctx, args, bridges.JobOpts{}); err != nil {
+		if err := tx.Enqueue(ctx, args, bridges.JobOpts{MaxAttempts: MaxAttempts}); err != nil {
 			return fmt.Errorf("enqueue Mastodon post of %s: %w", ev.APID, err)
 		}
 		startMoved := ch.Previous == nil || !ch.Previous.Start.Equal(ev.Start)
 		if r.Reminder > 0 && startMoved && (ch.Kind == bridges.ChangeCreated || ch.Kind == bridges.ChangeUpdated) {
 			if at := ev.Start.Add(-r.Reminder); at.After(now) {
 				rem := ReminderArgs{EventID: ev.ID, AccountID: r.AccountID, Start: ev.Start.Unix()}
-				if err := tx.Enqueue(ctx, rem, bridges.JobOpts{RunAt: at}); err != nil {
+				if err := tx.Enqueue(ctx, rem, bridges.JobOpts{RunAt: at, MaxAttempts: MaxAttempts}); err != nil {
 					return fmt.Errorf("enqueue Mastodon reminder of %s: %w", ev.APID, err)
 				}
 			}

@@ -34,6 +34,11 @@ const (
 	clockSkew = 2 * time.Minute
 )
 
+// MaxAttempts bounds the retries of a Mastodon job: with River's backoff
+// (attempt⁴ seconds) an instance down for about a day is waited for, then
+// the job gives up, its errors kept in the queue.
+const MaxAttempts = 12
+
 // PostArgs is the job that brings an event's statuses on one account in
 // line with the event: post, edit, mark cancelled, delete.
 type PostArgs struct {
@@ -135,7 +140,7 @@ func (p *Poster) Recover(ctx context.Context) error {
 		return fmt.Errorf("list pending Mastodon posts: %w", err)
 	}
 	for _, post := range posts {
-		if err := p.store.Enqueue(ctx, PostArgs{EventID: post.EventID, AccountID: post.AccountID, Change: "recover", Version: post.Version}, bridges.JobOpts{}); err != nil {
+		if err := p.store.Enqueue(ctx, PostArgs{EventID: post.EventID, AccountID: post.AccountID, Change: "recover", Version: post.Version}, bridges.JobOpts{MaxAttempts: MaxAttempts}); err != nil {
 			return fmt.Errorf("enqueue recovery of event %d on account %d: %w", post.EventID, post.AccountID, err)
 		}
 	}
