@@ -27,6 +27,14 @@ func (c serveCmd) Run(a *app) error {
 		return err
 	}
 
+	// A broken route template stops serve here, naming the route.
+	if err := in.mastodon.ValidateRoutes(a.ctx); err != nil {
+		return err
+	}
+	if err := in.mastodon.Recover(a.ctx); err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (the listen key): %w", a.cfg.Listen, err)

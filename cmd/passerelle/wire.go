@@ -9,6 +9,7 @@ import (
 	"passerelle/bridges"
 	"passerelle/caldav"
 	"passerelle/ical"
+	"passerelle/mastodon"
 	"passerelle/store"
 	"passerelle/web"
 )
@@ -22,6 +23,7 @@ type instance struct {
 	mux      *http.ServeMux
 	workers  *river.Workers
 	periodic []*river.PeriodicJob
+	mastodon *mastodon.Poster
 }
 
 // newInstance wires every area. Each area adds its handlers, workers and
@@ -35,6 +37,10 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	}
 	in.events = &bridges.Events{Store: db, Renderer: &ical.Renderer{}, Log: a.log}
 	river.AddWorker(in.workers, store.ProbeWorker{})
+
+	in.mastodon = mastodon.NewPoster(db, mastodonHTTP(a), a.log)
+	in.mastodon.Register(in.workers)
+	in.events.Listeners = append(in.events.Listeners, &mastodon.Listener{})
 
 	in.mux.Handle("GET /healthz", web.Health(db))
 	pages := &web.Pages{DB: db, Site: a.cfg.Instance.Name, Description: a.cfg.Instance.Description,
