@@ -1,0 +1,39 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/riverqueue/river"
+
+	"passerelle/bridges"
+	"passerelle/store"
+	"passerelle/web"
+)
+
+// instance is passerelle assembled: the pieces every area adds itself to.
+// serve runs it; other commands use the parts they need (a command that
+// enqueues work needs the same flows that serve's workers run).
+type instance struct {
+	db       *store.DB
+	events   *bridges.Events
+	mux      *http.ServeMux
+	workers  *river.Workers
+	periodic []*river.PeriodicJob
+}
+
+// newInstance wires every area. Each area adds its handlers, workers and
+// change listeners here, in one place, so that the whole assembly reads top
+// to bottom.
+func newInstance(a *app, db *store.DB) (*instance, error) {
+	in := &instance{
+		db:      db,
+		mux:     http.NewServeMux(),
+		workers: river.NewWorkers(),
+	}
+	in.events = &bridges.Events{Store: db, Log: a.log}
+	river.AddWorker(in.workers, store.ProbeWorker{})
+
+	in.mux.Handle("GET /healthz", web.Health(db))
+	in.mux.Handle("GET /{$}", web.Home("passerelle", versionString(), db))
+	return in, nil
+}
