@@ -190,8 +190,8 @@ func (s *Service) serveNodeInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, `application/json; profile="http://nodeinfo.diaspora.software/ns/schema/2.1#"`, http.StatusOK, map[string]any{
 		"version": "2.1",
 		"software": map[string]any{
-			"name":       "passerelle",
-			"version":    version,
+			"name":    "passerelle",
+			"version": version,
 		},
 		"protocols":         []string{"activitypub"},
 		"services":          map[string]any{"inbound": []string{}, "outbound": []string{"atom1.0"}},

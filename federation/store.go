@@ -247,7 +247,7 @@ func (s *Store) BlockedDomains(ctx context.Context) ([]string, error) {
 // Delivery is one activity to send to one inbox, as a durable record: the
 // job names the row, the row keeps the outcome.
 type Delivery struct {
-	ID         int64
+	ID      int64
 	ActorID int64
 	// Recipient is the actor delivered to; Inbox, when set, overrides the
 	// inbox its document names.
