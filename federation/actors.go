@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"passerelle/bridges"
+	"passerelle/store"
 )
 
 // Content types of ActivityStreams documents.
@@ -65,10 +66,10 @@ func writeJSON(w http.ResponseWriter, r *http.Request, contentType string, statu
 // Application, participants are Persons. Nothing about a participant but
 // their chosen display name and random username is published: never an
 // email address.
-func (s *Service) actorDocument(a *LocalActor) map[string]any {
+func (s *Service) actorDocument(a *store.LocalActor) map[string]any {
 	id := s.ActorURL(a.Username)
 	typ := "Person"
-	if a.Kind == ActorInstance {
+	if a.Kind == store.ActorInstance {
 		typ = "Application"
 	}
 	return map[string]any{
@@ -88,14 +89,14 @@ func (s *Service) actorDocument(a *LocalActor) map[string]any {
 		"publicKey": map[string]any{
 			"id":           id + "#main-key",
 			"owner":        id,
-			"publicKeyPem": a.PublicKey,
+			"publicKeyPem": a.PublicKeyPEM,
 		},
 	}
 }
 
-func (s *Service) lookupActor(w http.ResponseWriter, r *http.Request) *LocalActor {
+func (s *Service) lookupActor(w http.ResponseWriter, r *http.Request) *store.LocalActor {
 	username := r.PathValue("username")
-	a, err := s.store.LocalActorByUsername(r.Context(), username)
+	a, err := s.db.LocalActorByUsername(r.Context(), username)
 	if errors.Is(err, bridges.ErrNotFound) {
 		http.Error(w, "no such actor", http.StatusNotFound)
 		return nil
@@ -158,7 +159,7 @@ func (s *Service) serveWebFinger(w http.ResponseWriter, r *http.Request) {
 		}
 		username = user
 	}
-	a, err := s.store.LocalActorByUsername(r.Context(), username)
+	a, err := s.db.LocalActorByUsername(r.Context(), username)
 	if err != nil {
 		http.Error(w, "unknown resource", http.StatusNotFound)
 		return

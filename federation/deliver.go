@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"passerelle/bridges"
+	"passerelle/store"
 )
 
 // The delivery schedule: 30 s after the first failure, doubling up to a
@@ -49,7 +50,7 @@ type Recipient struct {
 // network work, so it is safe inside any transaction; the mail flow uses it
 // for Joins and Leaves.
 func (s *Service) Deliver(ctx context.Context, tx bridges.Tx, fromActorID int64, to Recipient, activity []byte) error {
-	q, ok := tx.(Querier)
+	stx, ok := tx.(*store.Tx)
 	if !ok {
 		return fmt.Errorf("deliver: transaction %T cannot run queries", tx)
 	}
@@ -62,8 +63,8 @@ func (s *Service) Deliver(ctx context.Context, tx bridges.Tx, fromActorID int64,
 	if to.Actor == "" && to.Inbox == "" {
 		return fmt.Errorf("deliver %s: no recipient", head.ID)
 	}
-	d := &Delivery{ActorID: fromActorID, Recipient: to.Actor, Inbox: to.Inbox, ActivityID: head.ID, Activity: activity}
-	if err := s.store.insertDelivery(ctx, q, d); err != nil {
+	d := &store.Delivery{ActorID: fromActorID, Recipient: to.Actor, Inbox: to.Inbox, ActivityID: head.ID, Activity: activity}
+	if err := stx.InsertDelivery(ctx, d); err != nil {
 		return err
 	}
 	return tx.Enqueue(ctx, DeliverJob{DeliveryID: d.ID}, bridges.JobOpts{MaxAttempts: MaxDeliveryAttempts + 1})
@@ -71,11 +72,11 @@ func (s *Service) Deliver(ctx context.Context, tx bridges.Tx, fromActorID int64,
 
 // inboxFor picks where to POST: the explicit inbox, else the recipient's
 // shared inbox when it offers one, else its own inbox.
-func (s *Service) inboxFor(ctx context.Context, d *Delivery) (string, error) {
+func (s *Service) inboxFor(ctx context.Context, d *store.Delivery) (string, error) {
 	if d.Inbox != "" {
 		return d.Inbox, nil
 	}
-	ra, err := s.store.RemoteActor(ctx, d.Recipient)
+	ra, err := s.db.RemoteActor(ctx, d.Recipient)
 	if err != nil || (ra.Inbox == "" && ra.SharedInbox == "") {
 		ra, _, err = s.refreshActor(ctx, d.Recipient, "")
 		if err != nil {
@@ -105,8 +106,8 @@ var errPermanent = errors.New("permanent failure")
 
 // sendDelivery makes one attempt. It returns the inbox used and, on
 // failure, the error and how long the server asked us to wait.
-func (s *Service) sendDelivery(ctx context.Context, d *Delivery) (string, time.Duration, error) {
-	from, err := s.store.LocalActorByID(ctx, d.ActorID)
+func (s *Service) sendDelivery(ctx context.Context, d *store.Delivery) (string, time.Duration, error) {
+	from, err := s.db.LocalActorByID(ctx, d.ActorID)
 	if err != nil {
 		return "", 0, fmt.Errorf("%w: sender actor %d: %v", errPermanent, d.ActorID, err)
 	}
@@ -183,14 +184,14 @@ func (s *Service) acquireHost(ctx context.Context, host string) (func(), error) 
 // It returns nil when done (delivered, gone or given up) and otherwise the
 // time to wait before the next attempt.
 func (s *Service) RunDelivery(ctx context.Context, id int64) (retryIn time.Duration, err error) {
-	d, err := s.store.DeliveryByID(ctx, id)
+	d, err := s.db.DeliveryByID(ctx, id)
 	if errors.Is(err, bridges.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	if d.State != DeliveryPending {
+	if d.State != store.DeliveryPending {
 		return 0, nil
 	}
 	inbox, wait, sendErr := s.sendDelivery(ctx, d)
@@ -198,17 +199,17 @@ func (s *Service) RunDelivery(ctx context.Context, id int64) (retryIn time.Durat
 	switch {
 	case sendErr == nil:
 		s.log.Info("delivered", "activity", d.ActivityID, "inbox", inbox)
-		return 0, s.store.recordAttempt(ctx, id, DeliveryDelivered, inbox, "")
+		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryDelivered, inbox, "")
 	case errors.As(sendErr, &se) && se.StatusCode == http.StatusGone:
 		s.log.Info("delivery stopped: inbox gone", "activity", d.ActivityID, "inbox", inbox)
-		return 0, s.store.recordAttempt(ctx, id, DeliveryGone, inbox, sendErr.Error())
+		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryGone, inbox, sendErr.Error())
 	case errors.Is(sendErr, errPermanent) || d.Attempts+1 >= MaxDeliveryAttempts:
 		s.log.Warn("delivery given up", "activity", d.ActivityID, "inbox", inbox, "attempts", d.Attempts+1, "err", sendErr)
-		return 0, s.store.recordAttempt(ctx, id, DeliveryFailed, inbox, sendErr.Error())
+		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryFailed, inbox, sendErr.Error())
 	}
 	next := max(backoff(d.Attempts+1), min(wait, deliveryMaxRetry))
 	s.log.Info("delivery failed, will retry", "activity", d.ActivityID, "inbox", inbox, "attempt", d.Attempts+1, "retry_in", next, "err", sendErr)
-	if err := s.store.recordAttempt(ctx, id, DeliveryPending, inbox, sendErr.Error()); err != nil {
+	if err := s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryPending, inbox, sendErr.Error()); err != nil {
 		return 0, err
 	}
 	return next, nil

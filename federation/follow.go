@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"passerelle/bridges"
+	"passerelle/store"
 )
 
 func randomID() string { return uuid.NewString() }
@@ -203,12 +204,12 @@ func (s *Service) Follow(ctx context.Context, r *Resolved) (*bridges.Source, err
 		return nil, err
 	}
 	var src *bridges.Source
-	err = s.store.InTx(ctx, func(ctx context.Context, q Querier, tx bridges.Tx) error {
-		old, err := s.store.SourceByActor(ctx, q, r.ActorURL)
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		old, err := tx.SourceWhere(ctx, "actor_url", r.ActorURL)
 		switch {
 		case errors.Is(err, bridges.ErrNotFound):
 			src = &bridges.Source{ActorURL: r.ActorURL}
-			if src.Slug, err = s.freeSlug(ctx, q, r); err != nil {
+			if src.Slug, err = s.freeSlug(ctx, tx, r); err != nil {
 				return err
 			}
 		case err != nil:
@@ -224,7 +225,10 @@ func (s *Service) Follow(ctx context.Context, r *Resolved) (*bridges.Source, err
 		}
 		src.FollowID = followID
 		src.State = bridges.SourcePending
-		if err := s.store.SaveSource(ctx, q, src); err != nil {
+		if src.CreatedAt.IsZero() {
+			src.CreatedAt = s.now()
+		}
+		if err := tx.SaveSource(ctx, src); err != nil {
 			return err
 		}
 		return s.Deliver(ctx, tx, inst.ID, Recipient{Actor: r.ActorURL, Inbox: firstNonEmpty(d.Endpoints.SharedInbox, d.Inbox)}, follow)
@@ -255,15 +259,15 @@ func (s *Service) Unfollow(ctx context.Context, src *bridges.Source) error {
 	if err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(ctx context.Context, q Querier, tx bridges.Tx) error {
-		if err := s.store.SetSourceState(ctx, q, src.ID, bridges.SourceUnfollowed); err != nil {
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if err := tx.SetSourceState(ctx, src.ID, bridges.SourceUnfollowed); err != nil {
 			return err
 		}
 		return s.Deliver(ctx, tx, inst.ID, Recipient{Actor: src.ActorURL, Inbox: firstNonEmpty(src.SharedInbox, src.Inbox)}, undo)
 	})
 }
 
-func (s *Service) freeSlug(ctx context.Context, q Querier, r *Resolved) (string, error) {
+func (s *Service) freeSlug(ctx context.Context, tx *store.Tx, r *Resolved) (string, error) {
 	base := slugClean.ReplaceAllString(strings.ToLower(r.Actor.PreferredUsername), "-")
 	base = strings.Trim(base, "-")
 	if base == "" {
@@ -274,12 +278,12 @@ func (s *Service) freeSlug(ctx context.Context, q Querier, r *Resolved) (string,
 		if i > 1 {
 			slug = fmt.Sprintf("%s-%d", base, i)
 		}
-		taken, err := s.store.SlugTaken(ctx, q, slug)
+		_, err := tx.SourceWhere(ctx, "slug", slug)
+		if errors.Is(err, bridges.ErrNotFound) {
+			return slug, nil
+		}
 		if err != nil {
 			return "", err
-		}
-		if !taken {
-			return slug, nil
 		}
 	}
 	return "", fmt.Errorf("no free slug for %s", r.ActorURL)

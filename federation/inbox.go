@@ -9,6 +9,7 @@ import (
 	"net/url"
 
 	"passerelle/bridges"
+	"passerelle/store"
 )
 
 // MaxInboxBody bounds an inbox POST: 1 MiB, far above any real activity.
@@ -39,7 +40,7 @@ func (InboxJob) Kind() string { return "federation.inbox" }
 func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if u := r.PathValue("username"); u != "" {
-		if _, err := s.store.LocalActorByUsername(ctx, u); err != nil {
+		if _, err := s.db.LocalActorByUsername(ctx, u); err != nil {
 			http.Error(w, "no such actor", http.StatusNotFound)
 			return
 		}
@@ -109,8 +110,8 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		// catches a replay.
 		id = "transient:" + actor
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context, q Querier, tx bridges.Tx) error {
-		fresh, err := s.store.SeeActivity(ctx, q, id, body)
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		fresh, err := tx.SeeActivity(ctx, id, body)
 		if err != nil || !fresh {
 			return err
 		}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
+
+	"passerelle/store"
 )
 
 // ErrBlocked is returned for a domain the admin chose not to federate with.
@@ -27,18 +28,8 @@ type Policy struct {
 	Store BlockList
 }
 
-// NormalizeDomain lower-cases a domain and drops a port and a trailing dot,
-// so that "Mobilizon.Example.:443" and "mobilizon.example" are one domain.
-func NormalizeDomain(d string) string {
-	d = strings.ToLower(strings.TrimSpace(d))
-	if h, _, err := net.SplitHostPort(d); err == nil {
-		d = h
-	}
-	return strings.Trim(strings.TrimSuffix(d, "."), "[]")
-}
-
 func matchDomain(host, rule string) bool {
-	rule = NormalizeDomain(rule)
+	rule = store.NormalizeDomain(rule)
 	return rule != "" && (host == rule || strings.HasSuffix(host, "."+rule))
 }
 
@@ -48,7 +39,7 @@ func (p *Policy) CheckHost(ctx context.Context, host string) error {
 	if p == nil {
 		return nil
 	}
-	host = NormalizeDomain(host)
+	host = store.NormalizeDomain(host)
 	if host == "" {
 		return fmt.Errorf("empty host: %w", ErrBlocked)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"passerelle/bridges"
+	"passerelle/store"
 )
 
 // errSkip marks an activity that is deliberately not acted on; the job
@@ -65,7 +66,7 @@ func (s *Service) sourceFor(ctx context.Context, actor string, candidates ...str
 		if c == "" {
 			continue
 		}
-		src, err := s.store.SourceByActor(ctx, s.store.DB, c)
+		src, err := s.db.SourceWhere(ctx, "actor_url", c)
 		if errors.Is(err, bridges.ErrNotFound) {
 			continue
 		}
@@ -158,7 +159,7 @@ func (s *Service) ingest(ctx context.Context, src *bridges.Source, raw []byte) e
 	if _, err := s.events.Apply(ctx, ev, raw); err != nil {
 		return err
 	}
-	if err := s.store.TouchSource(ctx, src.ID); err != nil {
+	if err := s.db.TouchSource(ctx, src.ID); err != nil {
 		s.log.Warn("record source activity", "source", src.Slug, "err", err)
 	}
 	return nil
@@ -215,12 +216,12 @@ func (s *Service) processAnswer(ctx context.Context, act *Activity, actor string
 	}
 	if inner == nil || !inner.is("Follow") {
 		// A bare id: one of our Follows, or else one of our Joins.
-		if _, err := s.store.SourceByFollowID(ctx, s.store.DB, objID); errors.Is(err, bridges.ErrNotFound) {
+		if _, err := s.db.SourceWhere(ctx, "follow_id", objID); errors.Is(err, bridges.ErrNotFound) {
 			return s.processJoinAnswer(ctx, act, actor, objID, nil)
 		}
 	}
-	return s.store.InTx(ctx, func(ctx context.Context, q Querier, tx bridges.Tx) error {
-		src, err := s.store.SourceByFollowID(ctx, q, objID)
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		src, err := tx.SourceWhere(ctx, "follow_id", objID)
 		if errors.Is(err, bridges.ErrNotFound) {
 			return skipf("%s of unknown Follow %s", act.Type, objID)
 		}
@@ -237,7 +238,7 @@ func (s *Service) processAnswer(ctx context.Context, act *Activity, actor string
 		if src.State == bridges.SourceUnfollowed {
 			return skipf("source %s was unfollowed", src.Slug)
 		}
-		if err := s.store.SetSourceState(ctx, q, src.ID, state); err != nil {
+		if err := tx.SetSourceState(ctx, src.ID, state); err != nil {
 			return err
 		}
 		s.log.Info("follow answered", "source", src.Slug, "state", state)
@@ -264,7 +265,7 @@ func (s *Service) processJoinAnswer(ctx context.Context, act *Activity, actor, j
 	if act.Type == "Reject" {
 		answer = bridges.JoinRejected
 	}
-	return s.store.InTx(ctx, func(ctx context.Context, q Querier, tx bridges.Tx) error {
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		return s.joins.JoinAnswered(ctx, tx, joinID, answer)
 	})
 }

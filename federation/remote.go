@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"passerelle/bridges"
+	"passerelle/store"
 )
 
 // keyRefreshMin is the least time between two fetches of one key, so
@@ -102,7 +103,7 @@ func (s *Service) fetchActor(ctx context.Context, actorURL string) (*actorDoc, [
 }
 
 // refreshActor fetches an actor and caches its key and inboxes.
-func (s *Service) refreshActor(ctx context.Context, actorURL, wantKeyID string) (*RemoteActor, *actorDoc, error) {
+func (s *Service) refreshActor(ctx context.Context, actorURL, wantKeyID string) (*store.RemoteActor, *actorDoc, error) {
 	d, _, err := s.fetchActor(ctx, actorURL)
 	if err != nil {
 		return nil, nil, err
@@ -135,11 +136,11 @@ func (s *Service) refreshActor(ctx context.Context, actorURL, wantKeyID string) 
 	if _, err := ParsePublicKeyPEM(key.PublicKeyPem); err != nil {
 		return nil, nil, fmt.Errorf("actor %s: %w", d.ID, err)
 	}
-	ra := &RemoteActor{
+	ra := &store.RemoteActor{
 		ID: d.ID, KeyID: key.ID, PublicKeyPEM: key.PublicKeyPem, Type: d.Type, Username: d.PreferredUsername,
 		Name: d.Name, Inbox: d.Inbox, SharedInbox: d.Endpoints.SharedInbox, Outbox: d.Outbox, FetchedAt: s.now(),
 	}
-	if err := s.store.SaveRemoteActor(ctx, ra); err != nil {
+	if err := s.db.SaveRemoteActor(ctx, ra); err != nil {
 		return nil, nil, err
 	}
 	return ra, d, nil
@@ -154,7 +155,7 @@ func (k *keyCache) PublicKey(ctx context.Context, keyID string, refresh bool) (*
 	if err := s.policy.CheckURL(ctx, keyID); err != nil {
 		return nil, err
 	}
-	ra, err := s.store.RemoteActorByKeyID(ctx, keyID)
+	ra, err := s.db.RemoteActorByKeyID(ctx, keyID)
 	switch {
 	case err == nil && (!refresh || s.now().Sub(ra.FetchedAt) < keyRefreshMin):
 	case err == nil || errors.Is(err, bridges.ErrNotFound):

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"passerelle/bridges"
+	"passerelle/store"
 )
 
 // Dialect turns an ActivityPub event object into the core's Event (the
@@ -46,7 +48,7 @@ type Options struct {
 type Service struct {
 	opts     Options
 	base     *url.URL
-	store    *Store
+	db       *store.DB
 	events   *bridges.Events
 	dialects map[string]Dialect
 	joins    bridges.JoinAnswerListener
@@ -63,12 +65,12 @@ type Service struct {
 	hosts   map[string]chan struct{}
 
 	instanceMu sync.Mutex
-	instance   *LocalActor
+	instance   *store.LocalActor
 }
 
 // Deps are the service's collaborators, wired in cmd/passerelle.
 type Deps struct {
-	DB DB
+	DB *store.DB
 	// Events stores incoming events (the core flow).
 	Events *bridges.Events
 	// Dialects by software name: mobilizon, gancio, peertube, generic;
@@ -104,8 +106,8 @@ func New(opts Options, deps Deps) (*Service, error) {
 		opts: opts, base: base, events: deps.Events, dialects: deps.Dialects, joins: deps.JoinAnswers,
 		log: log.With("component", "federation"), now: now, hosts: map[string]chan struct{}{},
 	}
-	s.store = &Store{DB: deps.DB, Now: now}
-	s.policy = &Policy{Allow: opts.Allow, Block: opts.Block, Store: s.store}
+	s.db = deps.DB
+	s.policy = &Policy{Allow: opts.Allow, Block: opts.Block, Store: deps.DB}
 	s.client = deps.HTTPClient
 	if s.client == nil {
 		s.client = NewHTTPClient(ClientOptions{AllowPrivateNetworks: opts.AllowPrivateNetworks, UserAgent: s.userAgent()})
@@ -122,9 +124,6 @@ func (s *Service) userAgent() string {
 	}
 	return "passerelle/" + v + " (+" + s.base.String() + ")"
 }
-
-// Store returns the federation store (the CLI uses it for block lists).
-func (s *Service) Store() *Store { return s.store }
 
 // Policy returns the domain policy.
 func (s *Service) Policy() *Policy { return s.policy }
@@ -144,13 +143,13 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // InstanceActor returns the instance actor, creating it on first use.
-func (s *Service) InstanceActor(ctx context.Context) (*LocalActor, error) {
+func (s *Service) InstanceActor(ctx context.Context) (*store.LocalActor, error) {
 	s.instanceMu.Lock()
 	defer s.instanceMu.Unlock()
 	if s.instance != nil {
 		return s.instance, nil
 	}
-	a, err := s.store.EnsureInstanceActor(ctx, s.opts.InstanceActor)
+	a, err := s.ensureInstanceActor(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -158,9 +157,40 @@ func (s *Service) InstanceActor(ctx context.Context) (*LocalActor, error) {
 	return a, nil
 }
 
+// ensureInstanceActor loads the instance actor or creates it with a fresh
+// key. Two replicas starting at once both try the insert; the loser reads
+// the winner's row.
+func (s *Service) ensureInstanceActor(ctx context.Context) (*store.LocalActor, error) {
+	name := s.opts.InstanceActor
+	a, err := s.db.LocalActorByUsername(ctx, name)
+	if err == nil {
+		if a.Kind != store.ActorInstance {
+			return nil, fmt.Errorf("instance actor name %q is taken by a %s actor: choose another federation.actor_name", name, a.Kind)
+		}
+		return a, nil
+	}
+	if !errors.Is(err, bridges.ErrNotFound) {
+		return nil, fmt.Errorf("load instance actor: %w", err)
+	}
+	priv, pub, err := GenerateKeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	a = &store.LocalActor{Kind: store.ActorInstance, Username: name, DisplayName: "passerelle", PrivateKeyPEM: priv, PublicKeyPEM: pub, CreatedAt: s.now()}
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.CreateLocalActor(ctx, a) })
+	if err != nil {
+		if a2, err2 := s.db.LocalActorByUsername(ctx, name); err2 == nil {
+			return a2, nil
+		}
+		return nil, fmt.Errorf("create instance actor: %w", err)
+	}
+	s.log.Info("instance actor created", "actor", s.ActorURL(name))
+	return a, nil
+}
+
 // SignerFor returns a request signer for a local actor.
-func (s *Service) SignerFor(a *LocalActor) (*RequestSigner, error) {
-	key, err := ParsePrivateKeyPEM(a.PrivateKey)
+func (s *Service) SignerFor(a *store.LocalActor) (*RequestSigner, error) {
+	key, err := ParsePrivateKeyPEM(a.PrivateKeyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("key of local actor %s: %w", a.Username, err)
 	}
