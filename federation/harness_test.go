@@ -83,6 +83,13 @@ type harness struct {
 
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
+	return newHarnessJobs(t, opts, true)
+}
+
+// newHarnessJobs is newHarness, with job workers only when jobs is set
+// (tests that drive jobs by hand).
+func newHarnessJobs(t *testing.T, opts Options, jobs bool) *harness {
+	t.Helper()
 	db := storetest.New(t)
 	h := &harness{t: t, db: db, joins: &joinRecorder{answers: map[string]bridges.JoinAnswer{}}}
 	mux := http.NewServeMux()
@@ -109,6 +116,9 @@ func newHarness(t *testing.T, opts Options) *harness {
 	ctx := context.Background()
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if !jobs {
+		return h
 	}
 	workers := river.NewWorkers()
 	svc.Register(workers)
