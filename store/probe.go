@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/riverqueue/river"
 )
@@ -14,6 +15,9 @@ import (
 type ProbeArgs struct {
 	File  string `json:"file"`
 	Label string `json:"label"`
+	// Hold makes the job take that long before it writes, to watch a
+	// SIGTERM drain it.
+	Hold time.Duration `json:"hold,omitempty"`
 }
 
 // Kind names the job.
@@ -26,6 +30,11 @@ type ProbeWorker struct {
 
 // Work appends the job's label and id to its file.
 func (ProbeWorker) Work(ctx context.Context, job *river.Job[ProbeArgs]) error {
+	select {
+	case <-time.After(job.Args.Hold):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	f, err := os.OpenFile(job.Args.File, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("probe: %w", err)

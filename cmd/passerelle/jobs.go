@@ -39,6 +39,7 @@ type jobsProbeCmd struct {
 	File  string        `arg:"" help:"File the job appends a line to."`
 	In    time.Duration `help:"Run the job after this delay." default:"0s"`
 	Label string        `help:"Text of the line." default:"probe"`
+	Hold  time.Duration `help:"Make the job take this long (to watch SIGTERM drain it)." default:"0s"`
 }
 
 func (c jobsProbeCmd) Run(a *app) error {
@@ -55,7 +56,7 @@ func (c jobsProbeCmd) Run(a *app) error {
 	if c.In > 0 {
 		opts.RunAt = time.Now().Add(c.In)
 	}
-	if err := db.Enqueue(a.ctx, store.ProbeArgs{File: path, Label: c.Label}, opts); err != nil {
+	if err := db.Enqueue(a.ctx, store.ProbeArgs{File: path, Label: c.Label, Hold: c.Hold}, opts); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "probe job enqueued: a running `passerelle serve` will append a line to %s\n", path)

@@ -6,6 +6,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"passerelle/bridges"
+	"passerelle/caldav"
+	"passerelle/ical"
 	"passerelle/store"
 	"passerelle/web"
 )
@@ -30,10 +32,14 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		mux:     http.NewServeMux(),
 		workers: river.NewWorkers(),
 	}
-	in.events = &bridges.Events{Store: db, Log: a.log}
+	in.events = &bridges.Events{Store: db, Renderer: &ical.Renderer{}, Log: a.log}
 	river.AddWorker(in.workers, store.ProbeWorker{})
 
 	in.mux.Handle("GET /healthz", web.Health(db))
 	in.mux.Handle("GET /{$}", web.Home("passerelle", versionString(), db))
+
+	calendars := &caldav.DBStore{DB: db}
+	caldav.Mount(in.mux, &caldav.Server{Store: calendars, Log: a.log},
+		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{})
 	return in, nil
 }
