@@ -35,6 +35,12 @@ type cli struct {
 	CheckConfig checkConfigCmd `cmd:"" name:"check-config" help:"Validate the configuration and print it, secrets redacted."`
 	Version     versionCmd     `cmd:"" help:"Print the version."`
 	Jobs        jobsCmd        `cmd:"" help:"Inspect the durable job queue."`
+	Follow      followCmd      `cmd:"" help:"Follow a Mobilizon group, a Gancio instance or any ActivityPub actor, and backfill its events."`
+	Unfollow    unfollowCmd    `cmd:"" help:"Stop following a source; its events leave the calendars."`
+	Sources     sourcesCmd     `cmd:"" help:"List the followed sources, or refresh one."`
+	Block       blockCmd       `cmd:"" help:"Stop federating with a domain."`
+	Unblock     unblockCmd     `cmd:"" help:"Federate with a domain again."`
+	Events      eventsCmd      `cmd:"" help:"List upcoming events."`
 }
 
 // app is what every command gets: the loaded configuration, a logger and

@@ -26,6 +26,10 @@ func (c serveCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
+	// The instance actor and its key are made at first start.
+	if err := in.federation.Start(a.ctx); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
