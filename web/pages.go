@@ -109,9 +109,10 @@ type day struct {
 }
 
 type listedEvent struct {
-	ID                   int64
-	Time, Title, Where   string
-	Source               string
+	ID          int64
+	Time, Title string
+	// Meta is where it happens and its source, as much as is known.
+	Meta                 string
 	Cancelled, Tentative bool
 }
 
@@ -186,11 +187,21 @@ func (p *Pages) days(l *lang, evs []*bridges.StoredEvent, sources map[int64]stri
 		}
 		d := &out[len(out)-1]
 		d.Events = append(d.Events, listedEvent{
-			ID: e.ID, Time: l.Clock(start), Title: e.Title, Where: where(l, &e.Event), Source: sources[e.SourceID],
+			ID: e.ID, Time: l.Clock(start), Title: e.Title, Meta: joinNonEmpty(" · ", where(l, &e.Event), sources[e.SourceID]),
 			Cancelled: e.Status == bridges.StatusCancelled, Tentative: e.Status == bridges.StatusTentative,
 		})
 	}
 	return out
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var kept []string
+	for _, p := range parts {
+		if p != "" {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, sep)
 }
 
 func where(l *lang, e *bridges.Event) string {
@@ -206,10 +217,12 @@ func where(l *lang, e *bridges.Event) string {
 
 type sourcePage struct {
 	page
-	Source                     *bridges.Source
-	Summary                    template.HTML
-	Webcal, FeedURL, CalDAVURL string
-	JoinAddress                string
+	Source             *bridges.Source
+	Summary            template.HTML
+	Webcal             template.URL
+	FeedURL, CalDAVURL string
+	JoinAddress        string
+	JoinMailto         template.URL
 }
 
 func (p *Pages) source(w http.ResponseWriter, r *http.Request) {
@@ -233,7 +246,7 @@ func (p *Pages) source(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := sourcePage{page: p.base(r, sourceName(s)), Source: s, FeedURL: feed,
-		Webcal:    webcal(feed),
+		Webcal:    template.URL(webcal(feed)),
 		CalDAVURL: p.PublicURL + "/dav/calendars/public/" + url.PathEscape(s.Slug) + "/",
 		Summary:   template.HTML(sanitize(s.Summary)),
 	}
@@ -244,6 +257,7 @@ func (p *Pages) source(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.JoinAddress != nil {
 		data.JoinAddress = p.JoinAddress(s.Slug)
+		data.JoinMailto = template.URL("mailto:" + url.PathEscape(data.JoinAddress))
 	}
 	evs, err := p.DB.Events(r.Context(), store.EventQuery{SourceID: s.ID, From: p.now(), Limit: maxListed})
 	if err != nil {
@@ -279,7 +293,8 @@ type eventPage struct {
 	When, Where, MapURL, Capacity   string
 	JoinText, ExternalURL           string
 	Description                     template.HTML
-	Webcal, GoogleURL, OutlookURL   string
+	Webcal                          template.URL
+	GoogleURL, OutlookURL           string
 	Cancelled, Tentative, CanAnswer bool
 	FormEmail, FormError            string
 }
@@ -361,7 +376,10 @@ func (p *Pages) eventData(r *http.Request, e *bridges.StoredEvent) eventPage {
 		}
 	}
 	ics := p.PublicURL + "/events/" + strconv.FormatInt(e.ID, 10) + ".ics"
-	d.Webcal = webcal(ics)
+	// webcal: is the scheme calendar apps register for subscriptions;
+	// html/template does not know it, and the URL is built from our own
+	// public_url and a number, so it is safe to mark.
+	d.Webcal = template.URL(webcal(ics))
 	d.GoogleURL, d.OutlookURL = googleURL(e), outlookURL(e)
 	d.CanAnswer = p.Inviter != nil && e.Public && !d.Cancelled && !e.Over(p.now()) &&
 		(e.JoinMode == bridges.JoinFree || e.JoinMode == bridges.JoinRestricted)

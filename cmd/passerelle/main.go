@@ -37,6 +37,12 @@ type cli struct {
 	Version     versionCmd     `cmd:"" help:"Print the version."`
 	Jobs        jobsCmd        `cmd:"" help:"Inspect the durable job queue."`
 	Mastodon    mastodonCmd    `cmd:"" help:"Cross-post events to Mastodon accounts: connect, accounts, disconnect, route, unroute."`
+	Follow      followCmd      `cmd:"" help:"Follow a Mobilizon group, a Gancio instance or any ActivityPub actor, and backfill its events."`
+	Unfollow    unfollowCmd    `cmd:"" help:"Stop following a source; its events leave the calendars."`
+	Sources     sourcesCmd     `cmd:"" help:"List the followed sources, or refresh one."`
+	Block       blockCmd       `cmd:"" help:"Stop federating with a domain."`
+	Unblock     unblockCmd     `cmd:"" help:"Federate with a domain again."`
+	Events      eventsCmd      `cmd:"" help:"List upcoming events."`
 }
 
 // app is what every command gets: the loaded configuration, a logger and

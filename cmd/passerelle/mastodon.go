@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
-	"syscall"
-	"time"
 
 	"passerelle/bridges"
+	"passerelle/federation"
 	"passerelle/mastodon"
 	"passerelle/store"
 )
@@ -27,40 +24,15 @@ type mastodonCmd struct {
 	Routes     mastodonRoutesCmd     `cmd:"" help:"List routes."`
 }
 
-// mastodonHTTP is the client every Mastodon request goes through. It checks
-// addresses at dial time, after DNS, and refuses loopback, private and
-// link-local ones unless federation.allow_private_networks is set — the
-// same rule as the federation package's client, which cmd will pass here
-// instead once it is on main (protocol packages may not import each other).
+// mastodonHTTP is the client every Mastodon request goes through: the
+// federation package's one outbound client, which checks addresses at dial
+// time (after DNS) and refuses loopback, private and link-local ones
+// unless federation.allow_private_networks is set.
 func mastodonHTTP(a *app) *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second}
-	allow := a.cfg.Federation.AllowPrivateNetworks
-	if !allow {
-		dialer.Control = func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return err
-			}
-			ip := ap.Addr().Unmap()
-			if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() {
-				return fmt.Errorf("refusing to connect to %s, a private or loopback address (set federation.allow_private_networks to allow it)", ip)
-			}
-			return nil
-		}
-	}
-	return &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 10 * time.Second, MaxIdleConnsPerHost: 4},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 5 {
-				return errors.New("stopped after 5 redirects")
-			}
-			if req.URL.Scheme != "https" && !allow {
-				return fmt.Errorf("refusing a redirect to %s: not https", req.URL)
-			}
-			return nil
-		},
-	}
+	return federation.NewHTTPClient(federation.ClientOptions{
+		AllowPrivateNetworks: a.cfg.Federation.AllowPrivateNetworks,
+		UserAgent:            "passerelle/" + versionString() + " (+" + a.cfg.PublicURL + ")",
+	})
 }
 
 // findAccount resolves ACCOUNT: @user@host (the leading @ optional), or the

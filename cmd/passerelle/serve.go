@@ -26,6 +26,10 @@ func (c serveCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
+	// The instance actor and its key are made at first start.
+	if err := in.federation.Start(a.ctx); err != nil {
+		return err
+	}
 
 	// A broken route template stops serve here, naming the route.
 	if err := in.mastodon.ValidateRoutes(a.ctx); err != nil {

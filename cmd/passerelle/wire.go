@@ -8,6 +8,7 @@ import (
 
 	"passerelle/bridges"
 	"passerelle/caldav"
+	"passerelle/federation"
 	"passerelle/ical"
 	"passerelle/mastodon"
 	"passerelle/store"
@@ -24,6 +25,8 @@ type instance struct {
 	workers  *river.Workers
 	periodic []*river.PeriodicJob
 	mastodon *mastodon.Poster
+	// federation is the ActivityPub side: actors, inbox, delivery, follows.
+	federation *federation.Service
 }
 
 // newInstance wires every area. Each area adds its handlers, workers and
@@ -53,5 +56,12 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	calendars := &caldav.DBStore{DB: db}
 	caldav.Mount(in.mux, &caldav.Server{Store: calendars, Log: a.log},
 		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage})
+	fed, err := newFederation(a, db, in.events, nil)
+	if err != nil {
+		return nil, err
+	}
+	in.federation = fed
+	fed.Mount(in.mux)
+	fed.Register(in.workers)
 	return in, nil
 }
