@@ -261,7 +261,7 @@ func TestMastodonLifecycle(t *testing.T) {
 		t.Errorf("bad template: exit %d, %s", r.Code, r.Stderr)
 	}
 	r = binarytest.Run(t, s.dir, s.env, "mastodon", "route", "--source", "nosuch", "--account", srv.Acct())
-	if r.Code != 2 || !strings.Contains(r.Stderr, `no source "nosuch"`) {
+	if r.Code != 2 || !strings.Contains(r.Stderr, `no source named "nosuch"`) {
 		t.Errorf("unknown source: exit %d, %s", r.Code, r.Stderr)
 	}
 	s.start()
