@@ -1,0 +1,181 @@
+// Package storetest gives tests a migrated throwaway database: SQLite in a
+// temporary folder, or a fresh PostgreSQL database on the server named by
+// PASSERELLE_TEST_POSTGRES. Each backend is migrated once per test binary
+// into a template that every test copies, because migrating (River's
+// schema included) in every test is slow, under -race especially.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"passerelle/internal/testenv"
+	"passerelle/store"
+)
+
+// PostgresEnv names the variable holding a PostgreSQL server URL for tests
+// (postgres://root@127.0.0.1:5432/test?sslmode=disable in CI).
+const PostgresEnv = "PASSERELLE_TEST_POSTGRES"
+
+// New returns a migrated SQLite database for the test, closed at its end.
+func New(t testing.TB) *store.DB {
+	t.Helper()
+	return open(t, SQLiteURL(t))
+}
+
+// Each runs f once per backend: SQLite, then PostgreSQL (skipped, or failed
+// under PASSERELLE_REQUIRE_ALL, when PASSERELLE_TEST_POSTGRES is unset).
+func Each(t *testing.T, f func(t *testing.T, db *store.DB)) {
+	t.Helper()
+	t.Run(store.SQLite, func(t *testing.T) { f(t, New(t)) })
+	t.Run(store.Postgres, func(t *testing.T) { f(t, NewPostgres(t)) })
+}
+
+// NewPostgres returns a migrated fresh PostgreSQL database for the test,
+// dropped at its end.
+func NewPostgres(t testing.TB) *store.DB {
+	t.Helper()
+	return open(t, PostgresURL(t))
+}
+
+func open(t testing.TB, u string) *store.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := store.Open(ctx, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+var (
+	sqliteOnce     sync.Once
+	sqliteTemplate string
+	sqliteErr      error
+)
+
+// SQLiteURL returns the URL of a migrated SQLite file of the test's own,
+// for tests that run the real binary against it.
+func SQLiteURL(t testing.TB) string {
+	t.Helper()
+	sqliteOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "passerelle-storetest-")
+		if err != nil {
+			sqliteErr = err
+			return
+		}
+		sqliteTemplate = filepath.Join(dir, "template.db")
+		sqliteErr = migrate("sqlite://" + sqliteTemplate)
+	})
+	if sqliteErr != nil {
+		t.Fatalf("migrate the SQLite template: %v", sqliteErr)
+	}
+	path := filepath.Join(t.TempDir(), "passerelle.db")
+	if err := copyFile(sqliteTemplate, path); err != nil {
+		t.Fatal(err)
+	}
+	return "sqlite://" + path
+}
+
+var (
+	pgOnce     sync.Once
+	pgTemplate string
+	pgErr      error
+)
+
+// PostgresURL creates a migrated database of the test's own on the server
+// named by PASSERELLE_TEST_POSTGRES, dropped at the end of the test, and
+// returns its URL.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	server := os.Getenv(PostgresEnv)
+	if server == "" {
+		testenv.Missing(t, PostgresEnv+" is not set (a PostgreSQL server URL such as postgres://root@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	admin, err := sql.Open("pgx", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx := context.Background()
+	pgOnce.Do(func() {
+		pgTemplate = "passerelle_tmpl_" + randomName()
+		if _, pgErr = admin.ExecContext(ctx, "CREATE DATABASE "+pgTemplate); pgErr != nil {
+			return
+		}
+		pgErr = migrate(withDatabase(server, pgTemplate))
+	})
+	if pgErr != nil {
+		t.Fatalf("migrate the PostgreSQL template on %s: %v", store.Redact(server), pgErr)
+	}
+	name := "passerelle_test_" + randomName()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE "+pgTemplate); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", server)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	return withDatabase(server, name)
+}
+
+func migrate(u string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := store.Open(ctx, u, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Migrate(ctx)
+}
+
+func withDatabase(server, name string) string {
+	u, err := url.Parse(server)
+	if err != nil {
+		return server
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func randomName() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return strings.ToLower(hex.EncodeToString(b))
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"passerelle/bridges"
+)
+
+// Kinds of local actor.
+const (
+	ActorInstance    = "instance"
+	ActorParticipant = "participant"
+)
+
+// LocalActor is an actor passerelle speaks as, with its key pair.
+type LocalActor struct {
+	ID            int64
+	Kind          string
+	Username      string
+	DisplayName   string
+	PrivateKeyPEM string
+	PublicKeyPEM  string
+	CreatedAt     time.Time
+}
+
+const actorColumns = "id, kind, username, display_name, private_key_pem, public_key_pem, created_at"
+
+func scanActor(row scanner) (*LocalActor, error) {
+	var a LocalActor
+	var created int64
+	err := row.Scan(&a.ID, &a.Kind, &a.Username, &a.DisplayName, &a.PrivateKeyPEM, &a.PublicKeyPEM, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bridges.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read local actor: %w", err)
+	}
+	a.CreatedAt = fromMicro(created)
+	return &a, nil
+}
+
+// LocalActorByUsername returns the local actor with that username, or
+// bridges.ErrNotFound.
+func (db *DB) LocalActorByUsername(ctx context.Context, username string) (*LocalActor, error) {
+	return scanActor(db.QueryRow(ctx, "SELECT "+actorColumns+" FROM local_actors WHERE username = ?", username))
+}
+
+// LocalActorByUsername returns the local actor with that username in the
+// transaction, or bridges.ErrNotFound.
+func (tx *Tx) LocalActorByUsername(ctx context.Context, username string) (*LocalActor, error) {
+	return scanActor(tx.QueryRow(ctx, "SELECT "+actorColumns+" FROM local_actors WHERE username = ?", username))
+}
+
+// CreateLocalActor inserts a local actor and sets a.ID. A username already
+// taken is an error: callers that may race (two replicas creating the
+// instance actor at first start) read it back with LocalActorByUsername.
+func (tx *Tx) CreateLocalActor(ctx context.Context, a *LocalActor) error {
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = time.Now()
+	}
+	err := tx.QueryRow(ctx, `INSERT INTO local_actors (kind, username, display_name, private_key_pem, public_key_pem, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, a.Kind, a.Username, a.DisplayName, a.PrivateKeyPEM, a.PublicKeyPEM, micro(a.CreatedAt)).Scan(&a.ID)
+	if err != nil {
+		return fmt.Errorf("create local actor %s: %w", a.Username, err)
+	}
+	return nil
+}

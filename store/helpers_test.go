@@ -1,0 +1,41 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+
+	"passerelle/internal/storetest"
+	"passerelle/internal/testenv"
+)
+
+// emptyPostgres creates an empty database (no schema) for the test.
+func emptyPostgres(t *testing.T) string {
+	server := os.Getenv(storetest.PostgresEnv)
+	if server == "" {
+		testenv.Missing(t, storetest.PostgresEnv+" is not set")
+	}
+	admin, err := sql.Open("pgx", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := fmt.Sprintf("passerelle_upgrade_%d", os.Getpid())
+	_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	if _, err := admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("pgx", server)
+		if err == nil {
+			_, _ = a.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			a.Close()
+		}
+	})
+	u, _ := url.Parse(server)
+	u.Path = "/" + name
+	return u.String()
+}

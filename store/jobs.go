@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"passerelle/bridges"
+)
+
+// Enqueue adds a durable job in the transaction: it runs only if the
+// transaction commits, and it survives any crash after that.
+func (tx *Tx) Enqueue(ctx context.Context, job bridges.Job, opts bridges.JobOpts) error {
+	_, err := tx.db.client().InsertTx(ctx, tx.tx, job, insertOpts(opts))
+	if err != nil {
+		return fmt.Errorf("enqueue %s job: %w", job.Kind(), err)
+	}
+	return nil
+}
+
+// Enqueue adds a durable job in a transaction of its own.
+func (db *DB) Enqueue(ctx context.Context, job bridges.Job, opts bridges.JobOpts) error {
+	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error { return tx.Enqueue(ctx, job, opts) })
+}
+
+func insertOpts(o bridges.JobOpts) *river.InsertOpts {
+	ro := &river.InsertOpts{Queue: o.Queue, ScheduledAt: o.RunAt, MaxAttempts: o.MaxAttempts}
+	if o.Unique {
+		ro.UniqueOpts = river.UniqueOpts{ByArgs: true}
+	}
+	return ro
+}
+
+func (db *DB) client() *river.Client[*sql.Tx] {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.river
+}
+
+// Jobs is what StartJobs runs.
+type Jobs struct {
+	// Workers holds every worker, registered by each package.
+	Workers *river.Workers
+	// Periodic jobs are enqueued on a schedule by one replica at a time.
+	Periodic []*river.PeriodicJob
+	// MaxWorkers bounds jobs run at once by this process; 0 means 8.
+	MaxWorkers int
+	// PollInterval is how often an idle worker looks for new jobs; 0
+	// means 200 ms (database/sql drivers have no LISTEN, so River polls).
+	PollInterval time.Duration
+}
+
+// StartJobs starts working the queue. The returned stop drains: it lets
+// running jobs finish until ctx is done, then cancels what is left (a
+// cancelled job is retried later, by this or another replica).
+func (db *DB) StartJobs(ctx context.Context, j Jobs) (stop func(context.Context) error, err error) {
+	if j.MaxWorkers == 0 {
+		j.MaxWorkers = 8
+	}
+	if j.PollInterval == 0 {
+		j.PollInterval = 200 * time.Millisecond
+	}
+	client, err := river.NewClient(db.driver(), &river.Config{
+		Logger:            db.log.With("component", "jobs"),
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: j.MaxWorkers}},
+		Workers:           j.Workers,
+		PeriodicJobs:      j.Periodic,
+		FetchPollInterval: j.PollInterval,
+		FetchCooldown:     j.PollInterval / 4,
+		JobTimeout:        5 * time.Minute,
+		// River logs every failed attempt; our workers say why themselves.
+		ErrorHandler: &errorLogger{log: db.log},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set up job workers: %w", err)
+	}
+	if err := client.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start job workers: %w", err)
+	}
+	db.mu.Lock()
+	db.river = client
+	db.mu.Unlock()
+	return func(ctx context.Context) error {
+		err := client.Stop(ctx)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return client.StopAndCancel(cctx)
+		}
+		return err
+	}, nil
+}
+
+type errorLogger struct{ log *slog.Logger }
+
+func (e *errorLogger) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	e.log.Warn("job failed", "kind", job.Kind, "job", job.ID, "attempt", job.Attempt, "max_attempts", job.MaxAttempts, "err", err)
+	return nil
+}
+
+func (e *errorLogger) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
+	e.log.Error("job panicked", "kind", job.Kind, "job", job.ID, "panic", panicVal, "trace", trace)
+	return nil
+}

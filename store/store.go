@@ -1,0 +1,227 @@
+// Package store keeps passerelle's state in one database, embedded SQLite
+// (modernc.org/sqlite, no cgo) by default or PostgreSQL (pgx) for several
+// replicas, behind database/sql so that one *sql.Tx carries both a state
+// change and the River jobs it causes.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"passerelle/bridges"
+)
+
+// Backend names.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// DB is passerelle's database.
+type DB struct {
+	sql     *sql.DB
+	backend string
+	url     string
+	log     *slog.Logger
+
+	mu    sync.RWMutex
+	river *river.Client[*sql.Tx]
+}
+
+var _ bridges.Store = (*DB)(nil)
+
+// Open connects to the database named by url: sqlite://PATH (all after
+// sqlite:// is a file path, relative allowed; its folder is created) or
+// postgres://…. It does not migrate: call Migrate.
+func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db := &DB{url: rawURL, log: log}
+	var err error
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		db.backend = SQLite
+		err = db.openSQLite(strings.TrimPrefix(rawURL, "sqlite://"))
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		db.backend = Postgres
+		db.sql, err = sql.Open("pgx", rawURL)
+		if err == nil {
+			db.sql.SetMaxOpenConns(20)
+		}
+	default:
+		return nil, fmt.Errorf("database url %q: want sqlite://PATH or postgres://…", Redact(rawURL))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", Redact(rawURL), err)
+	}
+	if err := db.sql.PingContext(ctx); err != nil {
+		db.sql.Close()
+		return nil, fmt.Errorf("connect to database %s: %w", Redact(rawURL), err)
+	}
+	if db.river, err = river.NewClient(db.driver(), &river.Config{Logger: log}); err != nil {
+		db.sql.Close()
+		return nil, fmt.Errorf("set up the job queue: %w", err)
+	}
+	return db, nil
+}
+
+func (db *DB) openSQLite(path string) error {
+	if path == "" {
+		return errors.New("sqlite:// needs a file path")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("create database folder: %w", err)
+		}
+	}
+	// WAL lets readers run beside the one writer; immediate transactions
+	// take the write lock at BEGIN, so two writers queue on the busy
+	// timeout instead of failing at the first write (SQLITE_BUSY).
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	var err error
+	db.sql, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	// A few connections: enough for readers beside a writer, few enough
+	// that writers do not spin on the lock.
+	db.sql.SetMaxOpenConns(4)
+	return nil
+}
+
+func (db *DB) driver() riverdriver.Driver[*sql.Tx] {
+	if db.backend == SQLite {
+		return riversqlite.New(db.sql)
+	}
+	return riverdatabasesql.New(db.sql)
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// SQL is the underlying pool, for packages that keep their own tables.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Backend is SQLite or Postgres.
+func (db *DB) Backend() string { return db.backend }
+
+// Redact hides the password of a database URL for messages.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Rebind turns the ? placeholders of a query into PostgreSQL's $1, $2…
+// (SQLite takes ? as it is). Queries here never hold a literal '?'.
+func (db *DB) Rebind(q string) string {
+	if db.backend != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Exec runs a statement with ? placeholders.
+func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return db.sql.ExecContext(ctx, db.Rebind(q), args...)
+}
+
+// Query runs a query with ? placeholders.
+func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.sql.QueryContext(ctx, db.Rebind(q), args...)
+}
+
+// QueryRow runs a query with ? placeholders that returns at most one row.
+func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.sql.QueryRowContext(ctx, db.Rebind(q), args...)
+}
+
+// Tx is one transaction: state changes and the jobs they cause commit
+// together or not at all.
+type Tx struct {
+	db *DB
+	tx *sql.Tx
+}
+
+var _ bridges.Tx = (*Tx)(nil)
+
+// SQL is the underlying transaction.
+func (tx *Tx) SQL() *sql.Tx { return tx.tx }
+
+// DB is the database the transaction belongs to.
+func (tx *Tx) DB() *DB { return tx.db }
+
+// Exec runs a statement with ? placeholders in the transaction.
+func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, tx.db.Rebind(q), args...)
+}
+
+// Query runs a query with ? placeholders in the transaction.
+func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, tx.db.Rebind(q), args...)
+}
+
+// QueryRow runs a one-row query with ? placeholders in the transaction.
+func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.db.Rebind(q), args...)
+}
+
+// Tx runs fn in a transaction, committed when fn returns nil and rolled
+// back otherwise. With SQLite, fn must use tx, never db, for its reads and
+// writes: the write lock is held until fn returns.
+func (db *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	sqlTx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(ctx, &Tx{db: db, tx: sqlTx}); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// InTx is Tx in the form bridges.Store asks for.
+func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx bridges.Tx) error) error {
+	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error { return fn(ctx, tx) })
+}

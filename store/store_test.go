@@ -1,0 +1,290 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"passerelle/bridges"
+	"passerelle/internal/storetest"
+	"passerelle/store"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func sampleEvent(apID string, start time.Time) bridges.Event {
+	return bridges.Event{
+		APID: apID, URL: apID, Title: "Café réparation", DescriptionHTML: "<p>Bring a toaster</p>", DescriptionText: "Bring a toaster",
+		Start: start, End: start.Add(2 * time.Hour), TimeZone: "Europe/Paris",
+		Status: bridges.StatusConfirmed, JoinMode: bridges.JoinRestricted,
+		MaxCapacity: 20, RemainingCapacity: ptr(-1), ParticipantCount: 21,
+		Place: &bridges.Place{Name: "Maison de quartier", Locality: "Nantes", Latitude: ptr(47.2), Longitude: ptr(-1.55)},
+		Tags:  []string{"repair", "café"}, Language: "fr", Public: true,
+		Updated: start.Add(-48 * time.Hour).Truncate(time.Microsecond),
+	}
+}
+
+type fakeRenderer struct{}
+
+func (fakeRenderer) RenderEvent(ev *bridges.Event) ([]byte, error) {
+	return []byte("BEGIN:VCALENDAR\r\nSUMMARY:" + ev.Title + "\r\nEND:VCALENDAR\r\n"), nil
+}
+
+func TestEventsRoundTripAndChangeLog(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		src := &bridges.Source{Slug: "cafe", ActorURL: "https://mobilizon.test/@cafe", Software: "mobilizon", State: bridges.SourceFollowed, CreatedAt: time.Now()}
+		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
+			t.Fatal(err)
+		}
+		flow := &bridges.Events{Store: db, Renderer: fakeRenderer{}}
+		start := time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC) // the night Paris moves to summer time
+		ev := sampleEvent("https://mobilizon.test/events/1", start)
+		ev.SourceID = src.ID
+		ch, err := flow.Apply(ctx, ev, []byte(`{"type":"Event"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.Kind != bridges.ChangeCreated || ch.Event.ID == 0 || ch.Event.ChangeSeq == 0 {
+			t.Fatalf("first apply: %+v", ch)
+		}
+		got, err := db.EventByAPID(ctx, ev.APID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ev
+		want.ID = got.ID
+		if !reflect.DeepEqual(got.Event, want) {
+			t.Errorf("round trip changed the event:\n got %+v\nwant %+v", got.Event, want)
+		}
+		if string(got.Raw) != `{"type":"Event"}` || !strings.Contains(string(got.Calendar), "Café réparation") || got.ETag == "" {
+			t.Errorf("raw/calendar/etag not kept: %q %q %q", got.Raw, got.Calendar, got.ETag)
+		}
+
+		// The same copy again is a no-op; a count change is minor; a
+		// title change is a new version.
+		if ch, err := flow.Apply(ctx, ev, nil); err != nil || ch.Event != nil {
+			t.Fatalf("identical copy changed something: %+v %v", ch, err)
+		}
+		ev.ParticipantCount = 22
+		if ch, err := flow.Apply(ctx, ev, nil); err != nil || ch.Kind != bridges.ChangeMinor || ch.Event.Sequence != 0 {
+			t.Fatalf("minor change: %+v %v", ch, err)
+		}
+		ev.Title = "Café réparation (report)"
+		ev.Updated = ev.Updated.Add(time.Hour)
+		ch, err = flow.Apply(ctx, ev, nil)
+		if err != nil || ch.Kind != bridges.ChangeUpdated || ch.Event.Sequence != 1 {
+			t.Fatalf("material change: %+v %v", ch, err)
+		}
+		// An older copy arriving late changes nothing.
+		old := ev
+		old.Title = "stale"
+		old.Updated = ev.Updated.Add(-2 * time.Hour)
+		if ch, err := flow.Apply(ctx, old, nil); err != nil || ch.Event != nil {
+			t.Fatalf("stale copy applied: %+v %v", ch, err)
+		}
+		ev.Status = bridges.StatusCancelled
+		if ch, err := flow.Apply(ctx, ev, nil); err != nil || ch.Kind != bridges.ChangeCancelled || ch.Event.Sequence != 2 {
+			t.Fatalf("cancel: %+v %v", ch, err)
+		}
+		if ch, err := flow.Delete(ctx, ev.APID); err != nil || ch.Kind != bridges.ChangeDeleted {
+			t.Fatalf("delete: %+v %v", ch, err)
+		}
+		if ch, err := flow.Apply(ctx, ev, nil); err != nil || ch.Event != nil {
+			t.Fatalf("a deleted event came back: %+v %v", ch, err)
+		}
+
+		changes, err := db.ChangesSince(ctx, src.ID, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for i, c := range changes {
+			if i > 0 && c.Seq <= changes[i-1].Seq {
+				t.Errorf("change log not increasing: %+v", changes)
+			}
+			kinds = append(kinds, c.Kind)
+		}
+		if strings.Join(kinds, ",") != "changed,changed,changed,changed,deleted" {
+			t.Errorf("change log kinds = %v", kinds)
+		}
+		tail, err := db.ChangesSince(ctx, src.ID, changes[3].Seq, 0)
+		if err != nil || len(tail) != 1 || tail[0].Kind != "deleted" {
+			t.Errorf("changes since %d = %+v, %v", changes[3].Seq, tail, err)
+		}
+		last, err := db.LastChange(ctx, src.ID)
+		if err != nil || last != changes[4].Seq {
+			t.Errorf("last change = %d, %v", last, err)
+		}
+	})
+}
+
+func TestEventsTimeRange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		flow := &bridges.Events{Store: db}
+		base := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+		a := sampleEvent("https://x.test/a", base) // 10:00–12:00
+		b := sampleEvent("https://x.test/b", base.Add(3*time.Hour))
+		b.End = time.Time{} // 13:00, no end
+		draft := sampleEvent("https://x.test/draft", base)
+		draft.Draft = true
+		for _, ev := range []bridges.Event{a, b, draft} {
+			if _, err := flow.Apply(ctx, ev, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			from, to time.Time
+			want     string
+		}{
+			{base, base.Add(time.Hour), "a"},                                   // starts exactly at the range start
+			{base.Add(2 * time.Hour), base.Add(3 * time.Hour), ""},             // a ends at the start, b starts at the end
+			{base.Add(3 * time.Hour), base.Add(4 * time.Hour), "b"},            // no end: starts at the range start
+			{base.Add(time.Hour), base.Add(5 * time.Hour), "a,b"},              // overlap
+			{time.Time{}, time.Time{}, "a,b"},                                  // drafts never appear
+			{base.Add(3*time.Hour + time.Second), base.Add(5 * time.Hour), ""}, // b is a point in time
+		} {
+			evs, err := db.Events(ctx, store.EventQuery{From: tc.from, To: tc.to})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range evs {
+				got = append(got, e.APID[len(e.APID)-1:])
+			}
+			if strings.Join(got, ",") != tc.want {
+				t.Errorf("[%s, %s) = %v, want %s", tc.from.Format("15:04:05"), tc.to.Format("15:04:05"), got, tc.want)
+			}
+		}
+	})
+}
+
+func TestUpgradeFromFirstSchema(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, _ *store.DB) {
+		// A database as the first release left it: only 0001, frozen in
+		// testdata, with a row in it that the upgrade must keep.
+		ctx := context.Background()
+		var u string
+		if t.Name() == "TestUpgradeFromFirstSchema/"+store.SQLite {
+			u = "sqlite://" + filepath.Join(t.TempDir(), "old.db")
+		} else {
+			u = emptyPostgres(t)
+		}
+		db, err := store.Open(ctx, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		frozen, err := os.ReadFile("testdata/schema-0001.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ApplyForTest(ctx, 1, "initial", string(frozen)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, "INSERT INTO sources (slug, actor_url, state, created_at) VALUES ('old', 'https://old.test/@g', 'followed', 1)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatalf("upgrade: %v", err)
+		}
+		ms, _ := store.Migrations()
+		if v, err := db.SchemaVersion(ctx); err != nil || v != ms[len(ms)-1].Version {
+			t.Errorf("schema version %d, want %d (%v)", v, ms[len(ms)-1].Version, err)
+		}
+		if s, err := db.SourceBySlug(ctx, "old"); err != nil || s.ActorURL != "https://old.test/@g" {
+			t.Errorf("row lost in the upgrade: %+v %v", s, err)
+		}
+	})
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 1)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrate(ctx); !errors.Is(err, store.ErrNewerSchema) {
+			t.Fatalf("Migrate on a newer schema = %v, want ErrNewerSchema", err)
+		}
+	})
+}
+
+type pingArgs struct {
+	Note string `json:"note"`
+}
+
+func (pingArgs) Kind() string { return "test_ping" }
+
+type pingWorker struct {
+	river.WorkerDefaults[pingArgs]
+	seen chan string
+}
+
+func (w *pingWorker) Work(ctx context.Context, job *river.Job[pingArgs]) error {
+	w.seen <- job.Args.Note
+	return nil
+}
+
+func TestJobsCommitWithTheTransaction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// A rolled-back transaction enqueues nothing; a committed one does.
+		rollback := errors.New("roll back")
+		err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			if err := tx.Enqueue(ctx, pingArgs{Note: "rolled back"}, bridges.JobOpts{}); err != nil {
+				return err
+			}
+			return rollback
+		})
+		if !errors.Is(err, rollback) {
+			t.Fatal(err)
+		}
+		if err := db.Enqueue(ctx, pingArgs{Note: "committed"}, bridges.JobOpts{Unique: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Enqueue(ctx, pingArgs{Note: "committed"}, bridges.JobOpts{Unique: true}); err != nil {
+			t.Fatal(err)
+		}
+		w := &pingWorker{seen: make(chan string, 4)}
+		workers := river.NewWorkers()
+		river.AddWorker(workers, w)
+		stop, err := db.StartJobs(ctx, store.Jobs{Workers: workers, PollInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case note := <-w.seen:
+			if note != "committed" {
+				t.Errorf("ran %q", note)
+			}
+		case <-ctx.Done():
+			t.Fatal("the committed job never ran")
+		}
+		var ran atomic.Int32
+		deadline := time.After(500 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case note := <-w.seen:
+				ran.Add(1)
+				t.Errorf("another job ran: %q (unique insert or rollback failed)", note)
+			case <-deadline:
+				break wait
+			}
+		}
+		if err := stop(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+}
