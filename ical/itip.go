@@ -93,8 +93,8 @@ func itipEvent(ev *ics.VEvent) ITIPEvent {
 		case "ATTENDEE":
 			out.Attendees = append(out.Attendees, ITIPAttendee{
 				Address:  CalAddress(p.Value),
-				Name:     param(&p.BaseProperty, "CN"),
-				PartStat: strings.ToUpper(param(&p.BaseProperty, "PARTSTAT")),
+				Name:     firstParam(&p.BaseProperty, "CN"),
+				PartStat: strings.ToUpper(firstParam(&p.BaseProperty, "PARTSTAT")),
 			})
 		}
 	}
@@ -111,8 +111,8 @@ func CalAddress(v string) string {
 	return strings.TrimSpace(v)
 }
 
-// param returns a parameter's first value, whatever the case of its name.
-func param(p *ics.BaseProperty, name string) string {
+// firstParam returns a parameter's first value, whatever the case of its name.
+func firstParam(p *ics.BaseProperty, name string) string {
 	for k, vs := range p.ICalParameters {
 		if strings.EqualFold(k, name) && len(vs) > 0 {
 			return strings.Trim(vs[0], `"`)

@@ -60,10 +60,14 @@ func TestMailStorage(t *testing.T) {
 				return err
 			}
 			for name, get := range map[string]func() (*bridges.Invitation, error){
-				"token":   func() (*bridges.Invitation, error) { return tx.InvitationByTokenHash(ctx, bridges.HashToken("secret-token")) },
+				"token": func() (*bridges.Invitation, error) {
+					return tx.InvitationByTokenHash(ctx, bridges.HashToken("secret-token"))
+				},
 				"message": func() (*bridges.Invitation, error) { return tx.InvitationByMessageID(ctx, "m1@passerelle.test") },
-				"join":    func() (*bridges.Invitation, error) { return tx.InvitationByJoinID(ctx, "https://passerelle.test/joins/1") },
-				"pair":    func() (*bridges.Invitation, error) { return tx.InvitationFor(ctx, p.ID, ev.ID) },
+				"join": func() (*bridges.Invitation, error) {
+					return tx.InvitationByJoinID(ctx, "https://passerelle.test/joins/1")
+				},
+				"pair": func() (*bridges.Invitation, error) { return tx.InvitationFor(ctx, p.ID, ev.ID) },
 			} {
 				got, err := get()
 				if err != nil || got.ID != inv.ID || got.State != bridges.StateJoining || got.Thread != "m1@passerelle.test" {
