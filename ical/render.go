@@ -1,0 +1,327 @@
+package ical
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	ics "github.com/arran4/golang-ical"
+	"golang.org/x/net/html"
+
+	"passerelle/bridges"
+)
+
+// ProdID is the PRODID passerelle writes in every calendar it produces.
+const ProdID = "-//passerelle//passerelle//EN"
+
+const utcFormat = "20060102T150405Z"
+
+// Renderer renders events to calendar text; it implements bridges.Renderer.
+// The zero value is ready to use.
+type Renderer struct {
+	// Now stamps events that carry neither an updated nor a published time
+	// (DTSTAMP must be set); nil means time.Now. Events that have either
+	// render to the same bytes every time, so their ETag is stable.
+	Now func() time.Time
+}
+
+var _ bridges.Renderer = (*Renderer)(nil)
+
+// RenderEvent renders the event as a VCALENDAR with its VTIMEZONE and one
+// VEVENT, as stored with the event and served by CalDAV and the feeds.
+func (r *Renderer) RenderEvent(ev *bridges.Event) ([]byte, error) {
+	cal, _, err := r.Calendar(ev)
+	if err != nil {
+		return nil, err
+	}
+	return Serialize(cal), nil
+}
+
+// EventCalendar builds the calendar of one event with a zero Renderer; see
+// Renderer.Calendar.
+func EventCalendar(ev *bridges.Event) (*ics.Calendar, *ics.VEvent, error) {
+	var r Renderer
+	return r.Calendar(ev)
+}
+
+// Calendar builds, without serializing it, the VCALENDAR of one event:
+// VERSION, PRODID and CALSCALE; the VTIMEZONE of the event's zone covering
+// the years of its start and end (none when the event is in UTC); and the
+// VEVENT, returned too so that callers can add to it before calling
+// Serialize.
+//
+// The VEVENT carries, in this order: UID (the ActivityPub id, which is
+// globally unique and stable, unlike Mobilizon's bare uuid), DTSTAMP,
+// CREATED, LAST-MODIFIED, SEQUENCE, DTSTART and DTEND (with TZID, or in UTC
+// when the source gave no zone), SUMMARY, DESCRIPTION (plain text),
+// X-ALT-DESC;FMTTYPE=text/html, LOCATION (place name and address), GEO,
+// X-APPLE-STRUCTURED-LOCATION, CONFERENCE (online events), URL, STATUS,
+// CATEGORIES (one line per category), ORGANIZER with CN, ATTACH (banner).
+//
+// The calendar has no METHOD: RFC 4791 forbids it in CalDAV objects. iTIP
+// callers set METHOD on the calendar (cal.SetMethod), replace ORGANIZER
+// (vev.SetOrganizer, which replaces the actor URL by their mail address) and
+// add ATTENDEEs (vev.AddAttendee); parameters they add are quoted correctly
+// by Serialize, so they must pass raw values (ics.WithCN("Doe, John")),
+// never pre-escaped ones.
+func (r *Renderer) Calendar(ev *bridges.Event) (*ics.Calendar, *ics.VEvent, error) {
+	if ev == nil {
+		return nil, nil, fmt.Errorf("render event: no event")
+	}
+	if ev.APID == "" {
+		return nil, nil, fmt.Errorf("render event %d: it has no ActivityPub id to make a UID from", ev.ID)
+	}
+	if ev.Start.IsZero() {
+		return nil, nil, fmt.Errorf("render event %s: it has no start time", ev.APID)
+	}
+	loc := time.UTC
+	if ev.TimeZone != "" {
+		l, err := time.LoadLocation(ev.TimeZone)
+		if err != nil {
+			return nil, nil, fmt.Errorf("render event %s: time zone %q: %w", ev.APID, ev.TimeZone, err)
+		}
+		loc = l
+	}
+
+	cal := ics.NewCalendarFor("passerelle")
+	cal.SetProductId(ProdID)
+	cal.SetCalscale("GREGORIAN")
+	if loc != time.UTC {
+		end := ev.End
+		if end.IsZero() {
+			end = ev.Start
+		}
+		cal.AddVTimezone(Timezone(loc, ev.Start, end))
+	}
+
+	vev := ics.NewEvent(ev.APID)
+	cal.AddVEvent(vev)
+
+	stamp := ev.Updated
+	if stamp.IsZero() {
+		stamp = ev.Published
+	}
+	if stamp.IsZero() {
+		stamp = r.now()
+	}
+	vev.SetProperty(ics.ComponentPropertyDtstamp, stamp.UTC().Format(utcFormat))
+	if !ev.Published.IsZero() {
+		vev.SetProperty(ics.ComponentPropertyCreated, ev.Published.UTC().Format(utcFormat))
+	}
+	vev.SetProperty(ics.ComponentPropertyLastModified, stamp.UTC().Format(utcFormat))
+	vev.SetProperty(ics.ComponentPropertySequence, strconv.Itoa(ev.Sequence))
+
+	setTime(vev, ics.ComponentPropertyDtStart, ev.Start, loc)
+	if !ev.End.IsZero() {
+		setTime(vev, ics.ComponentPropertyDtEnd, ev.End, loc)
+	}
+
+	vev.SetProperty(ics.ComponentPropertySummary, strings.TrimSpace(ev.Title))
+	if desc := description(ev); desc != "" {
+		vev.SetProperty(ics.ComponentPropertyDescription, desc)
+	}
+	if h := strings.TrimSpace(ev.DescriptionHTML); h != "" {
+		vev.SetProperty(ics.ComponentProperty("X-ALT-DESC"), h, ics.WithFmtType("text/html"))
+	}
+
+	place := ev.Place
+	loc1 := place.Address()
+	if loc1 == "" && ev.Online && ev.OnlineURL != "" {
+		loc1 = ev.OnlineURL
+	}
+	if loc1 != "" {
+		vev.SetProperty(ics.ComponentPropertyLocation, loc1)
+	}
+	if place != nil && place.Latitude != nil && place.Longitude != nil {
+		lat, lon := coord(*place.Latitude), coord(*place.Longitude)
+		vev.SetProperty(ics.ComponentPropertyGeo, lat+";"+lon)
+		// Apple Calendar shows a map only from this property; its title
+		// and address parameters are where param quoting matters most.
+		params := []ics.PropertyParameter{ics.WithValue("URI"), param("X-APPLE-RADIUS", "100")}
+		if place.Name != "" {
+			params = append(params, param("X-TITLE", place.Name))
+		}
+		if a := place.Address(); a != "" {
+			params = append(params, param("X-ADDRESS", a))
+		}
+		vev.SetProperty(ics.ComponentProperty("X-APPLE-STRUCTURED-LOCATION"), "geo:"+lat+","+lon, params...)
+	}
+	if ev.Online && ev.OnlineURL != "" {
+		vev.SetProperty(ics.ComponentProperty("CONFERENCE"), ev.OnlineURL, ics.WithValue("URI"))
+	}
+
+	page := ev.URL
+	if page == "" {
+		page = ev.APID
+	}
+	vev.SetProperty(ics.ComponentPropertyUrl, page, ics.WithValue("URI"))
+	vev.SetProperty(ics.ComponentPropertyStatus, string(status(ev.Status)))
+
+	seen := map[string]bool{}
+	for _, c := range append([]string{ev.Category}, ev.Tags...) {
+		c = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(c), "#"))
+		if c == "" || seen[strings.ToLower(c)] {
+			continue
+		}
+		seen[strings.ToLower(c)] = true
+		vev.AddProperty(ics.ComponentPropertyCategories, c)
+	}
+
+	if ev.OrganizerURL != "" {
+		var params []ics.PropertyParameter
+		if n := strings.TrimSpace(ev.OrganizerName); n != "" {
+			params = append(params, ics.WithCN(n))
+		}
+		vev.SetProperty(ics.ComponentPropertyOrganizer, ev.OrganizerURL, params...)
+	}
+	if ev.BannerURL != "" {
+		var params []ics.PropertyParameter
+		if t := imageType(ev.BannerURL); t != "" {
+			params = append(params, ics.WithFmtType(t))
+		}
+		vev.AddProperty(ics.ComponentPropertyAttach, ev.BannerURL, params...)
+	}
+	return cal, vev, nil
+}
+
+func (r *Renderer) now() time.Time {
+	if r != nil && r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// setTime writes a DATE-TIME in the event's zone with its TZID, or in UTC.
+func setTime(vev *ics.VEvent, prop ics.ComponentProperty, t time.Time, loc *time.Location) {
+	if loc == time.UTC {
+		vev.SetProperty(prop, t.UTC().Format(utcFormat))
+		return
+	}
+	vev.SetProperty(prop, t.In(loc).Format(localFormat), ics.WithTZID(loc.String()))
+}
+
+func status(s bridges.Status) ics.ObjectStatus {
+	switch s {
+	case bridges.StatusTentative:
+		return ics.ObjectStatusTentative
+	case bridges.StatusCancelled:
+		return ics.ObjectStatusCancelled
+	}
+	return ics.ObjectStatusConfirmed
+}
+
+func param(key, value string) ics.PropertyParameter {
+	return &ics.KeyValues{Key: key, Value: []string{value}}
+}
+
+func coord(f float64) string {
+	return strconv.FormatFloat(f, 'f', 6, 64)
+}
+
+// description is the event's plain-text description: the dialect's text
+// when it gave one, else text extracted from the HTML, else the summary.
+func description(ev *bridges.Event) string {
+	if t := strings.TrimSpace(ev.DescriptionText); t != "" {
+		return t
+	}
+	if h := strings.TrimSpace(ev.DescriptionHTML); h != "" {
+		if t := HTMLText(h); t != "" {
+			return t
+		}
+	}
+	return strings.TrimSpace(ev.Summary)
+}
+
+// HTMLText turns sanitised HTML into the plain text a DESCRIPTION shows:
+// block elements and <br> become line breaks, links keep their target in
+// brackets when it differs from their text, and runs of blank lines are
+// collapsed.
+func HTMLText(s string) string {
+	z := html.NewTokenizer(strings.NewReader(s))
+	var b strings.Builder
+	var href, linkText string
+	inLink := false
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return collapseLines(b.String())
+		case html.TextToken:
+			t := string(z.Text())
+			b.WriteString(t)
+			if inLink {
+				linkText += t
+			}
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			switch string(name) {
+			case "br":
+				b.WriteString("\n")
+			case "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "pre":
+				b.WriteString("\n\n")
+			case "li":
+				b.WriteString("\n- ")
+			case "a":
+				inLink, href, linkText = true, "", ""
+				for hasAttr {
+					var k, v []byte
+					k, v, hasAttr = z.TagAttr()
+					if string(k) == "href" {
+						href = string(v)
+					}
+				}
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "pre":
+				b.WriteString("\n\n")
+			case "a":
+				if inLink && href != "" && strings.TrimSpace(linkText) != href {
+					b.WriteString(" <" + href + ">")
+				}
+				inLink = false
+			}
+		}
+	}
+}
+
+func collapseLines(s string) string {
+	lines := strings.Split(s, "\n")
+	var out []string
+	blank := false
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			if len(out) > 0 {
+				blank = true
+			}
+			continue
+		}
+		if blank {
+			out = append(out, "")
+			blank = false
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// imageType guesses the banner's media type from its file extension, for
+// ATTACH's FMTTYPE; it is left out when the URL does not say. A fixed table
+// rather than mime.TypeByExtension, whose answers depend on the machine's
+// /etc/mime.types, so the same event renders to the same bytes everywhere.
+func imageType(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return imageTypes[strings.ToLower(path.Ext(p.Path))]
+}
+
+var imageTypes = map[string]string{
+	".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
+	".webp": "image/webp", ".avif": "image/avif", ".svg": "image/svg+xml",
+}
