@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	ics "github.com/arran4/golang-ical"
+
+	"passerelle/bridges"
 )
 
 // ITIPMessage is an iTIP message (RFC 5546) as read from a mail: the
@@ -152,4 +154,63 @@ func sanitizeNames(data []byte) []byte {
 		return data
 	}
 	return bytes.Join(lines, nil)
+}
+
+// Invitee is the one attendee an iTIP message built by ITIP is for.
+type Invitee struct {
+	// Organizer is the address replies go to (the tokenised reply address)
+	// and OrganizerName its CN (the group's name); raw values, quoted by
+	// Serialize.
+	Organizer     string
+	OrganizerName string
+	Attendee      string
+	AttendeeName  string
+	// PartStat is the attendee's PARTSTAT: NEEDS-ACTION in an invitation,
+	// ACCEPTED or TENTATIVE in a confirmation.
+	PartStat string
+}
+
+// ITIP renders the event as an iTIP REQUEST or CANCEL for one attendee
+// (RFC 5546 §3.2.2 and §3.2.5), from the same calendar the Renderer
+// stores: same UID, SEQUENCE and VTIMEZONE, with METHOD, ORGANIZER and
+// the ATTENDEE added. A CANCEL also says STATUS:CANCELLED.
+func (r *Renderer) ITIP(ev *bridges.Event, method string, to Invitee) ([]byte, error) {
+	method = strings.ToUpper(method)
+	if method != "REQUEST" && method != "CANCEL" {
+		return nil, fmt.Errorf("render iTIP for %s: method %q (want REQUEST or CANCEL)", ev.APID, method)
+	}
+	if to.Organizer == "" || to.Attendee == "" {
+		return nil, fmt.Errorf("render iTIP for %s: organizer and attendee addresses are required", ev.APID)
+	}
+	cal, vev, err := r.Calendar(ev)
+	if err != nil {
+		return nil, err
+	}
+	cal.SetMethod(ics.Method(method))
+	var orgParams []ics.PropertyParameter
+	if n := strings.TrimSpace(to.OrganizerName); n != "" {
+		orgParams = append(orgParams, ics.WithCN(n))
+	}
+	vev.SetProperty(ics.ComponentPropertyOrganizer, "mailto:"+to.Organizer, orgParams...)
+	partstat := to.PartStat
+	if partstat == "" {
+		partstat = "NEEDS-ACTION"
+	}
+	params := []ics.PropertyParameter{
+		ics.CalendarUserTypeIndividual,
+		ics.ParticipationRoleReqParticipant,
+		ics.ParticipationStatus(strings.ToUpper(partstat)),
+	}
+	if method == "REQUEST" {
+		// golang-ical's WithRSVP writes "true"; RFC 5545 spells TRUE.
+		params = append(params, &ics.KeyValues{Key: string(ics.ParameterRsvp), Value: []string{"TRUE"}})
+	}
+	if n := strings.TrimSpace(to.AttendeeName); n != "" {
+		params = append(params, ics.WithCN(n))
+	}
+	vev.AddProperty(ics.ComponentPropertyAttendee, "mailto:"+to.Attendee, params...)
+	if method == "CANCEL" {
+		vev.SetProperty(ics.ComponentPropertyStatus, string(ics.ObjectStatusCancelled))
+	}
+	return Serialize(cal), nil
 }

@@ -1,7 +1,12 @@
 package ical
 
 import (
+	"bytes"
+	"strconv"
+	"time"
+
 	"os"
+	"passerelle/internal/eventfixtures"
 	"strings"
 	"testing"
 )
@@ -93,5 +98,41 @@ func TestParseITIPErrors(t *testing.T) {
 				t.Errorf("error %q does not say what was being done", err)
 			}
 		})
+	}
+}
+
+func TestITIPRoundTrip(t *testing.T) {
+	ev := eventfixtures.Events()["paris-dst"]
+	r := &Renderer{Now: func() time.Time { return time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC) }}
+	to := Invitee{Organizer: "rsvp+r-tok@passerelle.example", OrganizerName: "Libre, Café; & co", Attendee: "jane@example.net", PartStat: "NEEDS-ACTION"}
+	for _, method := range []string{"REQUEST", "CANCEL"} {
+		b, err := r.ITIP(ev, method, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkWellFormed(t, b)
+		s := string(bytes.ReplaceAll(b, []byte("\r\n "), nil))
+		for _, want := range []string{"METHOD:" + method, `CN="Libre, Café; & co"`, "BEGIN:VTIMEZONE", "SEQUENCE:" + strconv.Itoa(ev.Sequence)} {
+			if !strings.Contains(s, want) {
+				t.Errorf("%s lacks %q:\n%s", method, want, s)
+			}
+		}
+		msg, err := ParseITIP(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := msg.Events[0]
+		if msg.Method != method || e.UID != ev.APID || e.Organizer != to.Organizer || len(e.Attendees) != 1 || e.Attendees[0].Address != to.Attendee {
+			t.Errorf("%s read back as %+v", method, msg)
+		}
+		if method == "REQUEST" && (e.Attendees[0].PartStat != "NEEDS-ACTION" || !strings.Contains(s, "RSVP=TRUE")) {
+			t.Errorf("REQUEST attendee %+v", e.Attendees[0])
+		}
+		if method == "CANCEL" && !strings.Contains(s, "STATUS:CANCELLED") {
+			t.Error("CANCEL without STATUS:CANCELLED")
+		}
+	}
+	if _, err := r.ITIP(ev, "PUBLISH", to); err == nil {
+		t.Error("PUBLISH accepted")
 	}
 }
