@@ -36,7 +36,7 @@ func testOutgoing(t testing.TB, kind Kind) *Outgoing {
 	o := &Outgoing{
 		Kind: kind, Event: testEvent(t),
 		From: "Passerelle <events@passerelle.example>", To: "jane.doe@example.net",
-		ReplyTo: "events+r-TOKEN123@passerelle.example",
+		ReplyTo:   "events+r-TOKEN123@passerelle.example",
 		MessageID: "passerelle.invitation-7." + string(kind) + "@passerelle.example", Thread: "passerelle.invitation-7@passerelle.example",
 		UnsubscribeURL: "https://passerelle.example/unsubscribe/UNSUB", PageURL: "https://passerelle.example/rsvp/TOKEN123",
 		Date: time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC),
