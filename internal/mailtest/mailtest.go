@@ -249,8 +249,19 @@ userdb {
 
 func (d *Dovecot) start(bin string) {
 	d.t.Helper()
-	out, err := exec.Command(bin, "-c", d.conf).CombinedOutput()
+	// Dovecot daemonizes and its children keep stdout open: a pipe
+	// would never close, so its output goes to a file.
+	outFile := filepath.Join(d.dir, "start.out")
+	f, err := os.Create(outFile)
 	if err != nil {
+		d.t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", d.conf)
+	cmd.Stdout, cmd.Stderr = f, f
+	err = cmd.Run()
+	f.Close()
+	if err != nil {
+		out, _ := os.ReadFile(outFile)
 		d.t.Fatalf("start dovecot: %v: %s", err, out)
 	}
 	waitListening(d.t, d.Addr, 15*time.Second, filepath.Join(d.dir, "dovecot.log"))
