@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,7 +74,9 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
 	}
 	if err := db.sql.PingContext(ctx); err != nil {
 		db.sql.Close()
-		return nil, fmt.Errorf("connect to database %s: %w", Redact(rawURL), err)
+		// pgx lists every address it tried on lines of their own; an
+		// operator wants one line that names the database.
+		return nil, fmt.Errorf("connect to database %s: %s", Redact(rawURL), oneLine(err.Error()))
 	}
 	if db.river, err = river.NewClient(db.driver(), &river.Config{Logger: log}); err != nil {
 		db.sql.Close()
@@ -224,4 +227,14 @@ func (db *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error
 // InTx is Tx in the form bridges.Store asks for.
 func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx bridges.Tx) error) error {
 	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error { return fn(ctx, tx) })
+}
+
+func oneLine(s string) string {
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(parts, l) {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }

@@ -1,0 +1,387 @@
+// Command calendars compares passerelle's CalDAV server and feeds with
+// Radicale on the same events, over loopback HTTP, with the same client
+// and the same queries, and prints passerelle/Radicale ratios. See
+// bench/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"passerelle/bridges"
+	"passerelle/caldav"
+	"passerelle/ical"
+	"passerelle/store"
+)
+
+func main() {
+	n := flag.Int("events", 10000, "events to load")
+	sources := flag.Int("sources", 20, "sources they are spread over")
+	reps := flag.Int("reps", 20, "repetitions of each warm measurement (the median is reported)")
+	radicale := flag.Bool("radicale", true, "also load and measure Radicale (/usr/bin/python3 -m radicale)")
+	flag.Parse()
+	if err := run(*n, *sources, *reps, *radicale); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type server struct {
+	name string
+	// cal is the URL of the calendar holding every event; feed its .ics.
+	cal, feed string
+	user      string
+}
+
+func run(n, nSources, reps int, withRadicale bool) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "passerelle-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "passerelle.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	evs, err := load(ctx, db, n, nSources)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("loaded %d events across %d sources into passerelle in %s\n", n, nSources, time.Since(t0).Round(time.Millisecond))
+
+	mux := http.NewServeMux()
+	st := &caldav.DBStore{DB: db}
+	caldav.Mount(mux, &caldav.Server{Store: st}, &caldav.Feeds{Store: st}, caldav.MountOptions{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go http.Serve(ln, mux)
+	base := "http://" + ln.Addr().String()
+	servers := []server{{name: "passerelle", cal: base + "/dav/calendars/public/all/", feed: base + "/feeds/all.ics"}}
+
+	if withRadicale {
+		rad, stop, err := startRadicale(ctx, dir, evs)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		servers = append(servers, rad)
+	}
+
+	events := &bridges.Events{Store: db, Renderer: &ical.Renderer{}}
+	results := map[string]map[string]time.Duration{}
+	var order []string
+	record := func(srv, what string, d time.Duration) {
+		if results[what] == nil {
+			results[what] = map[string]time.Duration{}
+			order = append(order, what)
+		}
+		results[what][srv] = d
+		fmt.Printf("  %-10s %-36s %s\n", srv, what, d)
+	}
+	mid := evs[len(evs)/2].Start.UTC().Truncate(24 * time.Hour)
+	rangeQuery := fmt.Sprintf(`<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:time-range start="%s" end="%s"/></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>`,
+		mid.Format("20060102T150405Z"), mid.Add(72*time.Hour).Format("20060102T150405Z"))
+	syncBody := func(token string) string {
+		return `<d:sync-collection xmlns:d="DAV:"><d:sync-token>` + token + `</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`
+	}
+	for _, srv := range servers {
+		fmt.Println(srv.name)
+		// The first query is the cold one: Radicale builds its cache.
+		d, body, err := timed(srv, "REPORT", srv.cal, rangeQuery, "1")
+		if err != nil {
+			return err
+		}
+		record(srv.name, "time-range REPORT, first (cold)", d)
+		members := len(hrefRE.FindAllString(body, -1))
+		d, _, err = median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, rangeQuery, "1") })
+		if err != nil {
+			return err
+		}
+		record(srv.name, fmt.Sprintf("time-range REPORT, 3 days (%d ev)", members), d)
+
+		_, list, err := timed(srv, "PROPFIND", srv.cal, `<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>`, "1")
+		if err != nil {
+			return err
+		}
+		hrefs := hrefRE.FindAllStringSubmatch(list, -1)
+		if len(hrefs) < 100 {
+			return fmt.Errorf("%s lists %d objects, want at least 100", srv.name, len(hrefs))
+		}
+		var mg strings.Builder
+		mg.WriteString(`<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>`)
+		for _, h := range hrefs[:100] {
+			mg.WriteString("<d:href>" + h[1] + "</d:href>")
+		}
+		mg.WriteString("</c:calendar-multiget>")
+		d, _, err = median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, mg.String(), "1") })
+		if err != nil {
+			return err
+		}
+		record(srv.name, "multiget of 100", d)
+
+		d, body, err = timed(srv, "REPORT", srv.cal, syncBody(""), "1")
+		if err != nil {
+			return err
+		}
+		record(srv.name, "initial sync-collection", d)
+		token := tokenRE.FindStringSubmatch(body)
+		if token == nil {
+			return fmt.Errorf("%s: no sync token in initial sync", srv.name)
+		}
+		if err := change10(ctx, srv, events, evs, hrefs); err != nil {
+			return err
+		}
+		d, body, err = timed(srv, "REPORT", srv.cal, syncBody(token[1]), "1")
+		if err != nil {
+			return err
+		}
+		record(srv.name, fmt.Sprintf("sync after 10 changes (%d members)", len(hrefRE.FindAllString(body, -1))), d)
+
+		feedReq := func(hdr ...string) (time.Duration, string, error) { return timed(srv, "GET", srv.feed, "", "", hdr...) }
+		d, _, err = median(reps, func() (time.Duration, string, error) { return feedReq() })
+		if err != nil {
+			return err
+		}
+		record(srv.name, "full feed GET", d)
+		resp, err := do(srv, "GET", srv.feed, "", "")
+		if err != nil {
+			return err
+		}
+		etag := resp.Header.Get("ETag")
+		d, _, err = median(reps, func() (time.Duration, string, error) { return feedReq("If-None-Match", etag) })
+		if err != nil {
+			return err
+		}
+		record(srv.name, "feed 304", d)
+	}
+
+	if len(servers) == 2 {
+		fmt.Printf("\n| measurement | passerelle | Radicale | Radicale / passerelle |\n|---|---|---|---|\n")
+		for _, what := range order {
+			p, r := results[what]["passerelle"], results[what]["radicale"]
+			key := what
+			if _, ok := results[what]["radicale"]; !ok {
+				continue
+			}
+			fmt.Printf("| %s | %s | %s | %.0f× |\n", key, p.Round(10*time.Microsecond), r.Round(10*time.Microsecond), float64(r)/float64(p))
+		}
+	}
+	return nil
+}
+
+var (
+	hrefRE  = regexp.MustCompile(`<(?:[a-zA-Z]+:)?href>([^<]+\.ics)</(?:[a-zA-Z]+:)?href>`)
+	tokenRE = regexp.MustCompile(`<(?:[a-zA-Z]+:)?sync-token>([^<]+)</`)
+)
+
+// load applies n events across nSources sources through the ingest flow,
+// spread over a year, a third of them in Europe/Paris.
+func load(ctx context.Context, db *store.DB, n, nSources int) ([]*bridges.StoredEvent, error) {
+	var srcs []*bridges.Source
+	for i := range nSources {
+		s := &bridges.Source{Slug: fmt.Sprintf("source-%02d", i), Name: fmt.Sprintf("Source %d", i),
+			ActorURL: fmt.Sprintf("https://s%d.example/@group", i), Software: "mobilizon", State: bridges.SourceFollowed, CreatedAt: time.Now()}
+		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, s) }); err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, s)
+	}
+	flow := &bridges.Events{Store: db, Renderer: &ical.Renderer{}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	year := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	out := make([]*bridges.StoredEvent, 0, n)
+	for i := range n {
+		start := year.Add(time.Duration(rng.IntN(365*24)) * time.Hour)
+		ev := bridges.Event{APID: fmt.Sprintf("https://s%d.example/events/%d", i%nSources, i), SourceID: srcs[i%nSources].ID,
+			URL: fmt.Sprintf("https://s%d.example/events/%d", i%nSources, i), Title: fmt.Sprintf("Event %d: workshop, talk & party", i),
+			DescriptionText: strings.Repeat("A description of some length, as events have. ", 8),
+			Start:           start, End: start.Add(2 * time.Hour), Status: bridges.StatusConfirmed, JoinMode: bridges.JoinFree, Public: true,
+			Place:         &bridges.Place{Name: "Maison des associations", Street: "1 rue de la Paix", Locality: "Nantes", Country: "France"},
+			OrganizerName: "Group, " + srcs[i%nSources].Name, OrganizerURL: srcs[i%nSources].ActorURL,
+			Published: year, Updated: year}
+		if i%3 == 0 {
+			ev.TimeZone = "Europe/Paris"
+		}
+		ch, err := flow.Apply(ctx, ev, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ch.Event)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out, nil
+}
+
+// startRadicale writes the same calendar texts straight into a Radicale
+// storage folder (a PUT costs ~45 ms there) and starts it on loopback.
+func startRadicale(ctx context.Context, dir string, evs []*bridges.StoredEvent) (server, func(), error) {
+	calDir := filepath.Join(dir, "radicale", "collection-root", "bench", "all")
+	if err := os.MkdirAll(calDir, 0o755); err != nil {
+		return server{}, nil, err
+	}
+	if err := os.WriteFile(filepath.Join(calDir, ".Radicale.props"), []byte(`{"tag": "VCALENDAR", "D:displayname": "all"}`), 0o644); err != nil {
+		return server{}, nil, err
+	}
+	for _, ev := range evs {
+		if err := os.WriteFile(filepath.Join(calDir, fmt.Sprintf("%d.ics", ev.ID)), ev.Calendar, 0o644); err != nil {
+			return server{}, nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return server{}, nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command("/usr/bin/python3", "-m", "radicale", "--server-hosts", addr,
+		"--storage-filesystem-folder", filepath.Join(dir, "radicale"), "--auth-type", "none", "--rights-type", "owner_only")
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return server{}, nil, fmt.Errorf("start radicale: %w", err)
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return server{}, nil, errors.New("radicale did not start listening within 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	u := "http://" + addr + "/bench/all/"
+	return server{name: "radicale", cal: u, feed: u, user: "bench"}, stop, nil
+}
+
+// change10 changes 10 events: through the ingest flow for passerelle, by
+// PUT for Radicale (its own way of learning of a change).
+func change10(ctx context.Context, srv server, flow *bridges.Events, evs []*bridges.StoredEvent, hrefs [][]string) error {
+	for i := range 10 {
+		ev := evs[i*len(evs)/10].Event
+		ev.Title += " (changed)"
+		ev.Updated = ev.Updated.Add(time.Hour)
+		if srv.name == "passerelle" {
+			if _, err := flow.Apply(ctx, ev, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		text, err := (&ical.Renderer{}).RenderEvent(&ev)
+		if err != nil {
+			return err
+		}
+		resp, err := do(srv, "PUT", srv.cal+fmt.Sprintf("%d.ics", ev.ID), string(text), "", "Content-Type", "text/calendar")
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("radicale PUT: %s", resp.Status)
+		}
+	}
+	return nil
+}
+
+var client = &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4}}
+
+func do(srv server, method, url, body, depth string, hdr ...string) (*http.Response, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != "" && method != "PUT" {
+		req.Header.Set("Content-Type", "application/xml; charset=utf-8")
+	}
+	if depth != "" {
+		req.Header.Set("Depth", depth)
+	}
+	if srv.user != "" {
+		req.SetBasicAuth(srv.user, "x")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, nil
+}
+
+// timed makes one request and returns the time to the last byte.
+func timed(srv server, method, url, body, depth string, hdr ...string) (time.Duration, string, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/xml; charset=utf-8")
+	}
+	if depth != "" {
+		req.Header.Set("Depth", depth)
+	}
+	if srv.user != "" {
+		req.SetBasicAuth(srv.user, "x")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	d := time.Since(t0)
+	if err != nil {
+		return 0, "", err
+	}
+	if resp.StatusCode >= 400 {
+		return 0, "", fmt.Errorf("%s %s %s: %s: %.300s", srv.name, method, url, resp.Status, b)
+	}
+	return d, string(b), nil
+}
+
+func median(reps int, f func() (time.Duration, string, error)) (time.Duration, string, error) {
+	var ds []time.Duration
+	var last string
+	for range reps {
+		d, b, err := f()
+		if err != nil {
+			return 0, "", err
+		}
+		ds = append(ds, d)
+		last = b
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2], last, nil
+}

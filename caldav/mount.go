@@ -1,0 +1,45 @@
+package caldav
+
+import (
+	"net/http"
+)
+
+// MountOptions wire the calendars into passerelle's HTTP server.
+type MountOptions struct {
+	// EventPage serves /events/{name} when name is not <id>.ics (the web
+	// package's event page). Go's mux cannot tell /events/{id} from
+	// /events/{id}.ics, so one handler takes the path and hands over.
+	EventPage http.Handler
+}
+
+// Mount registers the CalDAV tree under /dav/, the discovery answers
+// (/.well-known/caldav, PROPFIND and OPTIONS on /) and the .ics feeds.
+func Mount(mux *http.ServeMux, dav *Server, feeds *Feeds, opts MountOptions) {
+	mux.Handle(dav.prefix()+"/", dav)
+	// RFC 6764 §5: the well-known URI redirects to the context path. 308,
+	// not 302: python-requests (python3-caldav) turns a 302 PROPFIND into
+	// a GET, while a 307/308 keeps the method and body.
+	mux.HandleFunc("/.well-known/caldav", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, dav.rootPath(), http.StatusPermanentRedirect)
+	})
+	// Clients such as vdirsyncer start discovery with a PROPFIND on "/":
+	// it gets the DAV answer for the root, and the web pages keep GET.
+	root := func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = dav.rootPath()
+		dav.ServeHTTP(w, r2)
+	}
+	mux.HandleFunc("PROPFIND /{$}", root)
+	mux.HandleFunc("OPTIONS /{$}", root)
+	mux.HandleFunc("GET /feeds/{file}", feeds.ServeFeed)
+	mux.HandleFunc("GET /events/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if feeds.ServeEvent(w, r, r.PathValue("name")) {
+			return
+		}
+		if opts.EventPage != nil {
+			opts.EventPage.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
+}

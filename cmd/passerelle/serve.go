@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"passerelle/store"
+	"passerelle/web"
+)
+
+type serveCmd struct {
+	ShutdownTimeout time.Duration `default:"20s" help:"How long SIGTERM waits for requests and running jobs to finish."`
+}
+
+func (c serveCmd) Run(a *app) error {
+	db, err := openDB(a, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	in, err := newInstance(a, db)
+	if err != nil {
+		return err
+	}
+	// The instance actor and its key are made at first start.
+	if err := in.federation.Start(a.ctx); err != nil {
+		return err
+	}
+
+	// A broken route template stops serve here, naming the route.
+	if err := in.mastodon.ValidateRoutes(a.ctx); err != nil {
+		return err
+	}
+	if err := in.mastodon.Recover(a.ctx); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (the listen key): %w", a.cfg.Listen, err)
+	}
+	// Jobs run on a context of their own: SIGTERM must let them finish
+	// (drain), not cancel them at once.
+	stopJobs, err := db.StartJobs(context.WithoutCancel(a.ctx), store.Jobs{Workers: in.workers, Periodic: in.periodic})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler:           web.Logged(in.mux, a.log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	a.log.Info("passerelle serving", "listen", ln.Addr().String(), "public_url", a.cfg.PublicURL,
+		"database", db.Backend(), "version", versionString())
+
+	select {
+	case err = <-served:
+	case <-a.ctx.Done():
+		a.log.Info("shutting down", "timeout", c.ShutdownTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	shutErr := srv.Shutdown(ctx)
+	jobsErr := stopJobs(ctx)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return errors.Join(shutErr, jobsErr)
+}

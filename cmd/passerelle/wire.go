@@ -1,0 +1,67 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/riverqueue/river"
+
+	"passerelle/bridges"
+	"passerelle/caldav"
+	"passerelle/federation"
+	"passerelle/ical"
+	"passerelle/mastodon"
+	"passerelle/store"
+	"passerelle/web"
+)
+
+// instance is passerelle assembled: the pieces every area adds itself to.
+// serve runs it; other commands use the parts they need (a command that
+// enqueues work needs the same flows that serve's workers run).
+type instance struct {
+	db       *store.DB
+	events   *bridges.Events
+	mux      *http.ServeMux
+	workers  *river.Workers
+	periodic []*river.PeriodicJob
+	mastodon *mastodon.Poster
+	// federation is the ActivityPub side: actors, inbox, delivery, follows.
+	federation *federation.Service
+}
+
+// newInstance wires every area. Each area adds its handlers, workers and
+// change listeners here, in one place, so that the whole assembly reads top
+// to bottom.
+func newInstance(a *app, db *store.DB) (*instance, error) {
+	in := &instance{
+		db:      db,
+		mux:     http.NewServeMux(),
+		workers: river.NewWorkers(),
+	}
+	in.events = &bridges.Events{Store: db, Renderer: &ical.Renderer{}, Log: a.log}
+	river.AddWorker(in.workers, store.ProbeWorker{})
+
+	in.mastodon = mastodon.NewPoster(db, mastodonHTTP(a), a.log)
+	in.mastodon.Register(in.workers)
+	in.events.Listeners = append(in.events.Listeners, &mastodon.Listener{})
+
+	in.mux.Handle("GET /healthz", web.Health(db))
+	pages := &web.Pages{DB: db, Site: a.cfg.Instance.Name, Description: a.cfg.Instance.Description,
+		Version: versionString(), PublicURL: strings.TrimSuffix(a.cfg.PublicURL, "/"), Log: a.log}
+	eventPage, err := pages.Mount(in.mux)
+	if err != nil {
+		return nil, err
+	}
+
+	calendars := &caldav.DBStore{DB: db}
+	caldav.Mount(in.mux, &caldav.Server{Store: calendars, Log: a.log},
+		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage})
+	fed, err := newFederation(a, db, in.events, nil)
+	if err != nil {
+		return nil, err
+	}
+	in.federation = fed
+	fed.Mount(in.mux)
+	fed.Register(in.workers)
+	return in, nil
+}

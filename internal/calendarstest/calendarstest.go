@@ -1,0 +1,69 @@
+// Package calendarstest starts a real passerelle calendar server (CalDAV
+// tree, discovery, feeds) over loopback on a test database, and loads it
+// through the same bridges.Events flow that federation uses.
+package calendarstest
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"passerelle/bridges"
+	"passerelle/caldav"
+	"passerelle/ical"
+	"passerelle/store"
+)
+
+// Env is a running calendar server and the flow that feeds it.
+type Env struct {
+	DB     *store.DB
+	Events *bridges.Events
+	// URL is the server's base URL (http://127.0.0.1:PORT), no slash.
+	URL string
+}
+
+// Start serves the calendars of db on a loopback port until the test ends.
+func Start(tb testing.TB, db *store.DB) *Env {
+	tb.Helper()
+	mux := http.NewServeMux()
+	st := &caldav.DBStore{DB: db}
+	srv := httptest.NewServer(mux)
+	tb.Cleanup(srv.Close)
+	caldav.Mount(mux, &caldav.Server{Store: st}, &caldav.Feeds{Store: st, PublicURL: srv.URL}, caldav.MountOptions{})
+	return &Env{
+		DB:     db,
+		Events: &bridges.Events{Store: db, Renderer: &ical.Renderer{}},
+		URL:    srv.URL,
+	}
+}
+
+// AddSource stores a followed source.
+func (e *Env) AddSource(tb testing.TB, slug, name string) *bridges.Source {
+	tb.Helper()
+	s := &bridges.Source{Slug: slug, Name: name, ActorURL: "https://" + slug + ".example/@" + slug,
+		Software: "mobilizon", State: bridges.SourceFollowed, CreatedAt: time.Now()}
+	err := e.DB.Tx(context.Background(), func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, s) })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// Apply stores an event through the ingest flow, as federation would.
+func (e *Env) Apply(tb testing.TB, ev bridges.Event) *bridges.StoredEvent {
+	tb.Helper()
+	ch, err := e.Events.Apply(context.Background(), ev, []byte(`{}`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if ch.Event == nil {
+		stored, err := e.DB.EventByAPID(context.Background(), ev.APID)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return stored
+	}
+	return ch.Event
+}
