@@ -603,3 +603,14 @@ func (r *RSVP) EventChanged(ctx context.Context, btx Tx, ch Change) error {
 	}
 	return nil
 }
+
+// InviteToEvent invites one address to one event, as the event page's
+// form asks. An unsubscribed address gets nothing and the caller is not
+// told: a public form must not reveal which addresses opted out.
+func (r *RSVP) InviteToEvent(ctx context.Context, eventID int64, address string) error {
+	_, err := r.Invite(ctx, address, []int64{eventID})
+	if errors.Is(err, ErrUnsubscribed) {
+		return nil
+	}
+	return err
+}

@@ -76,6 +76,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	if m != nil {
 		in.mail = m
 		m.rsvp.Participator = fed
+		pages.Inviter = m.rsvp
 		in.events.Listeners = append(in.events.Listeners, m.rsvp)
 		reply, err := replyAddress(a)
 		if err != nil {
