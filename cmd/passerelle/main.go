@@ -43,6 +43,8 @@ type cli struct {
 	Block       blockCmd       `cmd:"" help:"Stop federating with a domain."`
 	Unblock     unblockCmd     `cmd:"" help:"Federate with a domain again."`
 	Events      eventsCmd      `cmd:"" help:"List upcoming events."`
+	Invite      inviteCmd      `cmd:"" help:"Send invitations (iMIP) to upcoming events: --source SOURCE or --event ID, then addresses."`
+	Mail        mailCmd        `cmd:"" help:"Mail RSVPs: receive one mail from an MTA."`
 }
 
 // app is what every command gets: the loaded configuration, a logger and
@@ -108,6 +110,10 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		var u usageError
 		if errors.As(err, &u) {
 			return 2
+		}
+		var ec exitCodeError
+		if errors.As(err, &ec) {
+			return ec.code
 		}
 		return 1
 	}

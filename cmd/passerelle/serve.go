@@ -58,6 +58,10 @@ func (c serveCmd) Run(a *app) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	if in.mail != nil && in.mail.watcher != nil {
+		// The watcher stops with a.ctx; its lease lets one replica watch.
+		go func() { _ = in.mail.watcher.Run(a.ctx) }()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	a.log.Info("passerelle serving", "listen", ln.Addr().String(), "public_url", a.cfg.PublicURL,

@@ -10,6 +10,7 @@ import (
 	"passerelle/caldav"
 	"passerelle/federation"
 	"passerelle/ical"
+	"passerelle/mail"
 	"passerelle/mastodon"
 	"passerelle/store"
 	"passerelle/web"
@@ -27,6 +28,9 @@ type instance struct {
 	mastodon *mastodon.Poster
 	// federation is the ActivityPub side: actors, inbox, delivery, follows.
 	federation *federation.Service
+	// mail is the RSVP flow, its workers and the mailbox watcher; nil
+	// when mail is not configured.
+	mail *mailParts
 }
 
 // newInstance wires every area. Each area adds its handlers, workers and
@@ -56,11 +60,30 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	calendars := &caldav.DBStore{DB: db}
 	caldav.Mount(in.mux, &caldav.Server{Store: calendars, Log: a.log},
 		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage})
-	fed, err := newFederation(a, db, in.events, nil)
+	m, err := newMail(a, db, nil)
+	if err != nil {
+		return nil, err
+	}
+	var joins bridges.JoinAnswerListener
+	if m != nil {
+		joins = m.rsvp
+	}
+	fed, err := newFederation(a, db, in.events, joins)
 	if err != nil {
 		return nil, err
 	}
 	in.federation = fed
+	if m != nil {
+		in.mail = m
+		m.rsvp.Participator = fed
+		pages.Inviter = m.rsvp
+		in.events.Listeners = append(in.events.Listeners, m.rsvp)
+		reply, err := replyAddress(a)
+		if err != nil {
+			return nil, err
+		}
+		mail.Register(in.workers, m.sender(a, db, reply), &mail.ConfirmChecker{RSVP: m.rsvp})
+	}
 	fed.Mount(in.mux)
 	fed.Register(in.workers)
 	return in, nil
