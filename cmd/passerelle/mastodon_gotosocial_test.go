@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -249,6 +252,7 @@ func TestRealGoToSocial(t *testing.T) {
 	ctx := context.Background()
 	flow := s.events()
 	ev := e2eEvent(src)
+	ev.BannerURL, ev.BannerAlt = bannerServer(t)+"/banner.png", "Des vélos dans un atelier"
 	ch, err := flow.Apply(ctx, ev, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -275,6 +279,10 @@ func TestRealGoToSocial(t *testing.T) {
 	if len(sts) != 1 || sts[0]["id"] != id || sts[0]["visibility"] != "public" || sts[0]["language"] != "fr" {
 		t.Fatalf("GoToSocial has %d statuses with the link (%v); want exactly %s, public, fr", len(sts), sts, id)
 	}
+	media, _ := sts[0]["media_attachments"].([]any)
+	if len(media) != 1 || media[0].(map[string]any)["description"] != ev.BannerAlt {
+		t.Errorf("media %v, want the banner with its alt text", media)
+	}
 
 	ev.Title, ev.Updated = "Atelier vélo et trottinette", ev.Updated.Add(time.Minute)
 	if _, err := flow.Apply(ctx, ev, nil); err != nil {
@@ -293,4 +301,23 @@ func TestRealGoToSocial(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the deletion on GoToSocial", 60*time.Second, func() bool { return len(gtsStatuses(t, base, ev.URL)) == 1 })
+}
+
+// bannerServer serves a small PNG, as an event's home server serves its
+// banner.
+func bannerServer(t *testing.T) string {
+	img := image.NewRGBA(image.Rect(0, 0, 64, 32))
+	for x := range 64 {
+		for y := range 32 {
+			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 8), 128, 255})
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(b.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
