@@ -122,6 +122,15 @@ const queryTmpl = `<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml
 
 func TestCalendarQueryTimeRange(t *testing.T) {
 	env, stored := loaded(t)
+	// A three-month exhibition: the longest event widens the scan's lower
+	// bound, and a range in its middle must still find it.
+	libre, err := env.DB.SourceBySlug(t.Context(), "libre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored["exhibition"] = env.Apply(t, bridges.Event{APID: "https://libre.example/events/exhibition", SourceID: libre.ID,
+		Title: "Exhibition", Start: time.Date(2025, 7, 1, 8, 0, 0, 0, time.UTC), End: time.Date(2025, 10, 1, 18, 0, 0, 0, time.UTC),
+		Status: bridges.StatusConfirmed, JoinMode: bridges.JoinFree, Public: true, Updated: time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)})
 	for _, tc := range []struct {
 		name, inner string
 		want        []string
@@ -130,9 +139,11 @@ func TestCalendarQueryTimeRange(t *testing.T) {
 		{"ends exactly at the range start", `<c:time-range start="20250601T020000Z" end="20250602T000000Z"/>`, nil},
 		{"overlaps the DST night in Paris", `<c:time-range start="20250330T050000Z" end="20250330T060000Z"/>`, []string{"paris-dst"}},
 		{"after New York's fall back", `<c:time-range start="20251102T060000Z" end="20251102T063000Z"/>`, []string{"new-york-cancelled"}},
-		{"open end", `<c:time-range start="20250501T000000Z"/>`, []string{"boundary", "new-york-cancelled"}},
+		{"open end", `<c:time-range start="20250501T000000Z"/>`, []string{"boundary", "exhibition", "new-york-cancelled"}},
+		{"inside a long event", `<c:time-range start="20250815T000000Z" end="20250816T000000Z"/>`, []string{"exhibition"}},
+		{"open start", `<c:time-range end="20250601T000001Z"/>`, []string{"boundary", "gancio-2021", "mobilizon-2019", "paris-dst"}},
 		{"text match through go-webdav", `<c:prop-filter name="SUMMARY"><c:text-match>jazz</c:text-match></c:prop-filter>`, []string{"new-york-cancelled"}},
-		{"no filter inside VEVENT", ``, []string{"boundary", "gancio-2021", "mobilizon-2019", "new-york-cancelled", "paris-dst"}},
+		{"no filter inside VEVENT", ``, []string{"boundary", "exhibition", "gancio-2021", "mobilizon-2019", "new-york-cancelled", "paris-dst"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := do(t, "REPORT", env.URL+"/dav/calendars/public/all/", fmt.Sprintf(queryTmpl, tc.inner), "Depth", "1")
@@ -319,4 +330,66 @@ func tokenOf(t testing.TB, body string) string {
 		t.Fatalf("no sync-token in:\n%s", body)
 	}
 	return m[1]
+}
+
+// TestFeedKeptAcrossChangesAndReplicas: a feed is built once per change
+// and kept in the database, so another replica (another server on the
+// same database, with nothing in memory) serves the kept row, and a
+// change to an event gives every replica the new feed.
+func TestFeedKeptAcrossChangesAndReplicas(t *testing.T) {
+	env, stored := loaded(t)
+	resp, first := do(t, "GET", env.URL+"/feeds/all.ics", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("feed: %d", resp.StatusCode)
+	}
+	etag := resp.Header.Get("ETag")
+	var version string
+	var kept int
+	if err := env.DB.QueryRow(t.Context(), "SELECT version, LENGTH(body) FROM calendar_feeds WHERE owner = ? AND slug = ?", "public", "all").Scan(&version, &kept); err != nil {
+		t.Fatalf("no kept feed after the first request: %v", err)
+	}
+	if !strings.Contains(etag, version) || kept != len(first) {
+		t.Errorf("kept feed version %q (%d bytes), served ETag %s (%d bytes)", version, kept, etag, len(first))
+	}
+
+	// Mark the kept row: a replica that reads it shows the mark, one that
+	// rebuilt the feed would not.
+	marked := strings.Replace(first, "X-WR-CALNAME:All followed events", "X-WR-CALNAME:kept row", 1)
+	if _, err := env.DB.Exec(t.Context(), "UPDATE calendar_feeds SET body = ? WHERE slug = ?", []byte(marked), "all"); err != nil {
+		t.Fatal(err)
+	}
+	replica := env.Replica(t)
+	if resp, got := do(t, "GET", replica.URL+"/feeds/all.ics", ""); resp.StatusCode != 200 || got != marked || resp.Header.Get("ETag") != etag {
+		t.Errorf("replica: %d, ETag %s (want %s), served the kept row: %v", resp.StatusCode, resp.Header.Get("ETag"), etag, got == marked)
+	}
+	if _, got := do(t, "GET", env.URL+"/feeds/all.ics", ""); got != first {
+		t.Error("the replica that built the feed did not serve it from memory")
+	}
+
+	paris := stored["paris-dst"].Event
+	paris.Title = "Nuit des fablabs (reportée)"
+	paris.Updated = paris.Updated.Add(time.Hour)
+	env.Apply(t, paris)
+	resp, changed := do(t, "GET", replica.URL+"/feeds/all.ics", "")
+	if resp.StatusCode != 200 || !strings.Contains(changed, "SUMMARY:Nuit des fablabs (reportée)") || strings.Contains(changed, "kept row") {
+		t.Fatalf("feed after a change: %d, new title: %v", resp.StatusCode, strings.Contains(changed, "reportée"))
+	}
+	if resp.Header.Get("ETag") == etag {
+		t.Error("ETag did not change with the feed")
+	}
+	req, _ := http.NewRequest("GET", env.URL+"/feeds/all.ics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	gzResp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gzResp.Body.Close()
+	zr, err := gzip.NewReader(gzResp.Body)
+	if err != nil {
+		t.Fatalf("gzip feed after a change: %v", err)
+	}
+	plain, _ := io.ReadAll(zr)
+	if string(plain) != changed || gzResp.Header.Get("Content-Length") == "" {
+		t.Errorf("gzip feed (Content-Length %q) differs from the plain one after a change", gzResp.Header.Get("Content-Length"))
+	}
 }

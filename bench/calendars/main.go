@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -33,6 +34,8 @@ func main() {
 	sources := flag.Int("sources", 20, "sources they are spread over")
 	reps := flag.Int("reps", 20, "repetitions of each warm measurement (the median is reported)")
 	radicale := flag.Bool("radicale", true, "also load and measure Radicale (/usr/bin/python3 -m radicale)")
+	flag.BoolVar(&keep, "keep", false, "keep the folder with both databases, and say where it is")
+	flag.StringVar(&profileDir, "profile", "", "write a CPU profile of each warm passerelle measurement into this folder (for go tool pprof)")
 	flag.Parse()
 	if err := run(*n, *sources, *reps, *radicale); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -53,7 +56,11 @@ func run(n, nSources, reps int, withRadicale bool) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if keep {
+		fmt.Println("databases in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 
 	db, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "passerelle.db"), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -116,7 +123,9 @@ func run(n, nSources, reps int, withRadicale bool) error {
 		}
 		record(srv.name, "time-range REPORT, first (cold)", d)
 		members := len(hrefRE.FindAllString(body, -1))
-		d, _, err = median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, rangeQuery, "1") })
+		d, _, err = profiled(srv, "time-range", func() (time.Duration, string, error) {
+			return median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, rangeQuery, "1") })
+		})
 		if err != nil {
 			return err
 		}
@@ -161,7 +170,9 @@ func run(n, nSources, reps int, withRadicale bool) error {
 		record(srv.name, fmt.Sprintf("sync after 10 changes (%d members)", len(hrefRE.FindAllString(body, -1))), d)
 
 		feedReq := func(hdr ...string) (time.Duration, string, error) { return timed(srv, "GET", srv.feed, "", "", hdr...) }
-		d, _, err = median(reps, func() (time.Duration, string, error) { return feedReq() })
+		d, _, err = profiled(srv, "feed", func() (time.Duration, string, error) {
+			return median(reps, func() (time.Duration, string, error) { return feedReq() })
+		})
 		if err != nil {
 			return err
 		}
@@ -369,6 +380,31 @@ func timed(srv server, method, url, body, depth string, hdr ...string) (time.Dur
 		return 0, "", fmt.Errorf("%s %s %s: %s: %.300s", srv.name, method, url, resp.Status, b)
 	}
 	return d, string(b), nil
+}
+
+// keep leaves the bench folder in place for inspection (sqlite3, EXPLAIN).
+var keep bool
+
+// profileDir, when set, receives one CPU profile per warm passerelle
+// measurement, named after it.
+var profileDir string
+
+// profiled runs f under the CPU profiler when -profile is set and srv is
+// passerelle (the profile is of this process, which serves passerelle).
+func profiled(srv server, name string, f func() (time.Duration, string, error)) (time.Duration, string, error) {
+	if profileDir == "" || srv.name != "passerelle" {
+		return f()
+	}
+	out, err := os.Create(filepath.Join(profileDir, name+".pprof"))
+	if err != nil {
+		return 0, "", err
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		return 0, "", err
+	}
+	defer pprof.StopCPUProfile()
+	return f()
 }
 
 func median(reps int, f func() (time.Duration, string, error)) (time.Duration, string, error) {
