@@ -15,13 +15,14 @@ import (
 	"passerelle/internal/calendarstest"
 	"passerelle/internal/eventfixtures"
 	"passerelle/internal/storetest"
+	"passerelle/store"
 )
 
-// loaded starts a server with two sources and the fixture events: the
+// loaded starts a server on db with two sources and the fixture events: the
 // Paris and New York events in "fablab", the Mobilizon and Gancio ones in
 // "libre", plus one event starting exactly at 2025-06-01T00:00Z.
-func loaded(t testing.TB) (*calendarstest.Env, map[string]*bridges.StoredEvent) {
-	env := calendarstest.Start(t, storetest.New(t))
+func loaded(t testing.TB, db *store.DB) (*calendarstest.Env, map[string]*bridges.StoredEvent) {
+	env := calendarstest.Start(t, db)
 	fablab := env.AddSource(t, "fablab", "Fablab, Paris")
 	libre := env.AddSource(t, "libre", "Libre & co")
 	evs := eventfixtures.Events()
@@ -67,8 +68,10 @@ const propfindCal = `<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:c="ur
 <d:displayname/><d:resourcetype/><cs:getctag/><d:sync-token/><c:supported-calendar-component-set/><d:supported-report-set/>
 <d:current-user-privilege-set/><a:calendar-color/><c:calendar-description/><x:unknown/></d:prop></d:propfind>`
 
-func TestDiscoveryAndProperties(t *testing.T) {
-	env, _ := loaded(t)
+func TestDiscoveryAndProperties(t *testing.T) { storetest.Each(t, testDiscoveryAndProperties) }
+
+func testDiscoveryAndProperties(t *testing.T, db *store.DB) {
+	env, _ := loaded(t, db)
 	for _, tc := range []struct {
 		name, method, path, body string
 		hdr                      []string
@@ -120,8 +123,10 @@ func TestDiscoveryAndProperties(t *testing.T) {
 const queryTmpl = `<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>
 <c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">%s</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>`
 
-func TestCalendarQueryTimeRange(t *testing.T) {
-	env, stored := loaded(t)
+func TestCalendarQueryTimeRange(t *testing.T) { storetest.Each(t, testCalendarQueryTimeRange) }
+
+func testCalendarQueryTimeRange(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
 	// A three-month exhibition: the longest event widens the scan's lower
 	// bound, and a range in its middle must still find it.
 	libre, err := env.DB.SourceBySlug(t.Context(), "libre")
@@ -165,8 +170,10 @@ func TestCalendarQueryTimeRange(t *testing.T) {
 	}
 }
 
-func TestMultigetAndGet(t *testing.T) {
-	env, stored := loaded(t)
+func TestMultigetAndGet(t *testing.T) { storetest.Each(t, testMultigetAndGet) }
+
+func testMultigetAndGet(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
 	paris := stored["paris-dst"]
 	body := fmt.Sprintf(`<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>
 <d:href>/dav/calendars/public/fablab/%d.ics</d:href><d:href>%s/dav/calendars/public/fablab/%d.ics</d:href><d:href>/dav/calendars/public/fablab/424242.ics</d:href><d:href>/dav/calendars/public/libre/%d.ics</d:href></c:calendar-multiget>`,
@@ -198,8 +205,10 @@ func TestMultigetAndGet(t *testing.T) {
 
 const syncTmpl = `<d:sync-collection xmlns:d="DAV:"><d:sync-token>%s</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`
 
-func TestSyncCollection(t *testing.T) {
-	env, stored := loaded(t)
+func TestSyncCollection(t *testing.T) { storetest.Each(t, testSyncCollection) }
+
+func testSyncCollection(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
 	cal := env.URL + "/dav/calendars/public/fablab/"
 	resp, out := do(t, "REPORT", cal, fmt.Sprintf(syncTmpl, ""))
 	if resp.StatusCode != 207 || len(hrefs(out)) != 2 {
@@ -245,8 +254,10 @@ func TestSyncCollection(t *testing.T) {
 	}
 }
 
-func TestFeeds(t *testing.T) {
-	env, stored := loaded(t)
+func TestFeeds(t *testing.T) { storetest.Each(t, testFeeds) }
+
+func testFeeds(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
 	resp, body := do(t, "GET", env.URL+"/feeds/all.ics", "")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/calendar") {
 		t.Fatalf("feed: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -337,7 +348,11 @@ func tokenOf(t testing.TB, body string) string {
 // same database, with nothing in memory) serves the kept row, and a
 // change to an event gives every replica the new feed.
 func TestFeedKeptAcrossChangesAndReplicas(t *testing.T) {
-	env, stored := loaded(t)
+	storetest.Each(t, testFeedKeptAcrossChangesAndReplicas)
+}
+
+func testFeedKeptAcrossChangesAndReplicas(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
 	resp, first := do(t, "GET", env.URL+"/feeds/all.ics", "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("feed: %d", resp.StatusCode)
