@@ -102,6 +102,9 @@ func (f *Feeds) assembled(ctx context.Context, cal *Calendar, seq int64, version
 		// Others may be waiting on this build: it is not cancelled when
 		// the client that started it leaves.
 		ctx := context.WithoutCancel(ctx)
+		if feed := f.cache.get(key, version); feed != nil {
+			return feed, nil // built by the flight this one queued behind
+		}
 		fs, keeps := f.Store.(FeedStore)
 		if keeps {
 			feed, err := fs.StoredFeed(ctx, cal, version)
