@@ -16,7 +16,8 @@ import (
 // DBStore is the Store on passerelle's database. Its public calendars are
 // "all" and one per followed source; every query reads the rendered text
 // stored with each event and the change log, through the indexes on
-// (start_at), (until_at) and (source_id, seq).
+// (start_at, until_at), (until_at - start_at), (source_id, start_at) and
+// (source_id, seq); it keeps assembled feeds in calendar_feeds (dbfeeds.go).
 type DBStore struct {
 	DB *store.DB
 }
@@ -158,27 +159,34 @@ func (d *DBStore) objects(ctx context.Context, cal *Calendar, extra string, extr
 // time-range scan of events_range from below.
 const longestSpan = "COALESCE((SELECT MAX(until_at - start_at) FROM events), 0)"
 
-// Objects lists the calendar's objects overlapping [from, to), by start:
-// until_at is the end, or the start of an event without one; an event
-// ending exactly at from does not overlap, an instant at from does. The
-// range is a bounded scan of the (start_at, until_at) index (see
-// longestSpan); an open listing reads the table in its own (id) order.
+// Objects lists the calendar's objects overlapping [from, to), by start,
+// as RFC 4791 §9.9 says: until_at is the end, or the start of an event
+// without one, so an event overlaps when it starts before to and ends
+// after from, or is an instant at from (an event ending exactly at from
+// does not overlap).
+//
+// The range is answered by a subquery that uses only start_at and
+// until_at, so that it is a bounded scan of the covering events_range
+// index (see longestSpan) on both databases, and only overlapping rows are
+// read; written as one flat WHERE, SQLite would pick events_start or
+// events_source_start and read every row from the bound on, which one long
+// event makes many. An open listing reads the table in its own (id) order.
 func (d *DBStore) Objects(ctx context.Context, cal *Calendar, from, to time.Time, withData bool) ([]Object, error) {
-	var extra string
+	var conds []string
 	var args []any
 	if !from.IsZero() {
-		extra += " AND e.start_at >= ? - " + longestSpan + " AND e.until_at >= ? AND (e.until_at > ? OR e.end_at = 0)"
+		conds = append(conds, "start_at >= ? - "+longestSpan, "(until_at > ? OR start_at = ?)")
 		args = append(args, from.UnixMicro(), from.UnixMicro(), from.UnixMicro())
 	}
 	if !to.IsZero() {
-		extra += " AND e.start_at < ?"
+		conds = append(conds, "start_at < ?")
 		args = append(args, to.UnixMicro())
 	}
-	order := "e.id"
-	if extra != "" {
-		order = "e.start_at, e.id"
+	if len(conds) == 0 {
+		return d.objects(ctx, cal, "", nil, "e.id", withData)
 	}
-	return d.objects(ctx, cal, extra, args, order, withData)
+	extra := " AND e.id IN (SELECT id FROM events WHERE " + strings.Join(conds, " AND ") + ")"
+	return d.objects(ctx, cal, extra, args, "e.start_at, e.id", withData)
 }
 
 // ObjectsByID reads the named objects, in chunks that stay under every
