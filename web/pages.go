@@ -109,9 +109,10 @@ type day struct {
 }
 
 type listedEvent struct {
-	ID                   int64
-	Time, Title, Where   string
-	Source               string
+	ID          int64
+	Time, Title string
+	// Meta is where it happens and its source, as much as is known.
+	Meta                 string
 	Cancelled, Tentative bool
 }
 
@@ -186,11 +187,21 @@ func (p *Pages) days(l *lang, evs []*bridges.StoredEvent, sources map[int64]stri
 		}
 		d := &out[len(out)-1]
 		d.Events = append(d.Events, listedEvent{
-			ID: e.ID, Time: l.Clock(start), Title: e.Title, Where: where(l, &e.Event), Source: sources[e.SourceID],
+			ID: e.ID, Time: l.Clock(start), Title: e.Title, Meta: joinNonEmpty(" · ", where(l, &e.Event), sources[e.SourceID]),
 			Cancelled: e.Status == bridges.StatusCancelled, Tentative: e.Status == bridges.StatusTentative,
 		})
 	}
 	return out
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var kept []string
+	for _, p := range parts {
+		if p != "" {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, sep)
 }
 
 func where(l *lang, e *bridges.Event) string {

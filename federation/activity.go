@@ -1,0 +1,106 @@
+package federation
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// Activity is the envelope of an incoming activity, read as plain JSON
+// (see actorDoc for why). Object stays raw: it is an id or an embedded
+// object, and the dialects read embedded events themselves.
+type Activity struct {
+	Context json.RawMessage `json:"@context,omitempty"`
+	ID      string          `json:"id"`
+	Type    string          `json:"type"`
+	Actor   json.RawMessage `json:"actor"`
+	Object  json.RawMessage `json:"object"`
+	// AttributedTo is set by Mobilizon on Announces and auto-Accepts.
+	AttributedTo json.RawMessage `json:"attributedTo,omitempty"`
+}
+
+// ref reads a property that is an id string, an object with an id, or an
+// array of either (the first entry counts).
+func ref(raw json.RawMessage) string {
+	raw = json.RawMessage(strings.TrimSpace(string(raw)))
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var o struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &o) == nil && o.ID != "" {
+		return o.ID
+	}
+	var arr []json.RawMessage
+	if json.Unmarshal(raw, &arr) == nil && len(arr) > 0 {
+		return ref(arr[0])
+	}
+	return ""
+}
+
+// refs reads every id of a property that may be a single value or an array.
+func refs(raw json.RawMessage) []string {
+	var arr []json.RawMessage
+	if json.Unmarshal(raw, &arr) == nil {
+		var out []string
+		for _, a := range arr {
+			if r := ref(a); r != "" {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	if r := ref(raw); r != "" {
+		return []string{r}
+	}
+	return nil
+}
+
+// objectHeader is what passerelle reads of an object before handing it to
+// a dialect.
+type objectHeader struct {
+	ID           string          `json:"id"`
+	Type         json.RawMessage `json:"type"`
+	Actor        json.RawMessage `json:"actor"`
+	Object       json.RawMessage `json:"object"`
+	AttributedTo json.RawMessage `json:"attributedTo"`
+	FormerType   string          `json:"formerType"`
+}
+
+// types reads "type", which may be one name or several.
+func (o *objectHeader) types() []string {
+	var one string
+	if json.Unmarshal(o.Type, &one) == nil {
+		return []string{one}
+	}
+	var many []string
+	_ = json.Unmarshal(o.Type, &many)
+	return many
+}
+
+func (o *objectHeader) is(t string) bool {
+	for _, x := range o.types() {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// embedded returns the object when raw is an embedded object, nil when it
+// is only an id.
+func embedded(raw json.RawMessage) *objectHeader {
+	s := strings.TrimSpace(string(raw))
+	if !strings.HasPrefix(s, "{") {
+		return nil
+	}
+	var o objectHeader
+	if json.Unmarshal(raw, &o) != nil || o.ID == "" {
+		return nil
+	}
+	return &o
+}

@@ -1,0 +1,120 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+type fakeBlocks map[string]bool
+
+func (f fakeBlocks) DomainBlocked(_ context.Context, d string) (bool, error) { return f[d], nil }
+
+func TestPublicAddress(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1": false, "127.0.0.2": false, "10.1.2.3": false, "172.16.0.1": false,
+		"192.168.1.1": false, "169.254.169.254": false, "0.0.0.0": false, "100.64.0.1": false,
+		"::1": false, "fe80::1": false, "fc00::1": false, "::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false,
+		"93.184.216.34": true, "2606:4700::6810:85e5": true,
+	} {
+		if got := PublicAddress(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("PublicAddress(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestClientRefusesPrivateAddressesAtDial(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("{}")) }))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
+
+	strict := NewHTTPClient(ClientOptions{Timeout: 5 * time.Second})
+	// "localhost" is resolved by DNS first; the dial-time check sees 127.0.0.1.
+	for _, u := range []string{srv.URL, "http://localhost" + port} {
+		_, err := strict.Get(u)
+		if !errors.Is(err, ErrPrivateAddress) {
+			t.Errorf("GET %s without the allow flag: err = %v, want ErrPrivateAddress", u, err)
+		}
+	}
+	open := NewHTTPClient(ClientOptions{AllowPrivateNetworks: true, Timeout: 5 * time.Second})
+	resp, err := open.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("with allow_private_networks: %v", err)
+	}
+	resp.Body.Close()
+
+	f := &Fetcher{Client: strict}
+	if _, err := f.Get(context.Background(), srv.URL, ""); err == nil || !strings.Contains(err.Error(), "only https") {
+		t.Errorf("plain http fetch without the flag: %v", err)
+	}
+}
+
+func TestFetcherLimitsAndStatus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big":
+			w.Write([]byte(strings.Repeat("x", 2048)))
+		case "/gone":
+			w.WriteHeader(http.StatusGone)
+		case "/slow":
+			w.Header().Set("Retry-After", "120")
+			w.WriteHeader(http.StatusTooManyRequests)
+		default:
+			if r.Header.Get("Signature") == "" {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.Write([]byte(`{"ok":true}`))
+		}
+	}))
+	defer srv.Close()
+	key, _ := newTestKey(t)
+	f := &Fetcher{
+		Client: NewHTTPClient(ClientOptions{AllowPrivateNetworks: true}), AllowPrivate: true, MaxBody: 1024,
+		Signer: func(context.Context) (*RequestSigner, error) { return &RequestSigner{KeyID: "k", Key: key}, nil },
+	}
+	ctx := context.Background()
+	if b, err := f.Get(ctx, srv.URL+"/ok", ""); err != nil || string(b) != `{"ok":true}` {
+		t.Errorf("signed fetch: %q %v", b, err)
+	}
+	if _, err := f.Get(ctx, srv.URL+"/big", ""); err == nil || !strings.Contains(err.Error(), "larger than 1024") {
+		t.Errorf("oversized body: %v", err)
+	}
+	var se *StatusError
+	if _, err := f.Get(ctx, srv.URL+"/gone", ""); !errors.As(err, &se) || se.StatusCode != 410 {
+		t.Errorf("410: %v", err)
+	}
+	if _, err := f.Get(ctx, srv.URL+"/slow", ""); !errors.As(err, &se) || se.RetryAfter != 2*time.Minute {
+		t.Errorf("429 Retry-After: %v", err)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	ctx := context.Background()
+	p := &Policy{Block: []string{"Bad.Example"}, Store: fakeBlocks{"spam.test": true}}
+	for host, blocked := range map[string]bool{
+		"bad.example": true, "events.bad.example:8443": true, "notbad.example": false,
+		"spam.test": true, "a.spam.test": true, "good.test": false,
+	} {
+		err := p.CheckHost(ctx, host)
+		if got := errors.Is(err, ErrBlocked); got != blocked {
+			t.Errorf("CheckHost(%s) = %v, want blocked=%v", host, err, blocked)
+		}
+	}
+	allow := &Policy{Allow: []string{"mobilizon.test"}}
+	if err := allow.CheckHost(ctx, "groups.mobilizon.test"); err != nil {
+		t.Errorf("allowed subdomain refused: %v", err)
+	}
+	if err := allow.CheckHost(ctx, "other.test"); !errors.Is(err, ErrBlocked) {
+		t.Errorf("host outside federation.allow: %v", err)
+	}
+	f := &Fetcher{Client: NewHTTPClient(ClientOptions{}), Policy: p}
+	if _, err := f.Get(ctx, "https://bad.example/x", ""); !errors.Is(err, ErrBlocked) {
+		t.Errorf("fetch of a blocked domain: %v", err)
+	}
+}

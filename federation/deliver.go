@@ -1,0 +1,258 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"passerelle/bridges"
+	"passerelle/store"
+)
+
+// The delivery schedule: 30 s after the first failure, doubling up to a
+// day between attempts, given up after MaxDeliveryAttempts (about five
+// days in all), like maddy's queue and GoToSocial's.
+const (
+	deliveryFirstRetry  = 30 * time.Second
+	deliveryMaxRetry    = 24 * time.Hour
+	MaxDeliveryAttempts = 16
+	// perHostDeliveries bounds concurrent deliveries to one host from one
+	// process, so a slow server cannot take every worker.
+	perHostDeliveries = 2
+)
+
+// DeliverJob sends one recorded delivery (a row of deliveries).
+type DeliverJob struct {
+	DeliveryID int64 `json:"delivery_id"`
+}
+
+// Kind implements bridges.Job.
+func (DeliverJob) Kind() string { return "federation.deliver" }
+
+// Recipient says where an activity goes: an actor, whose inbox (its shared
+// inbox when offered) is looked up when sending, or an explicit inbox.
+type Recipient struct {
+	Actor string
+	Inbox string
+}
+
+// Deliver records, in the caller's transaction, that activity (a JSON
+// document) is to be delivered from the local actor fromActorID to the
+// recipient, and enqueues the job that signs and sends it. It does no
+// network work, so it is safe inside any transaction; the mail flow uses it
+// for Joins and Leaves.
+func (s *Service) Deliver(ctx context.Context, tx bridges.Tx, fromActorID int64, to Recipient, activity []byte) error {
+	stx, ok := tx.(*store.Tx)
+	if !ok {
+		return fmt.Errorf("deliver: transaction %T cannot run queries", tx)
+	}
+	var head struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(activity, &head); err != nil || head.ID == "" {
+		return fmt.Errorf("deliver: activity is not a JSON object with an id")
+	}
+	if to.Actor == "" && to.Inbox == "" {
+		return fmt.Errorf("deliver %s: no recipient", head.ID)
+	}
+	d := &store.Delivery{ActorID: fromActorID, Recipient: to.Actor, Inbox: to.Inbox, ActivityID: head.ID, Activity: activity}
+	if err := stx.InsertDelivery(ctx, d); err != nil {
+		return err
+	}
+	return tx.Enqueue(ctx, DeliverJob{DeliveryID: d.ID}, bridges.JobOpts{MaxAttempts: MaxDeliveryAttempts + 1})
+}
+
+// inboxFor picks where to POST: the explicit inbox, else the recipient's
+// shared inbox when it offers one, else its own inbox.
+func (s *Service) inboxFor(ctx context.Context, d *store.Delivery) (string, error) {
+	if d.Inbox != "" {
+		return d.Inbox, nil
+	}
+	ra, err := s.db.RemoteActor(ctx, d.Recipient)
+	if err != nil || (ra.Inbox == "" && ra.SharedInbox == "") {
+		ra, _, err = s.refreshActor(ctx, d.Recipient, "")
+		if err != nil {
+			return "", err
+		}
+	}
+	if ra.SharedInbox != "" {
+		return ra.SharedInbox, nil
+	}
+	if ra.Inbox == "" {
+		return "", fmt.Errorf("actor %s has no inbox", d.Recipient)
+	}
+	return ra.Inbox, nil
+}
+
+// backoff is the wait before attempt n+1 after n failed attempts.
+func backoff(n int) time.Duration {
+	d := deliveryFirstRetry
+	for i := 1; i < n && d < deliveryMaxRetry; i++ {
+		d *= 2
+	}
+	return min(d, deliveryMaxRetry)
+}
+
+// errPermanent marks a delivery that retrying cannot fix.
+var errPermanent = errors.New("permanent failure")
+
+// sendDelivery makes one attempt. It returns the inbox used and, on
+// failure, the error and how long the server asked us to wait.
+func (s *Service) sendDelivery(ctx context.Context, d *store.Delivery) (string, time.Duration, error) {
+	from, err := s.db.LocalActorByID(ctx, d.ActorID)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: sender actor %d: %v", errPermanent, d.ActorID, err)
+	}
+	inbox, err := s.inboxFor(ctx, d)
+	if err != nil {
+		if errors.Is(err, ErrBlocked) {
+			return "", 0, fmt.Errorf("%w: %v", errPermanent, err)
+		}
+		return "", 0, fmt.Errorf("find inbox: %w", err)
+	}
+	u, err := CheckURL(inbox, s.opts.AllowPrivateNetworks)
+	if err != nil {
+		return inbox, 0, fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	if err := s.policy.CheckHost(ctx, u.Host); err != nil {
+		return inbox, 0, fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	release, err := s.acquireHost(ctx, u.Host)
+	if err != nil {
+		return inbox, 0, err
+	}
+	defer release()
+	signer, err := s.SignerFor(from)
+	if err != nil {
+		return inbox, 0, fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(d.Activity))
+	if err != nil {
+		return inbox, 0, fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	req.Header.Set("Content-Type", contentTypeActivity)
+	req.Header.Set("Accept", contentTypeActivity)
+	if err := signer.Sign(req, d.Activity); err != nil {
+		return inbox, 0, fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return inbox, 0, fmt.Errorf("post to %s: %w", inbox, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		// Mobilizon answers 200 "error" to a bad signature: a 2xx means
+		// delivered, nothing more.
+		return inbox, 0, nil
+	case resp.StatusCode == http.StatusGone:
+		return inbox, 0, &StatusError{URL: inbox, StatusCode: resp.StatusCode}
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500:
+		return inbox, retryAfter(resp.Header.Get("Retry-After"), s.now()), &StatusError{URL: inbox, StatusCode: resp.StatusCode}
+	default:
+		return inbox, 0, fmt.Errorf("%w: %w", errPermanent, &StatusError{URL: inbox, StatusCode: resp.StatusCode})
+	}
+}
+
+// acquireHost waits for one of the host's delivery slots.
+func (s *Service) acquireHost(ctx context.Context, host string) (func(), error) {
+	s.hostsMu.Lock()
+	sem, ok := s.hosts[host]
+	if !ok {
+		sem = make(chan struct{}, perHostDeliveries)
+		s.hosts[host] = sem
+	}
+	s.hostsMu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// RunDelivery makes one attempt at a delivery and records the outcome.
+// It returns nil when done (delivered, gone or given up) and otherwise the
+// time to wait before the next attempt.
+func (s *Service) RunDelivery(ctx context.Context, id int64) (retryIn time.Duration, err error) {
+	d, err := s.db.DeliveryByID(ctx, id)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if d.State != store.DeliveryPending {
+		return 0, nil
+	}
+	inbox, wait, sendErr := s.sendDelivery(ctx, d)
+	var se *StatusError
+	switch {
+	case sendErr == nil:
+		s.log.Info("delivered", "activity", d.ActivityID, "inbox", inbox)
+		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryDelivered, inbox, "")
+	case errors.As(sendErr, &se) && se.StatusCode == http.StatusGone:
+		s.log.Info("delivery stopped: inbox gone", "activity", d.ActivityID, "inbox", inbox)
+		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryGone, inbox, sendErr.Error())
+	case errors.Is(sendErr, errPermanent) || d.Attempts+1 >= MaxDeliveryAttempts:
+		s.log.Warn("delivery given up", "activity", d.ActivityID, "inbox", inbox, "attempts", d.Attempts+1, "err", sendErr)
+		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryFailed, inbox, sendErr.Error())
+	}
+	next := max(backoff(d.Attempts+1), min(wait, deliveryMaxRetry))
+	s.log.Info("delivery failed, will retry", "activity", d.ActivityID, "inbox", inbox, "attempt", d.Attempts+1, "retry_in", next, "err", sendErr)
+	if err := s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryPending, inbox, sendErr.Error()); err != nil {
+		return 0, err
+	}
+	return next, nil
+}
+
+type deliverWorker struct {
+	river.WorkerDefaults[DeliverJob]
+	s *Service
+}
+
+// Work runs an attempt; River only schedules: the wait (backoff or the
+// server's Retry-After) is a snooze, and the attempt count lives in the
+// deliveries row, which also says why a delivery was given up.
+func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverJob]) error {
+	retryIn, err := w.s.RunDelivery(ctx, job.Args.DeliveryID)
+	if err != nil {
+		return err
+	}
+	if retryIn > 0 {
+		return river.JobSnooze(retryIn)
+	}
+	return nil
+}
+
+func (w *deliverWorker) Timeout(*river.Job[DeliverJob]) time.Duration { return 2 * time.Minute }
+
+type inboxWorker struct {
+	river.WorkerDefaults[InboxJob]
+	s *Service
+}
+
+func (w *inboxWorker) Work(ctx context.Context, job *river.Job[InboxJob]) error {
+	return w.s.Process(ctx, job.Args)
+}
+
+// Register adds the federation workers (inbox processing, delivery) to
+// the job workers that serve runs.
+func (s *Service) Register(workers *river.Workers) {
+	river.AddWorker(workers, &inboxWorker{s: s})
+	river.AddWorker(workers, &deliverWorker{s: s})
+}
+
+// newActivityID mints an id under public_url for an outgoing activity.
+func (s *Service) newActivityID(kind string) string {
+	return s.URL("/" + url.PathEscape(kind) + "/" + randomID())
+}

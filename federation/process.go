@@ -1,0 +1,271 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"passerelle/bridges"
+	"passerelle/store"
+)
+
+// errSkip marks an activity that is deliberately not acted on; the job
+// succeeds and a debug line says why.
+var errSkip = errors.New("skipped")
+
+func skipf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errSkip, fmt.Sprintf(format, args...))
+}
+
+// Process acts on one verified activity (the inbox job's work). It returns
+// an error only when retrying may help.
+func (s *Service) Process(ctx context.Context, job InboxJob) error {
+	var act Activity
+	if err := json.Unmarshal(job.Activity, &act); err != nil {
+		s.log.Warn("inbox job: unreadable activity", "err", err)
+		return nil
+	}
+	// The signature was checked against the key owner; the handler also
+	// checked that owner is the actor, but a job must not trust its args.
+	actor := ref(act.Actor)
+	if actor != job.Signer {
+		s.log.Warn("inbox job: actor is not the signer", "actor", actor, "signer", job.Signer)
+		return nil
+	}
+	var err error
+	switch act.Type {
+	case "Create", "Update", "Announce":
+		err = s.processEvent(ctx, &act, actor)
+	case "Delete":
+		err = s.processDelete(ctx, &act, actor)
+	case "Accept", "Reject":
+		err = s.processAnswer(ctx, &act, actor)
+	case "Undo":
+		err = skipf("Undo of %s: passerelle has no followers or shares to undo", ref(act.Object))
+	default:
+		err = skipf("activity type %s", act.Type)
+	}
+	if errors.Is(err, errSkip) {
+		s.log.Debug("inbox: activity ignored", "type", act.Type, "id", act.ID, "actor", actor, "why", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s from %s: %w", act.Type, act.ID, actor, err)
+	}
+	return nil
+}
+
+// sourceFor finds the followed source an event belongs to: the activity's
+// actor (a Gancio relay, a group announcing), the object's attributedTo
+// (Mobilizon's group, when a member sends the Create) or its organiser.
+// The actor must be on the source's host: a member Person of a group
+// lives on the group's instance.
+func (s *Service) sourceFor(ctx context.Context, actor string, candidates ...string) (*bridges.Source, error) {
+	for _, c := range append([]string{actor}, candidates...) {
+		if c == "" {
+			continue
+		}
+		src, err := s.db.SourceWhere(ctx, "actor_url", c)
+		if errors.Is(err, bridges.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if src.State != bridges.SourceFollowed && src.State != bridges.SourcePending {
+			return nil, skipf("source %s is %s", src.Slug, src.State)
+		}
+		if !sameHost(src.ActorURL, actor) {
+			return nil, skipf("actor %s is not on the host of source %s", actor, src.ActorURL)
+		}
+		return src, nil
+	}
+	return nil, skipf("no followed source among %s, %v", actor, candidates)
+}
+
+// objectFromOrigin returns the activity's object as its origin serves it:
+// the embedded copy when it comes from the object's own host (the actor
+// is there), otherwise a signed fetch of its id. A copy from anyone else
+// is never believed, so a forged cross-origin Create stores nothing.
+func (s *Service) objectFromOrigin(ctx context.Context, act *Activity, actor string) (*objectHeader, []byte, error) {
+	if o := embedded(act.Object); o != nil && sameHost(o.ID, actor) {
+		return o, act.Object, nil
+	}
+	id := ref(act.Object)
+	if id == "" {
+		return nil, nil, skipf("activity has no object")
+	}
+	body, err := s.fetcher.Get(ctx, id, "")
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 && se.StatusCode != 429 {
+			return nil, nil, skipf("object %s: %v", id, err)
+		}
+		return nil, nil, fmt.Errorf("refetch object from its origin: %w", err)
+	}
+	var o objectHeader
+	if err := json.Unmarshal(body, &o); err != nil || o.ID == "" {
+		return nil, nil, skipf("object %s is not a JSON object", id)
+	}
+	if o.ID != id && !sameHost(o.ID, id) {
+		return nil, nil, skipf("object fetched from %s claims id %s", id, o.ID)
+	}
+	return &o, body, nil
+}
+
+func (s *Service) processEvent(ctx context.Context, act *Activity, actor string) error {
+	obj, raw, err := s.objectFromOrigin(ctx, act, actor)
+	if err != nil {
+		return err
+	}
+	if !obj.is("Event") {
+		return skipf("object %s is a %v, not an Event", obj.ID, obj.types())
+	}
+	src, err := s.sourceFor(ctx, actor, ref(obj.AttributedTo), ref(act.AttributedTo), ref(obj.Actor))
+	if err != nil {
+		return err
+	}
+	if !sameHost(obj.ID, src.ActorURL) {
+		// An Announce of someone else's event: believe it only from its
+		// origin, which objectFromOrigin did, and only for our source's
+		// own host (a group sharing a remote event is not its event).
+		return skipf("event %s is not hosted by source %s", obj.ID, src.ActorURL)
+	}
+	return s.ingest(ctx, src, raw)
+}
+
+// ingest decodes an event object with the source's dialect and stores it.
+func (s *Service) ingest(ctx context.Context, src *bridges.Source, raw []byte) error {
+	d := s.dialect(src.Software)
+	if d == nil {
+		return skipf("no dialect for %s", src.Software)
+	}
+	ev, err := d.Decode(raw)
+	if err != nil {
+		s.log.Warn("event refused by its dialect", "source", src.Slug, "software", src.Software, "err", err)
+		return skipf("decode: %v", err)
+	}
+	if err := ev.Validate(); err != nil {
+		s.log.Warn("event refused", "source", src.Slug, "err", err)
+		return skipf("invalid event: %v", err)
+	}
+	if ev.Draft {
+		// Mobilizon federates group drafts; they are shown once an Update
+		// publishes them.
+		return skipf("event %s is a draft", ev.APID)
+	}
+	ev.SourceID = src.ID
+	if _, err := s.events.Apply(ctx, ev, raw); err != nil {
+		return err
+	}
+	if err := s.db.TouchSource(ctx, src.ID); err != nil {
+		s.log.Warn("record source activity", "source", src.Slug, "err", err)
+	}
+	return nil
+}
+
+func (s *Service) dialect(software string) Dialect {
+	if d, ok := s.dialects[software]; ok {
+		return d
+	}
+	return s.dialects["generic"]
+}
+
+func (s *Service) processDelete(ctx context.Context, act *Activity, actor string) error {
+	id := ref(act.Object)
+	if id == "" {
+		return skipf("Delete without object")
+	}
+	if id == actor {
+		return skipf("actor %s deleted itself", actor)
+	}
+	// Only the object's own origin may delete it: Mobilizon's Delete comes
+	// from the deleting Person (organiser, moderator or admin) of the
+	// event's instance.
+	if !sameHost(id, actor) {
+		return skipf("Delete of %s by %s from another host", id, actor)
+	}
+	if o := embedded(act.Object); o != nil && !o.is("Tombstone") && !o.is("Event") {
+		return skipf("Delete of a %v", o.types())
+	}
+	ch, err := s.events.Delete(ctx, id)
+	if err != nil {
+		return err
+	}
+	if ch.Event == nil {
+		return skipf("Delete of unknown object %s", id)
+	}
+	return nil
+}
+
+// processAnswer handles Accept and Reject: of passerelle's Follow (the
+// source's state), or of a Join passerelle sent for a participant (told
+// to the RSVP flow).
+func (s *Service) processAnswer(ctx context.Context, act *Activity, actor string) error {
+	objID := ref(act.Object)
+	if objID == "" {
+		return skipf("%s without object", act.Type)
+	}
+	if !s.isLocal(objID) {
+		return skipf("%s of %s, which passerelle did not send", act.Type, objID)
+	}
+	inner := embedded(act.Object)
+	if inner != nil && inner.is("Join") {
+		return s.processJoinAnswer(ctx, act, actor, objID, inner)
+	}
+	if inner == nil || !inner.is("Follow") {
+		// A bare id: one of our Follows, or else one of our Joins.
+		if _, err := s.db.SourceWhere(ctx, "follow_id", objID); errors.Is(err, bridges.ErrNotFound) {
+			return s.processJoinAnswer(ctx, act, actor, objID, nil)
+		}
+	}
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		src, err := tx.SourceWhere(ctx, "follow_id", objID)
+		if errors.Is(err, bridges.ErrNotFound) {
+			return skipf("%s of unknown Follow %s", act.Type, objID)
+		}
+		if err != nil {
+			return err
+		}
+		if src.ActorURL != actor {
+			return skipf("%s of the Follow of %s sent by %s", act.Type, src.ActorURL, actor)
+		}
+		state := bridges.SourceFollowed
+		if act.Type == "Reject" {
+			state = bridges.SourceRefused
+		}
+		if src.State == bridges.SourceUnfollowed {
+			return skipf("source %s was unfollowed", src.Slug)
+		}
+		if err := tx.SetSourceState(ctx, src.ID, state); err != nil {
+			return err
+		}
+		s.log.Info("follow answered", "source", src.Slug, "state", state)
+		return nil
+	})
+}
+
+func (s *Service) processJoinAnswer(ctx context.Context, act *Activity, actor, joinID string, inner *objectHeader) error {
+	if s.joins == nil {
+		s.log.Warn("answer to a Join, but no RSVP flow is wired", "join", joinID)
+		return nil
+	}
+	// The answer must come from the event's instance: the Join names the
+	// event, embedded (Mobilizon) or not; check the host of what we know.
+	if inner != nil {
+		if ev := ref(inner.Object); ev != "" && !sameHost(ev, actor) {
+			return skipf("%s of Join %s for event %s sent from another host by %s", act.Type, joinID, ev, actor)
+		}
+		if p := ref(inner.Actor); p != "" && !s.isLocal(p) {
+			return skipf("%s of someone else's Join", act.Type)
+		}
+	}
+	answer := bridges.JoinAccepted
+	if act.Type == "Reject" {
+		answer = bridges.JoinRejected
+	}
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return s.joins.JoinAnswered(ctx, tx, joinID, answer)
+	})
+}

@@ -1,0 +1,174 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"passerelle/bridges"
+	"passerelle/store"
+)
+
+// keyRefreshMin is the least time between two fetches of one key, so
+// that a stream of badly signed requests cannot make passerelle hammer a
+// server (or be used to).
+const keyRefreshMin = time.Minute
+
+// actorDoc is the part of an actor document passerelle reads. Documents
+// are read as plain JSON: every server we bridge uses the compacted
+// ActivityStreams terms, and FORMAT.md notes no JSON-LD processing is
+// needed.
+type actorDoc struct {
+	ID                string          `json:"id"`
+	Type              string          `json:"type"`
+	PreferredUsername string          `json:"preferredUsername"`
+	Name              string          `json:"name"`
+	Summary           string          `json:"summary"`
+	Inbox             string          `json:"inbox"`
+	Outbox            string          `json:"outbox"`
+	Followers         string          `json:"followers"`
+	Events            json.RawMessage `json:"events"`
+	Endpoints         struct {
+		SharedInbox string `json:"sharedInbox"`
+	} `json:"endpoints"`
+	PublicKey                 json.RawMessage `json:"publicKey"`
+	ManuallyApprovesFollowers bool            `json:"manuallyApprovesFollowers"`
+	// A key document (keyId pointing at a Key object) has these.
+	Owner        string `json:"owner"`
+	PublicKeyPem string `json:"publicKeyPem"`
+}
+
+type keyDoc struct {
+	ID           string `json:"id"`
+	Owner        string `json:"owner"`
+	PublicKeyPem string `json:"publicKeyPem"`
+}
+
+// keys lists the actor's published keys (publicKey may be one or many).
+func (d *actorDoc) keys() []keyDoc {
+	if len(d.PublicKey) == 0 {
+		return nil
+	}
+	var one keyDoc
+	if json.Unmarshal(d.PublicKey, &one) == nil && one.PublicKeyPem != "" {
+		return []keyDoc{one}
+	}
+	var many []keyDoc
+	_ = json.Unmarshal(d.PublicKey, &many)
+	return many
+}
+
+// eventsURL is Mobilizon's group events collection, when published.
+func (d *actorDoc) eventsURL() string {
+	var s string
+	if json.Unmarshal(d.Events, &s) == nil {
+		return s
+	}
+	return ""
+}
+
+func stripFragment(id string) string {
+	if i := strings.IndexByte(id, '#'); i >= 0 {
+		return id[:i]
+	}
+	return id
+}
+
+func sameHost(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && ua.Host != "" && strings.EqualFold(ua.Host, ub.Host)
+}
+
+// fetchActor GETs an actor document (signed) and checks it is what it
+// claims: its id is the URL it was fetched from (or on the same host,
+// after a redirect).
+func (s *Service) fetchActor(ctx context.Context, actorURL string) (*actorDoc, []byte, error) {
+	body, err := s.fetcher.Get(ctx, actorURL, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	var d actorDoc
+	if err := json.Unmarshal(body, &d); err != nil {
+		return nil, nil, fmt.Errorf("actor %s: not a JSON document: %w", actorURL, err)
+	}
+	if d.ID == "" || !sameHost(d.ID, actorURL) {
+		return nil, nil, fmt.Errorf("actor %s: document id %q is not on the host it was fetched from", actorURL, d.ID)
+	}
+	return &d, body, nil
+}
+
+// refreshActor fetches an actor and caches its key and inboxes.
+func (s *Service) refreshActor(ctx context.Context, actorURL, wantKeyID string) (*store.RemoteActor, *actorDoc, error) {
+	d, _, err := s.fetchActor(ctx, actorURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A keyId may name a standalone Key document: follow it to its owner.
+	if d.PublicKeyPem != "" && d.Owner != "" && d.Owner != d.ID {
+		if !sameHost(d.Owner, d.ID) {
+			return nil, nil, fmt.Errorf("key %s: owner %s is on another host", d.ID, d.Owner)
+		}
+		od, _, err := s.fetchActor(ctx, d.Owner)
+		if err != nil {
+			return nil, nil, fmt.Errorf("key %s owner: %w", d.ID, err)
+		}
+		od.PublicKey, _ = json.Marshal(keyDoc{ID: d.ID, Owner: d.Owner, PublicKeyPem: d.PublicKeyPem})
+		d = od
+	}
+	var key *keyDoc
+	for _, k := range d.keys() {
+		if wantKeyID == "" || k.ID == wantKeyID {
+			key = &k
+			break
+		}
+	}
+	if key == nil {
+		return nil, nil, fmt.Errorf("actor %s does not publish key %s", d.ID, wantKeyID)
+	}
+	if key.Owner != "" && key.Owner != d.ID {
+		return nil, nil, fmt.Errorf("key %s is owned by %s, not by actor %s", key.ID, key.Owner, d.ID)
+	}
+	if _, err := ParsePublicKeyPEM(key.PublicKeyPem); err != nil {
+		return nil, nil, fmt.Errorf("actor %s: %w", d.ID, err)
+	}
+	ra := &store.RemoteActor{
+		ID: d.ID, KeyID: key.ID, PublicKeyPEM: key.PublicKeyPem, Type: d.Type, Username: d.PreferredUsername,
+		Name: d.Name, Inbox: d.Inbox, SharedInbox: d.Endpoints.SharedInbox, Outbox: d.Outbox, FetchedAt: s.now(),
+	}
+	if err := s.db.SaveRemoteActor(ctx, ra); err != nil {
+		return nil, nil, err
+	}
+	return ra, d, nil
+}
+
+// keyCache resolves signature keys through the remote_actors table,
+// fetching (signed, as the instance actor) what it does not know.
+type keyCache struct{ s *Service }
+
+func (k *keyCache) PublicKey(ctx context.Context, keyID string, refresh bool) (*PublicKey, error) {
+	s := k.s
+	if err := s.policy.CheckURL(ctx, keyID); err != nil {
+		return nil, err
+	}
+	ra, err := s.db.RemoteActorByKeyID(ctx, keyID)
+	switch {
+	case err == nil && (!refresh || s.now().Sub(ra.FetchedAt) < keyRefreshMin):
+	case err == nil || errors.Is(err, bridges.ErrNotFound):
+		ra, _, err = s.refreshActor(ctx, stripFragment(keyID), keyID)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	pk, err := ParsePublicKeyPEM(ra.PublicKeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &PublicKey{ID: ra.KeyID, Owner: ra.ID, Key: pk}, nil
+}

@@ -1,0 +1,211 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"passerelle/bridges"
+	"passerelle/store"
+)
+
+// Dialect turns an ActivityPub event object into the core's Event (the
+// bridges/<dialect> packages implement it).
+type Dialect interface {
+	Decode(raw []byte) (bridges.Event, error)
+}
+
+// DialectFunc adapts a function to Dialect.
+type DialectFunc func(raw []byte) (bridges.Event, error)
+
+// Decode implements Dialect.
+func (f DialectFunc) Decode(raw []byte) (bridges.Event, error) { return f(raw) }
+
+// Options configure the federation service (config's federation section).
+type Options struct {
+	// PublicURL is passerelle's base URL (public_url).
+	PublicURL string
+	// InstanceActor is the instance actor's preferredUsername.
+	InstanceActor string
+	// Allow and Block are federation.allow and federation.block.
+	Allow, Block []string
+	// AllowPrivateNetworks is federation.allow_private_networks.
+	AllowPrivateNetworks bool
+	// DateWindow bounds a signed request's Date; zero means ±12 h.
+	DateWindow time.Duration
+	// Version is passerelle's version, shown in NodeInfo.
+	Version string
+}
+
+// Service is passerelle's ActivityPub side: it serves the local actors and
+// the inbox, and sends, fetches and follows.
+type Service struct {
+	opts     Options
+	base     *url.URL
+	db       *store.DB
+	events   *bridges.Events
+	dialects map[string]Dialect
+	joins    bridges.JoinAnswerListener
+	log      *slog.Logger
+	now      func() time.Time
+
+	policy   *Policy
+	client   *http.Client
+	fetcher  *Fetcher
+	verifier *SignatureVerifier
+
+	// hosts bounds concurrent deliveries per destination host.
+	hostsMu sync.Mutex
+	hosts   map[string]chan struct{}
+
+	instanceMu sync.Mutex
+	instance   *store.LocalActor
+}
+
+// Deps are the service's collaborators, wired in cmd/passerelle.
+type Deps struct {
+	DB *store.DB
+	// Events stores incoming events (the core flow).
+	Events *bridges.Events
+	// Dialects by software name: mobilizon, gancio, peertube, generic;
+	// "generic" is used for software without a dialect of its own.
+	Dialects map[string]Dialect
+	// JoinAnswers is told of Accept/Reject of passerelle's Joins; nil
+	// drops them (with a log line).
+	JoinAnswers bridges.JoinAnswerListener
+	Log         *slog.Logger
+	Now         func() time.Time
+	// HTTPClient replaces the outbound client (tests); nil builds one.
+	HTTPClient *http.Client
+}
+
+// New builds the service. It does not touch the network or the database.
+func New(opts Options, deps Deps) (*Service, error) {
+	base, err := url.Parse(strings.TrimSuffix(opts.PublicURL, "/"))
+	if err != nil || base.Scheme == "" || base.Host == "" {
+		return nil, fmt.Errorf("public_url %q is not an absolute URL (want e.g. https://events.example.org)", opts.PublicURL)
+	}
+	if opts.InstanceActor == "" {
+		opts.InstanceActor = "passerelle"
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{
+		opts: opts, base: base, events: deps.Events, dialects: deps.Dialects, joins: deps.JoinAnswers,
+		log: log.With("component", "federation"), now: now, hosts: map[string]chan struct{}{},
+	}
+	s.db = deps.DB
+	s.policy = &Policy{Allow: opts.Allow, Block: opts.Block, Store: deps.DB}
+	s.client = deps.HTTPClient
+	if s.client == nil {
+		s.client = NewHTTPClient(ClientOptions{AllowPrivateNetworks: opts.AllowPrivateNetworks, UserAgent: s.userAgent()})
+	}
+	s.fetcher = &Fetcher{Client: s.client, Policy: s.policy, AllowPrivate: opts.AllowPrivateNetworks, Signer: s.instanceSigner}
+	s.verifier = &SignatureVerifier{Keys: &keyCache{s: s}, Window: opts.DateWindow, Now: now}
+	return s, nil
+}
+
+func (s *Service) userAgent() string {
+	v := s.opts.Version
+	if v == "" {
+		v = "dev"
+	}
+	return "passerelle/" + v + " (+" + s.base.String() + ")"
+}
+
+// Policy returns the domain policy.
+func (s *Service) Policy() *Policy { return s.policy }
+
+// URL builds an absolute URL under public_url.
+func (s *Service) URL(path string) string { return s.base.String() + path }
+
+// ActorURL is the id of the local actor with that username.
+func (s *Service) ActorURL(username string) string {
+	return s.URL("/actors/" + url.PathEscape(username))
+}
+
+// Start creates the instance actor (and its key) when it does not exist.
+func (s *Service) Start(ctx context.Context) error {
+	_, err := s.InstanceActor(ctx)
+	return err
+}
+
+// InstanceActor returns the instance actor, creating it on first use.
+func (s *Service) InstanceActor(ctx context.Context) (*store.LocalActor, error) {
+	s.instanceMu.Lock()
+	defer s.instanceMu.Unlock()
+	if s.instance != nil {
+		return s.instance, nil
+	}
+	a, err := s.ensureInstanceActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.instance = a
+	return a, nil
+}
+
+// ensureInstanceActor loads the instance actor or creates it with a fresh
+// key. Two replicas starting at once both try the insert; the loser reads
+// the winner's row.
+func (s *Service) ensureInstanceActor(ctx context.Context) (*store.LocalActor, error) {
+	name := s.opts.InstanceActor
+	a, err := s.db.LocalActorByUsername(ctx, name)
+	if err == nil {
+		if a.Kind != store.ActorInstance {
+			return nil, fmt.Errorf("instance actor name %q is taken by a %s actor: choose another federation.actor_name", name, a.Kind)
+		}
+		return a, nil
+	}
+	if !errors.Is(err, bridges.ErrNotFound) {
+		return nil, fmt.Errorf("load instance actor: %w", err)
+	}
+	priv, pub, err := GenerateKeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	a = &store.LocalActor{Kind: store.ActorInstance, Username: name, DisplayName: "passerelle", PrivateKeyPEM: priv, PublicKeyPEM: pub, CreatedAt: s.now()}
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.CreateLocalActor(ctx, a) })
+	if err != nil {
+		if a2, err2 := s.db.LocalActorByUsername(ctx, name); err2 == nil {
+			return a2, nil
+		}
+		return nil, fmt.Errorf("create instance actor: %w", err)
+	}
+	s.log.Info("instance actor created", "actor", s.ActorURL(name))
+	return a, nil
+}
+
+// SignerFor returns a request signer for a local actor.
+func (s *Service) SignerFor(a *store.LocalActor) (*RequestSigner, error) {
+	key, err := ParsePrivateKeyPEM(a.PrivateKeyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("key of local actor %s: %w", a.Username, err)
+	}
+	return &RequestSigner{KeyID: s.ActorURL(a.Username) + "#main-key", Key: key, Now: s.now}, nil
+}
+
+func (s *Service) instanceSigner(ctx context.Context) (*RequestSigner, error) {
+	a, err := s.InstanceActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.SignerFor(a)
+}
+
+// isLocal reports whether an id was minted under public_url.
+func (s *Service) isLocal(id string) bool {
+	return strings.HasPrefix(id, s.base.String()+"/")
+}

@@ -1,0 +1,267 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"passerelle/bridges"
+)
+
+// This file holds the federation package's storage (migration 0002): the
+// remote actor cache, the seen-activity log, the domain block list and the
+// delivery records, plus the few source and actor queries federation needs
+// beyond the core's.
+
+// LocalActorByID returns the local actor with that row id.
+func (db *DB) LocalActorByID(ctx context.Context, id int64) (*LocalActor, error) {
+	return scanActor(db.QueryRow(ctx, "SELECT "+actorColumns+" FROM local_actors WHERE id = ?", id))
+}
+
+// RemoteActor is what passerelle caches of a remote actor document: the key
+// it verifies signatures with and the inboxes it delivers to.
+type RemoteActor struct {
+	ID           string
+	KeyID        string
+	PublicKeyPEM string
+	Type         string
+	Username     string
+	Name         string
+	Inbox        string
+	SharedInbox  string
+	Outbox       string
+	FetchedAt    time.Time
+}
+
+const remoteActorColumns = `id, key_id, public_key_pem, type, username, name, inbox, shared_inbox, outbox, fetched_at`
+
+func scanRemoteActor(row scanner) (*RemoteActor, error) {
+	var a RemoteActor
+	var fetched int64
+	err := row.Scan(&a.ID, &a.KeyID, &a.PublicKeyPEM, &a.Type, &a.Username, &a.Name, &a.Inbox, &a.SharedInbox, &a.Outbox, &fetched)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bridges.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read remote actor: %w", err)
+	}
+	a.FetchedAt = fromMicro(fetched)
+	return &a, nil
+}
+
+// RemoteActorByKeyID returns the cached actor owning keyID, or
+// bridges.ErrNotFound.
+func (db *DB) RemoteActorByKeyID(ctx context.Context, keyID string) (*RemoteActor, error) {
+	return scanRemoteActor(db.QueryRow(ctx, "SELECT "+remoteActorColumns+" FROM remote_actors WHERE key_id = ? ORDER BY fetched_at DESC LIMIT 1", keyID))
+}
+
+// RemoteActor returns the cached actor with that id, or bridges.ErrNotFound.
+func (db *DB) RemoteActor(ctx context.Context, id string) (*RemoteActor, error) {
+	return scanRemoteActor(db.QueryRow(ctx, "SELECT "+remoteActorColumns+" FROM remote_actors WHERE id = ?", id))
+}
+
+// SaveRemoteActor caches a (re)fetched actor document.
+func (db *DB) SaveRemoteActor(ctx context.Context, a *RemoteActor) error {
+	_, err := db.Exec(ctx, `INSERT INTO remote_actors (`+remoteActorColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, public_key_pem = excluded.public_key_pem, type = excluded.type,
+		username = excluded.username, name = excluded.name, inbox = excluded.inbox, shared_inbox = excluded.shared_inbox,
+		outbox = excluded.outbox, fetched_at = excluded.fetched_at`,
+		a.ID, a.KeyID, a.PublicKeyPEM, a.Type, a.Username, a.Name, a.Inbox, a.SharedInbox, a.Outbox, micro(a.FetchedAt))
+	if err != nil {
+		return fmt.Errorf("cache actor %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// SeeActivity records an incoming activity document and reports whether it
+// is new. The key is the id plus the body's digest (see migration 0002).
+func (tx *Tx) SeeActivity(ctx context.Context, id string, body []byte) (bool, error) {
+	sum := sha256.Sum256(body)
+	key := id + " " + hex.EncodeToString(sum[:16])
+	res, err := tx.Exec(ctx, `INSERT INTO seen_activities (key, seen_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, micro(time.Now()))
+	if err != nil {
+		return false, fmt.Errorf("record activity %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("record activity %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// NormalizeDomain lower-cases a domain and drops a port, brackets and a
+// trailing dot, so "Mobilizon.Example.:443" and "mobilizon.example" match.
+func NormalizeDomain(d string) string {
+	d = strings.ToLower(strings.TrimSpace(d))
+	if i := strings.LastIndexByte(d, ':'); i >= 0 && !strings.Contains(d[i:], "]") && strings.Count(d, ":") == 1 {
+		d = d[:i]
+	}
+	return strings.Trim(strings.TrimSuffix(d, "."), "[]")
+}
+
+// DomainBlocked reports whether the block list holds exactly domain.
+func (db *DB) DomainBlocked(ctx context.Context, domain string) (bool, error) {
+	var n int
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM blocked_domains WHERE domain = ?`, NormalizeDomain(domain)).Scan(&n); err != nil {
+		return false, fmt.Errorf("look up blocked domain %s: %w", domain, err)
+	}
+	return n > 0, nil
+}
+
+// BlockDomain adds domain (and so its subdomains) to the block list.
+func (db *DB) BlockDomain(ctx context.Context, domain string) error {
+	d := NormalizeDomain(domain)
+	if d == "" || strings.ContainsAny(d, "/ @:") || !strings.Contains(d, ".") && d != "localhost" {
+		return fmt.Errorf("%q is not a domain name (want e.g. mobilizon.example)", domain)
+	}
+	_, err := db.Exec(ctx, `INSERT INTO blocked_domains (domain, created_at) VALUES (?, ?) ON CONFLICT (domain) DO NOTHING`, d, micro(time.Now()))
+	if err != nil {
+		return fmt.Errorf("block %s: %w", d, err)
+	}
+	return nil
+}
+
+// UnblockDomain removes domain from the block list and reports whether it
+// was there.
+func (db *DB) UnblockDomain(ctx context.Context, domain string) (bool, error) {
+	res, err := db.Exec(ctx, `DELETE FROM blocked_domains WHERE domain = ?`, NormalizeDomain(domain))
+	if err != nil {
+		return false, fmt.Errorf("unblock %s: %w", domain, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// BlockedDomains lists the block list.
+func (db *DB) BlockedDomains(ctx context.Context) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT domain FROM blocked_domains ORDER BY domain`)
+	if err != nil {
+		return nil, fmt.Errorf("list blocked domains: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Delivery is one activity to send to one inbox: the job names the row,
+// the row keeps the outcome.
+type Delivery struct {
+	ID      int64
+	ActorID int64
+	// Recipient is the actor delivered to; Inbox, when set, is used as is
+	// (otherwise it is looked up at send time and recorded).
+	Recipient  string
+	Inbox      string
+	ActivityID string
+	Activity   []byte
+	State      string
+	Attempts   int
+	LastError  string
+}
+
+// Delivery states.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryGone      = "gone"
+	DeliveryFailed    = "failed"
+)
+
+const deliveryColumns = `id, actor_id, recipient, inbox, activity_id, activity, state, attempts, last_error`
+
+func scanDelivery(row scanner) (*Delivery, error) {
+	var d Delivery
+	err := row.Scan(&d.ID, &d.ActorID, &d.Recipient, &d.Inbox, &d.ActivityID, &d.Activity, &d.State, &d.Attempts, &d.LastError)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bridges.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read delivery: %w", err)
+	}
+	return &d, nil
+}
+
+// InsertDelivery records a pending delivery and sets d.ID.
+func (tx *Tx) InsertDelivery(ctx context.Context, d *Delivery) error {
+	now := micro(time.Now())
+	err := tx.QueryRow(ctx, `INSERT INTO deliveries (actor_id, recipient, inbox, activity_id, activity, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		d.ActorID, d.Recipient, d.Inbox, d.ActivityID, d.Activity, DeliveryPending, now, now).Scan(&d.ID)
+	if err != nil {
+		return fmt.Errorf("record delivery of %s: %w", d.ActivityID, err)
+	}
+	return nil
+}
+
+// DeliveryByID loads a delivery, or bridges.ErrNotFound.
+func (db *DB) DeliveryByID(ctx context.Context, id int64) (*Delivery, error) {
+	return scanDelivery(db.QueryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE id = ?", id))
+}
+
+// DeliveriesOf lists the deliveries of one activity.
+func (db *DB) DeliveriesOf(ctx context.Context, activityID string) ([]*Delivery, error) {
+	rows, err := db.Query(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE activity_id = ? ORDER BY id", activityID)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries of %s: %w", activityID, err)
+	}
+	defer rows.Close()
+	var out []*Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// RecordDeliveryAttempt counts an attempt and records its outcome.
+func (db *DB) RecordDeliveryAttempt(ctx context.Context, id int64, state, inbox, lastErr string) error {
+	_, err := db.Exec(ctx, `UPDATE deliveries SET state = ?, inbox = ?, attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`,
+		state, inbox, lastErr, micro(time.Now()), id)
+	if err != nil {
+		return fmt.Errorf("record delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetSourceState records where following a source stands.
+func (tx *Tx) SetSourceState(ctx context.Context, id int64, state bridges.SourceState) error {
+	_, err := tx.Exec(ctx, `UPDATE sources SET state = ?, last_activity = ? WHERE id = ?`, string(state), micro(time.Now()), id)
+	if err != nil {
+		return fmt.Errorf("set source %d %s: %w", id, state, err)
+	}
+	return nil
+}
+
+// TouchSource records the time of a source's last activity.
+func (db *DB) TouchSource(ctx context.Context, id int64) error {
+	_, err := db.Exec(ctx, `UPDATE sources SET last_activity = ? WHERE id = ?`, micro(time.Now()), id)
+	if err != nil {
+		return fmt.Errorf("touch source %d: %w", id, err)
+	}
+	return nil
+}
+
+// SourceEventCount counts a source's stored events that are not deleted.
+func (db *DB) SourceEventCount(ctx context.Context, sourceID int64) (int, error) {
+	var n int
+	err := db.QueryRow(ctx, `SELECT COUNT(*) FROM events WHERE source_id = ? AND deleted = ?`, sourceID, false).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count events of source %d: %w", sourceID, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,50 @@
+-- Federation: what passerelle knows of remote actors (their keys and
+-- inboxes, refetched when a signature fails), which activities it has
+-- already taken in, which domains the admin blocked, and the durable
+-- deliveries of its own activities (the job carries the row id).
+
+CREATE TABLE remote_actors (
+    id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    public_key_pem TEXT NOT NULL,
+    type TEXT NOT NULL DEFAULT '',
+    username TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL DEFAULT '',
+    inbox TEXT NOT NULL DEFAULT '',
+    shared_inbox TEXT NOT NULL DEFAULT '',
+    outbox TEXT NOT NULL DEFAULT '',
+    fetched_at BIGINT NOT NULL
+);
+CREATE INDEX remote_actors_key_id ON remote_actors (key_id);
+
+-- key is the activity id plus a digest of its body: Mobilizon reuses one
+-- id for a Create and all its Updates, so the id alone would lose updates,
+-- while a replay of the same document is dropped.
+CREATE TABLE seen_activities (
+    key TEXT PRIMARY KEY,
+    seen_at BIGINT NOT NULL
+);
+CREATE INDEX seen_activities_seen_at ON seen_activities (seen_at);
+
+CREATE TABLE blocked_domains (
+    domain TEXT PRIMARY KEY,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE deliveries (
+    id {{serial}},
+    actor_id BIGINT NOT NULL,
+    -- recipient is the actor delivered to, whose inbox (its shared inbox
+    -- when it offers one) is looked up at send time; inbox, when set, is
+    -- used as is.
+    recipient TEXT NOT NULL DEFAULT '',
+    inbox TEXT NOT NULL DEFAULT '',
+    activity_id TEXT NOT NULL,
+    activity {{blob}} NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX deliveries_activity_id ON deliveries (activity_id);
