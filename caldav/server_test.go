@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -406,5 +407,36 @@ func testFeedKeptAcrossChangesAndReplicas(t *testing.T, db *store.DB) {
 	plain, _ := io.ReadAll(zr)
 	if string(plain) != changed || gzResp.Header.Get("Content-Length") == "" {
 		t.Errorf("gzip feed (Content-Length %q) differs from the plain one after a change", gzResp.Header.Get("Content-Length"))
+	}
+
+	// Requests arriving together after a change, on both replicas, get
+	// the same new feed (each replica builds it once for all of them).
+	paris.Title = "Nuit des fablabs (confirmée)"
+	paris.Updated = paris.Updated.Add(time.Hour)
+	env.Apply(t, paris)
+	bodies := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range bodies {
+		base := env.URL
+		if i%2 == 1 {
+			base = replica.URL
+		}
+		wg.Go(func() {
+			// Not do: t.Fatal belongs to the test's own goroutine.
+			resp, err := (&http.Client{Transport: testTransport, Timeout: 10 * time.Second}).Get(base + "/feeds/all.ics")
+			if err != nil {
+				t.Errorf("concurrent request %d: %v", i, err)
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			bodies[i] = string(b)
+		})
+	}
+	wg.Wait()
+	for i, b := range bodies {
+		if b != bodies[0] || !strings.Contains(b, "SUMMARY:Nuit des fablabs (confirmée)") {
+			t.Errorf("concurrent request %d got another feed (new title: %v)", i, strings.Contains(b, "confirmée"))
+		}
 	}
 }
