@@ -37,10 +37,13 @@ func main() {
 	radicale := flag.Bool("radicale", true, "also load and measure Radicale (/usr/bin/python3 -m radicale)")
 	flag.BoolVar(&keep, "keep", false, "keep the folder with both databases, and say where it is")
 	flag.StringVar(&profileDir, "profile", "", "write a CPU profile of each warm passerelle measurement into this folder (for go tool pprof)")
+	flag.StringVar(&databaseURL, "database", "", "passerelle's database: an empty postgres://… database to measure PostgreSQL (default: a SQLite file in the bench folder)")
 	scale := flag.String("sync-scale", "", "instead, measure passerelle alone at each of these comma-separated event counts (e.g. 1000,10000,100000): incremental sync, time-range REPORT, feed")
 	flag.Parse()
 	var err error
-	if *scale != "" {
+	if *scale != "" && databaseURL != "" {
+		err = errors.New("-sync-scale loads a fresh SQLite database per size; it does not take -database")
+	} else if *scale != "" {
 		err = runScale(*scale, *sources, *reps)
 	} else {
 		err = run(*n, *sources, *reps, *radicale)
@@ -58,10 +61,17 @@ type server struct {
 	user      string
 }
 
-// startPasserelle loads n events into a SQLite database in dir and serves
-// its calendars on loopback.
+// databaseURL is -database: passerelle's database when not a SQLite file.
+var databaseURL string
+
+// startPasserelle loads n events into its database (-database, or SQLite
+// in dir) and serves its calendars on loopback.
 func startPasserelle(ctx context.Context, dir string, n, nSources int) (server, *store.DB, []*bridges.StoredEvent, error) {
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "passerelle.db"), slog.New(slog.DiscardHandler))
+	u := databaseURL
+	if u == "" {
+		u = "sqlite://" + filepath.Join(dir, "passerelle.db")
+	}
+	db, err := store.Open(ctx, u, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return server{}, nil, nil, err
 	}
