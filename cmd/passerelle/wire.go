@@ -77,6 +77,9 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		in.mail = m
 		m.rsvp.Participator = fed
 		pages.Inviter = m.rsvp
+		if err := (&web.MailPages{Pages: pages, RSVP: m.rsvp}).Mount(in.mux); err != nil {
+			return nil, err
+		}
 		in.events.Listeners = append(in.events.Listeners, m.rsvp)
 		reply, err := replyAddress(a)
 		if err != nil {
