@@ -192,6 +192,33 @@ func TestMailByTheBinary(t *testing.T) {
 		t.Errorf("third mail is not the maybe confirmation:\n%.800s", msgs[2])
 	}
 
+	// The personal calendar each mail links to: the answered events with
+	// their PARTSTAT, as a feed and as a CalDAV calendar.
+	cal := regexp.MustCompile(`http://[^\s"]+/feeds/personal/([a-z0-9]+)\.ics`).FindStringSubmatch(strings.ReplaceAll(string(msgs[2]), "=\r\n", ""))
+	if cal == nil {
+		t.Fatalf("no personal calendar link in:\n%s", msgs[2])
+	}
+	code, feed := get("/feeds/personal/" + cal[1] + ".ics")
+	feed = strings.ReplaceAll(feed, "\r\n ", "")
+	if code != 200 || strings.Count(feed, "BEGIN:VEVENT") != 2 || !strings.Contains(feed, "PARTSTAT=ACCEPTED") ||
+		!strings.Contains(feed, "PARTSTAT=TENTATIVE") || !strings.Contains(feed, "mailto:ana@example.net") {
+		t.Errorf("personal feed: %d\n%s", code, feed)
+	}
+	if code, _ := get("/feeds/personal/" + strings.ToUpper(cal[1]) + ".ics"); code != 404 {
+		t.Errorf("personal feed with a wrong token: %d", code)
+	}
+	req, _ := http.NewRequest("PROPFIND", base+"/dav/calendars/"+cal[1]+"/personal/", strings.NewReader(""))
+	req.Header.Set("Depth", "1")
+	pr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := io.ReadAll(pr.Body)
+	pr.Body.Close()
+	if pr.StatusCode != 207 || strings.Count(string(pb), ".ics</") != 2 {
+		t.Errorf("PROPFIND of the personal calendar: %d\n%s", pr.StatusCode, pb)
+	}
+
 	// RFC 8058 one-click, as a mail provider sends it.
 	u := unsubscribe.FindStringSubmatch(string(msgs[2]))[1]
 	resp, err = http.Post(u, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
