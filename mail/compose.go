@@ -77,7 +77,7 @@ type Outgoing struct {
 	// CalendarURL is the participant's personal calendar feed (the events
 	// they answered); its CalDAV form is /dav/calendars/<token>/personal/.
 	CalendarURL string
-	Date    time.Time
+	Date        time.Time
 }
 
 // text is what each kind of mail says, in plain words; the same text

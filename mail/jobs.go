@@ -133,7 +133,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 			ReplyTo: s.Reply.WithToken(token), MessageID: msgID, Thread: inv.Thread,
 			UnsubscribeURL: base + "/mail/unsubscribe/" + token, PageURL: base + "/rsvp/" + token,
 			CalendarURL: base + "/feeds/personal/" + calToken + ".ics",
-			Date: s.now(),
+			Date:        s.now(),
 		}
 		if m := out.Kind.Method(); m != "" {
 			out.Calendar, err = s.Renderer.ITIP(&ev.Event, m, ical.Invitee{
