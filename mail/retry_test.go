@@ -74,7 +74,7 @@ func TestSendRetriesTemporaryFailure(t *testing.T) {
 	if !errors.As(errs[0], &se) || se.Code != 451 || errors.As(errs[0], &perm) {
 		t.Errorf("first attempt's error %v: want a temporary 451", errs[0])
 	}
-	if gap := attempts[1].Sub(attempts[0]); gap < 900*time.Millisecond {
+	if gap := attempts[1].Sub(attempts[0]); gap < 500*time.Millisecond {
 		t.Errorf("retried after %s: want River's backoff (about 1s for a first retry)", gap)
 	}
 	var log []store.MailLogEntry
