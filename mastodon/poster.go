@@ -530,7 +530,7 @@ func (p *Poster) cancel(ctx context.Context, t *thread, root *Post) error {
 		reply = &Post{EventID: t.ev.ID, AccountID: t.acct.ID, Kind: KindCancel}
 	}
 	l := labels[baseLang(t.ev.Language)]
-	if _, err := p.publish(ctx, t, reply, root.StatusID, p.replyToot(t, l.Cancelled+" "+l.CancelReply)); err != nil {
+	if _, err := p.publish(ctx, t, reply, root.StatusID, p.replyToot(t, l.CancelReply)); err != nil {
 		return err
 	}
 	root.Version = t.ev.Sequence

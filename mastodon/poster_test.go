@@ -133,7 +133,7 @@ func TestLifecycle(t *testing.T) {
 			if !strings.HasPrefix(sts[0].Text, "❌ ANNULÉ : Café libre") {
 				t.Errorf("cancelled status not marked:\n%s", sts[0].Text)
 			}
-			if sts[1].InReplyToID != st.ID || !strings.Contains(sts[1].Text, "Cet événement est annulé.") || sts[1].Visibility != "public" {
+			if sts[1].InReplyToID != st.ID || !strings.HasPrefix(sts[1].Text, "❌ Cet événement est annulé : Café libre") || sts[1].Visibility != "public" {
 				t.Errorf("cancel reply %+v", sts[1])
 			}
 
