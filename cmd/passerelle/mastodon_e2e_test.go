@@ -308,7 +308,10 @@ func TestMastodonLifecycle(t *testing.T) {
 		t.Errorf("%d statuses left, want only the cancellation reply", n)
 	}
 	s.run(nil, "mastodon", "unroute", "--source", "cafe", "--account", srv.Acct())
-	s.run(nil, "mastodon", "disconnect", srv.Acct())
+	token := mustAccount(t, s).Token
+	if out := s.run(nil, "mastodon", "disconnect", srv.Acct()); !strings.Contains(out, "revoked its token") || srv.TokenValid(token) {
+		t.Errorf("disconnect: %s (token still valid: %v)", out, srv.TokenValid(token))
+	}
 	if out := s.run(nil, "mastodon", "accounts"); strings.Contains(out, srv.Acct()) {
 		t.Errorf("account still listed after disconnect: %s", out)
 	}

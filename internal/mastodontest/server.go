@@ -296,6 +296,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/apps", s.registerApp)
 	mux.HandleFunc("GET /oauth/authorize", s.authorize)
 	mux.HandleFunc("POST /oauth/token", s.token)
+	mux.HandleFunc("POST /oauth/revoke", s.revoke)
 	mux.HandleFunc("GET /api/v2/instance", s.instance)
 	mux.HandleFunc("GET /api/v1/accounts/verify_credentials", s.authed("read:accounts", s.verifyCredentials))
 	mux.HandleFunc("GET /api/v1/accounts/{id}/statuses", s.authed("read:statuses", s.accountStatuses))
@@ -435,6 +436,34 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok, "token_type": "Bearer", "scope": a.scopes, "created_at": time.Now().Unix(),
 	})
+}
+
+// revoke answers 200 with an empty object, whether or not the token
+// existed, as Doorkeeper (RFC 7009) does; a wrong client is refused.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.mu.Lock()
+	a, ok := s.apps[r.PostForm.Get("client_id")]
+	if ok && a.secret == r.PostForm.Get("client_secret") {
+		delete(s.tokens, r.PostForm.Get("token"))
+	}
+	s.mu.Unlock()
+	if !ok || a.secret != r.PostForm.Get("client_secret") {
+		writeError(w, http.StatusForbidden, "unauthorized_client")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// TokenValid reports whether an access token is still accepted.
+func (s *Server) TokenValid(tok string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.tokens[tok]
+	return ok
 }
 
 func (s *Server) instance(w http.ResponseWriter, r *http.Request) {
