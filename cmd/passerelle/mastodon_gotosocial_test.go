@@ -301,6 +301,22 @@ func TestRealGoToSocial(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the deletion on GoToSocial", 60*time.Second, func() bool { return len(gtsStatuses(t, base, ev.URL)) == 1 })
+	s.stop()
+
+	token := acct.Token
+	if out := s.run(nil, "mastodon", "disconnect", proxy.URL); !strings.Contains(out, "revoked its token") {
+		t.Errorf("disconnect: %s", out)
+	}
+	req, _ := http.NewRequest("GET", base+"/api/v1/accounts/verify_credentials", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("revoked token: %s, want 401", resp.Status)
+	}
 }
 
 // bannerServer serves a small PNG, as an event's home server serves its
