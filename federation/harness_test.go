@@ -74,7 +74,7 @@ func (j *joinRecorder) get(id string) bridges.JoinAnswer {
 // harness is passerelle's federation side on a loopback server with a
 // migrated database and running job workers.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	db    *store.DB
 	svc   *Service
 	srv   *httptest.Server
@@ -88,7 +88,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 
 // newHarnessJobs is newHarness, with job workers only when jobs is set
 // (tests that drive jobs by hand).
-func newHarnessJobs(t *testing.T, opts Options, jobs bool) *harness {
+func newHarnessJobs(t testing.TB, opts Options, jobs bool) *harness {
 	t.Helper()
 	db := storetest.New(t)
 	h := &harness{t: t, db: db, joins: &joinRecorder{answers: map[string]bridges.JoinAnswer{}}}

@@ -18,19 +18,39 @@ func skipf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errSkip, fmt.Sprintf(format, args...))
 }
 
-// Process acts on one verified activity (the inbox job's work). It returns
-// an error only when retrying may help.
-func (s *Service) Process(ctx context.Context, job InboxJob) error {
+// ProcessBatch runs an inbox job: it processes each activity of the batch
+// and clears the processed bodies. A transient failure retries the whole
+// batch, which is harmless: storing an event again changes nothing.
+func (s *Service) ProcessBatch(ctx context.Context, job InboxJob) error {
+	acts, err := s.db.InboxActivities(ctx, job.Activities)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range acts {
+		if err := s.Process(ctx, a.Body, a.Signer); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return s.db.InboxActivitiesDone(ctx, job.Activities)
+}
+
+// Process acts on one verified activity, signed by signer. It returns an
+// error only when retrying may help.
+func (s *Service) Process(ctx context.Context, body []byte, signer string) error {
 	var act Activity
-	if err := json.Unmarshal(job.Activity, &act); err != nil {
+	if err := json.Unmarshal(body, &act); err != nil {
 		s.log.Warn("inbox job: unreadable activity", "err", err)
 		return nil
 	}
-	// The signature was checked against the key owner; the handler also
-	// checked that owner is the actor, but a job must not trust its args.
+	// The handler checked that the key's owner is the actor; a job checks
+	// again rather than trust what it reads.
 	actor := ref(act.Actor)
-	if actor != job.Signer {
-		s.log.Warn("inbox job: actor is not the signer", "actor", actor, "signer", job.Signer)
+	if actor != signer {
+		s.log.Warn("inbox job: actor is not the signer", "actor", actor, "signer", signer)
 		return nil
 	}
 	var err error

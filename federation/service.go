@@ -66,6 +66,10 @@ type Service struct {
 
 	instanceMu sync.Mutex
 	instance   *store.LocalActor
+
+	// The inbox's group commit (see commitInbox).
+	inboxOnce  sync.Once
+	inboxQueue chan *inboxEntry
 }
 
 // Deps are the service's collaborators, wired in cmd/passerelle.
