@@ -50,7 +50,7 @@ func do(t testing.TB, method, url, body string, hdr ...string) (*http.Response, 
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	client := &http.Client{Transport: &http.Transport{DisableCompression: true}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
+	client := &http.Client{Transport: testTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +59,9 @@ func do(t testing.TB, method, url, body string, hdr ...string) (*http.Response, 
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
 }
+
+// testTransport is shared so that connections are reused, as clients do.
+var testTransport = &http.Transport{DisableCompression: true}
 
 const propfindCal = `<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cs="http://calendarserver.org/ns/" xmlns:a="http://apple.com/ns/ical/" xmlns:x="urn:x"><d:prop>
 <d:displayname/><d:resourcetype/><cs:getctag/><d:sync-token/><c:supported-calendar-component-set/><d:supported-report-set/>

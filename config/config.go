@@ -31,10 +31,17 @@ type Config struct {
 	Listen string `toml:"listen"`
 	// DataDir holds the SQLite database (by default) and other local state.
 	DataDir    string     `toml:"data_dir"`
+	Instance   Instance   `toml:"instance"`
 	Database   Database   `toml:"database"`
 	Log        Log        `toml:"log"`
 	Federation Federation `toml:"federation"`
 	Mail       Mail       `toml:"mail"`
+}
+
+// Instance is how the public pages present this passerelle.
+type Instance struct {
+	Name        string `toml:"name"`
+	Description string `toml:"description"`
 }
 
 // Database says where passerelle keeps its state.
@@ -73,6 +80,7 @@ func Default() Config {
 		PublicURL: "http://localhost:8080",
 		Listen:    "127.0.0.1:8080",
 		DataDir:   "passerelle-data",
+		Instance:  Instance{Name: "passerelle"},
 		Log:       Log{Level: "info", Format: "text"},
 		Federation: Federation{
 			ActorName:       "passerelle",
@@ -336,6 +344,9 @@ func (c *Config) Validate() error {
 	}
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		bad("listen", "want host:port such as 127.0.0.1:8080 or :8080; got %q", c.Listen)
+	}
+	if strings.TrimSpace(c.Instance.Name) == "" {
+		bad("instance.name", "must not be empty: it titles the public pages")
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("data_dir", "must name a folder, such as /var/lib/passerelle")

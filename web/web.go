@@ -4,7 +4,6 @@ package web
 
 import (
 	"context"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"time"
@@ -28,33 +27,6 @@ func Health(db interface {
 			return
 		}
 		w.Write([]byte("ok\n"))
-	})
-}
-
-var homePage = template.Must(template.New("home").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Name}}</title></head>
-<body><main><h1>{{.Name}}</h1>
-<p>Federated events, in your calendar, your mailbox and on Mastodon.</p>
-<p>{{.Counts.Sources}} followed sources · {{.Counts.Events}} events</p>
-</main><footer><p>passerelle {{.Version}}</p></footer></body></html>
-`))
-
-// Home is the front page: the instance's name, version and counts.
-func Home(name, version string, db interface {
-	Counts(ctx context.Context) (store.Counts, error)
-}) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		counts, err := db.Counts(r.Context())
-		if err != nil {
-			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = homePage.Execute(w, struct {
-			Name, Version string
-			Counts        store.Counts
-		}{name, version, counts})
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // event zones must not depend on the host's zone files
 
 	"github.com/alecthomas/kong"
 
@@ -35,12 +36,15 @@ type cli struct {
 	CheckConfig checkConfigCmd `cmd:"" name:"check-config" help:"Validate the configuration and print it, secrets redacted."`
 	Version     versionCmd     `cmd:"" help:"Print the version."`
 	Jobs        jobsCmd        `cmd:"" help:"Inspect the durable job queue."`
+	Mastodon    mastodonCmd    `cmd:"" help:"Cross-post events to Mastodon accounts: connect, accounts, disconnect, route, unroute."`
 	Follow      followCmd      `cmd:"" help:"Follow a Mobilizon group, a Gancio instance or any ActivityPub actor, and backfill its events."`
 	Unfollow    unfollowCmd    `cmd:"" help:"Stop following a source; its events leave the calendars."`
 	Sources     sourcesCmd     `cmd:"" help:"List the followed sources, or refresh one."`
 	Block       blockCmd       `cmd:"" help:"Stop federating with a domain."`
 	Unblock     unblockCmd     `cmd:"" help:"Federate with a domain again."`
 	Events      eventsCmd      `cmd:"" help:"List upcoming events."`
+	Invite      inviteCmd      `cmd:"" help:"Send invitations (iMIP) to upcoming events: --source SOURCE or --event ID, then addresses."`
+	Mail        mailCmd        `cmd:"" help:"Mail RSVPs: receive one mail from an MTA."`
 }
 
 // app is what every command gets: the loaded configuration, a logger and
@@ -106,6 +110,10 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		var u usageError
 		if errors.As(err, &u) {
 			return 2
+		}
+		var ec exitCodeError
+		if errors.As(err, &ec) {
+			return ec.code
 		}
 		return 1
 	}

@@ -31,6 +31,14 @@ func (c serveCmd) Run(a *app) error {
 		return err
 	}
 
+	// A broken route template stops serve here, naming the route.
+	if err := in.mastodon.ValidateRoutes(a.ctx); err != nil {
+		return err
+	}
+	if err := in.mastodon.Recover(a.ctx); err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (the listen key): %w", a.cfg.Listen, err)
@@ -49,6 +57,10 @@ func (c serveCmd) Run(a *app) error {
 		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+	}
+	if in.mail != nil && in.mail.watcher != nil {
+		// The watcher stops with a.ctx; its lease lets one replica watch.
+		go func() { _ = in.mail.watcher.Run(a.ctx) }()
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

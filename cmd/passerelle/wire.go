@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/riverqueue/river"
 
@@ -9,6 +10,8 @@ import (
 	"passerelle/caldav"
 	"passerelle/federation"
 	"passerelle/ical"
+	"passerelle/mail"
+	"passerelle/mastodon"
 	"passerelle/store"
 	"passerelle/web"
 )
@@ -22,8 +25,12 @@ type instance struct {
 	mux      *http.ServeMux
 	workers  *river.Workers
 	periodic []*river.PeriodicJob
+	mastodon *mastodon.Poster
 	// federation is the ActivityPub side: actors, inbox, delivery, follows.
 	federation *federation.Service
+	// mail is the RSVP flow, its workers and the mailbox watcher; nil
+	// when mail is not configured.
+	mail *mailParts
 }
 
 // newInstance wires every area. Each area adds its handlers, workers and
@@ -38,17 +45,45 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	in.events = &bridges.Events{Store: db, Renderer: &ical.Renderer{}, Log: a.log}
 	river.AddWorker(in.workers, store.ProbeWorker{})
 
+	in.mastodon = mastodon.NewPoster(db, mastodonHTTP(a), a.log)
+	in.mastodon.Register(in.workers)
+	in.events.Listeners = append(in.events.Listeners, &mastodon.Listener{})
+
 	in.mux.Handle("GET /healthz", web.Health(db))
-	in.mux.Handle("GET /{$}", web.Home("passerelle", versionString(), db))
+	pages := &web.Pages{DB: db, Site: a.cfg.Instance.Name, Description: a.cfg.Instance.Description,
+		Version: versionString(), PublicURL: strings.TrimSuffix(a.cfg.PublicURL, "/"), Log: a.log}
+	eventPage, err := pages.Mount(in.mux)
+	if err != nil {
+		return nil, err
+	}
 
 	calendars := &caldav.DBStore{DB: db}
 	caldav.Mount(in.mux, &caldav.Server{Store: calendars, Log: a.log},
-		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{})
-	fed, err := newFederation(a, db, in.events, nil)
+		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage})
+	m, err := newMail(a, db, nil)
+	if err != nil {
+		return nil, err
+	}
+	var joins bridges.JoinAnswerListener
+	if m != nil {
+		joins = m.rsvp
+	}
+	fed, err := newFederation(a, db, in.events, joins)
 	if err != nil {
 		return nil, err
 	}
 	in.federation = fed
+	if m != nil {
+		in.mail = m
+		m.rsvp.Participator = fed
+		pages.Inviter = m.rsvp
+		in.events.Listeners = append(in.events.Listeners, m.rsvp)
+		reply, err := replyAddress(a)
+		if err != nil {
+			return nil, err
+		}
+		mail.Register(in.workers, m.sender(a, db, reply), &mail.ConfirmChecker{RSVP: m.rsvp})
+	}
 	fed.Mount(in.mux)
 	fed.Register(in.workers)
 	return in, nil

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	netmail "net/mail"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"passerelle/bridges"
+	"passerelle/ical"
+	"passerelle/mail"
+	"passerelle/store"
+)
+
+// mailParts is the mail area assembled: the RSVP flow, the receiver that
+// feeds it, and the watcher when mail.imap is set.
+type mailParts struct {
+	rsvp     *bridges.RSVP
+	receiver *mail.Receiver
+	watcher  *mail.Watcher
+	smtp     *mail.SMTP
+}
+
+// replyAddress is mail.reply_address, or the address of mail.from.
+func replyAddress(a *app) (mail.ReplyAddress, error) {
+	s := a.cfg.Mail.ReplyAddress
+	if s == "" {
+		from, err := netmail.ParseAddress(a.cfg.Mail.From)
+		if err != nil {
+			return mail.ReplyAddress{}, fmt.Errorf("mail.from: %w", err)
+		}
+		s = from.Address
+	}
+	return mail.ParseReplyAddress(s)
+}
+
+// newMail wires the mail area; without mail.smtp it is off (nil).
+func newMail(a *app, db *store.DB, participator bridges.Participator) (*mailParts, error) {
+	if !a.cfg.Mail.Enabled() {
+		return nil, nil
+	}
+	reply, err := replyAddress(a)
+	if err != nil {
+		return nil, err
+	}
+	smtp, err := mail.ParseSMTP(a.cfg.Mail.SMTP)
+	if err != nil {
+		return nil, err
+	}
+	m := &mailParts{smtp: smtp}
+	m.rsvp = &bridges.RSVP{Store: db, Participator: participator, Mailer: mail.Notifier{}, Log: a.log}
+	m.receiver = &mail.Receiver{RSVP: m.rsvp, Reply: reply, Log: a.log}
+	if a.cfg.Mail.IMAP != "" {
+		m.watcher, err = mail.NewWatcher(a.cfg.Mail.IMAP, db, m.receiver)
+		if err != nil {
+			return nil, err
+		}
+		host, _ := os.Hostname()
+		m.watcher.Holder = host + "/" + strconv.Itoa(os.Getpid())
+		m.watcher.Log = a.log
+	}
+	return m, nil
+}
+
+// sender is the mail worker for serve.
+func (m *mailParts) sender(a *app, db *store.DB, reply mail.ReplyAddress) *mail.Sender {
+	return &mail.Sender{DB: db, SMTP: m.smtp, From: a.cfg.Mail.From, Reply: reply, PublicURL: a.cfg.PublicURL,
+		Renderer: &ical.Renderer{}, Limit: &mail.RateLimit{Interval: 200 * time.Millisecond}, Log: a.log}
+}
+
+// exitCodeError ends the process with a given status (mail receive's 75).
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e exitCodeError) Error() string { return e.err.Error() }
+func (e exitCodeError) Unwrap() error { return e.err }
+
+// exTempFail is sysexits' EX_TEMPFAIL: the MTA keeps the mail and retries.
+const exTempFail = 75
+
+type mailCmd struct {
+	Receive mailReceiveCmd `cmd:"" help:"Process one mail read on standard input (for an MTA pipe): exit 0 when processed or ignored, 75 to be retried."`
+}
+
+type mailReceiveCmd struct{}
+
+func (mailReceiveCmd) Run(a *app) error {
+	tempfail := func(err error) error { return exitCodeError{code: exTempFail, err: err} }
+	// Read the mail first and bounded: an MTA must not wait on a database.
+	raw, err := io.ReadAll(io.LimitReader(a.stdin, mail.DefaultMaxSize+1))
+	if err != nil {
+		return tempfail(fmt.Errorf("read the mail on stdin: %w", err))
+	}
+	db, err := openDB(a, false)
+	if err != nil {
+		return tempfail(err)
+	}
+	defer db.Close()
+	m, err := newMail(a, db, nil)
+	if err != nil {
+		return tempfail(err)
+	}
+	if m == nil {
+		return tempfail(errors.New("mail is not configured (mail.smtp and mail.from): cannot process replies"))
+	}
+	// Joins are recorded as deliveries and sent by serve's workers.
+	fed, err := newFederation(a, db, nil, m.rsvp)
+	if err != nil {
+		return tempfail(err)
+	}
+	m.rsvp.Participator = fed
+	out, err := m.receiver.Receive(a.ctx, bytes.NewReader(raw))
+	if err != nil {
+		return tempfail(err)
+	}
+	if out.Ignored != "" {
+		fmt.Fprintf(a.stdout, "ignored: %s\n", out.Ignored)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "answer %s recorded for invitation %d\n", out.Answer, out.InvitationID)
+	return nil
+}
+
+type inviteCmd struct {
+	Source    string   `help:"Invite to every upcoming public event of this source (handle, actor URL or slug)." xor:"what" required:""`
+	Event     int64    `help:"Invite to this event (its id, as 'events' lists it)." xor:"what" required:""`
+	Addresses []string `arg:"" name:"address" help:"Mail addresses to invite."`
+}
+
+func (c inviteCmd) Run(a *app) error {
+	db, err := openDB(a, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	m, err := newMail(a, db, nil)
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		return usageError{errors.New("mail is not configured: set mail.from and mail.smtp")}
+	}
+	var ids []int64
+	if c.Event != 0 {
+		ids = []int64{c.Event}
+	} else {
+		src, err := db.SourceBySlug(a.ctx, strings.TrimPrefix(c.Source, "@"))
+		if err != nil {
+			return fmt.Errorf("source %q: %w", c.Source, err)
+		}
+		evs, err := db.Events(a.ctx, store.EventQuery{SourceID: src.ID, From: time.Now()})
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if ev.Public && !ev.Draft {
+				ids = append(ids, ev.ID)
+			}
+		}
+	}
+	for _, addr := range c.Addresses {
+		created, err := m.rsvp.Invite(a.ctx, addr, ids)
+		if errors.Is(err, bridges.ErrUnsubscribed) {
+			fmt.Fprintf(a.stdout, "%s: unsubscribed, not invited\n", addr)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("invite %s: %w", addr, err)
+		}
+		fmt.Fprintf(a.stdout, "%s: %d invitation(s) queued\n", addr, len(created))
+	}
+	return nil
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+)
+
+type mastodonAccountsCmd struct{}
+
+func (mastodonAccountsCmd) Run(a *app) error {
+	db, err := openDB(a, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	accounts, err := db.MastodonAccounts(a.ctx)
+	if err != nil {
+		return err
+	}
+	routes, err := db.MastodonRoutes(a.ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ACCOUNT\tINSTANCE\tSTATE\tROUTES\tLAST ERROR")
+	for _, acct := range accounts {
+		n := 0
+		for _, r := range routes {
+			if r.AccountID == acct.ID {
+				n++
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", acct.Acct, acct.Instance, acct.State, n, acct.LastError)
+	}
+	return w.Flush()
+}

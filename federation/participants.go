@@ -1,0 +1,113 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"passerelle/bridges"
+	"passerelle/store"
+)
+
+// This file (the mail engineer's, in federation) speaks for email
+// participants: each gets a pseudonymous Person of its own (Mobilizon
+// allows one participation per actor per event), and Joins and Leaves are
+// delivered from it through the durable, signed delivery.
+
+var _ bridges.Participator = (*Service)(nil)
+
+// participantName is the neutral name every participant's actor shows:
+// nothing about the person leaves passerelle.
+const participantName = "Participant (by email, via passerelle)"
+
+// participantActor returns the username of the participant's actor,
+// creating the actor (with its own key) on first use and setting p.ActorID.
+func (s *Service) participantActor(ctx context.Context, tx *store.Tx, p *bridges.Participant) (string, error) {
+	if p.ActorID != 0 {
+		var username string
+		if err := tx.QueryRow(ctx, "SELECT username FROM local_actors WHERE id = ?", p.ActorID).Scan(&username); err != nil {
+			return "", fmt.Errorf("load participant actor %d: %w", p.ActorID, err)
+		}
+		return username, nil
+	}
+	priv, pub, err := GenerateKeyPEM()
+	if err != nil {
+		return "", err
+	}
+	name := p.DisplayName
+	if name == "" {
+		name = participantName
+	}
+	// A random username: the actor's URL must say nothing of the address.
+	a := &store.LocalActor{Kind: store.ActorParticipant, Username: "p-" + randomID(), DisplayName: name, PrivateKeyPEM: priv, PublicKeyPEM: pub, CreatedAt: s.now()}
+	if err := tx.CreateLocalActor(ctx, a); err != nil {
+		return "", err
+	}
+	p.ActorID = a.ID
+	return a.Username, nil
+}
+
+// participationActivity builds a Join or Leave of the event, addressed to
+// its organiser: Mobilizon's personal inboxes refuse activities that do not
+// name them.
+func (s *Service) participationActivity(kind, id, actor string, ev *bridges.StoredEvent) ([]byte, error) {
+	act := map[string]any{
+		"@context": "https://www.w3.org/ns/activitystreams",
+		"type":     kind,
+		"id":       id,
+		"actor":    actor,
+		"object":   ev.APID,
+		"to":       []string{ev.OrganizerURL},
+		"cc":       []string{"https://www.w3.org/ns/activitystreams#Public"},
+	}
+	if kind == "Join" {
+		act["participationMessage"] = nil
+	}
+	return json.Marshal(act)
+}
+
+// Join sends a signed Join{event} from the participant's actor to the
+// event's organiser, durably, in tx; it returns the Join's id, which the
+// organiser's Accept or Reject will name.
+func (s *Service) Join(ctx context.Context, tx bridges.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
+	stx, ok := tx.(*store.Tx)
+	if !ok {
+		return "", fmt.Errorf("join: transaction %T cannot run queries", tx)
+	}
+	if ev.OrganizerURL == "" {
+		return "", fmt.Errorf("join %s: the event names no organiser to send the Join to", ev.APID)
+	}
+	username, err := s.participantActor(ctx, stx, p)
+	if err != nil {
+		return "", err
+	}
+	id := s.newActivityID("join")
+	body, err := s.participationActivity("Join", id, s.ActorURL(username), ev)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Deliver(ctx, tx, p.ActorID, Recipient{Actor: ev.OrganizerURL}, body); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// Leave sends a signed Leave{event} from the participant's actor.
+func (s *Service) Leave(ctx context.Context, tx bridges.Tx, p *bridges.Participant, ev *bridges.StoredEvent, joinID string) error {
+	stx, ok := tx.(*store.Tx)
+	if !ok {
+		return fmt.Errorf("leave: transaction %T cannot run queries", tx)
+	}
+	if p.ActorID == 0 || ev.OrganizerURL == "" {
+		return nil // never joined from an actor: nothing to leave
+	}
+	username, err := s.participantActor(ctx, stx, p)
+	if err != nil {
+		return err
+	}
+	body, err := s.participationActivity("Leave", s.newActivityID("leave"), s.ActorURL(username), ev)
+	if err != nil {
+		return err
+	}
+	return s.Deliver(ctx, tx, p.ActorID, Recipient{Actor: ev.OrganizerURL}, body)
+}

@@ -1,0 +1,204 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"passerelle/bridges"
+	"passerelle/ical"
+	"passerelle/store"
+)
+
+// SendJob sends one notice about one invitation. The mail is composed
+// when the job runs, from the state then, so a crash between enqueue and
+// send loses nothing and sends nothing stale.
+type SendJob struct {
+	InvitationID int64          `json:"invitation_id"`
+	Notice       bridges.Notice `json:"notice"`
+}
+
+// Kind names the job.
+func (SendJob) Kind() string { return "mail_send" }
+
+// Notifier is the bridges.Mailer: it enqueues a SendJob in the
+// transaction that decided the mail.
+type Notifier struct{}
+
+var _ bridges.Mailer = Notifier{}
+
+// Notify enqueues the mail.
+func (Notifier) Notify(ctx context.Context, tx bridges.Tx, inv *bridges.Invitation, n bridges.Notice) error {
+	// 12 attempts with River's attempt⁴ backoff spread retries over
+	// about a day: a relay's temporary refusal (4xx) gets that long.
+	return tx.Enqueue(ctx, SendJob{InvitationID: inv.ID, Notice: n}, bridges.JobOpts{MaxAttempts: 12})
+}
+
+// Submitter submits one message to a relay (SMTP implements it).
+type Submitter interface {
+	Send(ctx context.Context, from string, to []string, msg io.Reader) error
+}
+
+// Sender is the worker that composes and sends notices.
+type Sender struct {
+	river.WorkerDefaults[SendJob]
+	DB   *store.DB
+	SMTP Submitter
+	// From is mail.from; Reply the watched mailbox (mail.reply_address).
+	From  string
+	Reply ReplyAddress
+	// PublicURL is passerelle's public_url, for the unsubscribe and
+	// answer links.
+	PublicURL string
+	Renderer  *ical.Renderer
+	Limit     *RateLimit
+	Log       *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *Sender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// partstats are the PARTSTAT a confirmation's calendar gives the attendee.
+var partstats = map[Kind]string{KindJoined: "ACCEPTED", KindMaybe: "TENTATIVE", KindLeft: "DECLINED", KindRejected: "DECLINED"}
+
+// NewToken makes a reply token: 128 random bits, in lower-case base32 so
+// that it survives addresses being lower-cased on the way back.
+func NewToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// Work composes and sends the mail. A relay's 5xx is recorded and ends
+// the job; anything else is retried with backoff.
+func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
+	args := job.Args
+	var out *Outgoing
+	var inv *bridges.Invitation
+	err := s.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		var err error
+		inv, err = tx.InvitationByID(ctx, args.InvitationID)
+		if err != nil {
+			return err
+		}
+		p, err := tx.ParticipantByID(ctx, inv.ParticipantID)
+		if err != nil {
+			return err
+		}
+		ev, err := tx.EventByID(ctx, inv.EventID)
+		if err != nil {
+			return err
+		}
+		// Message-IDs are derived from the job, so a retried attempt
+		// carries the same id and receivers can drop the duplicate.
+		msgID := fmt.Sprintf("passerelle.%d.%d.%s@%s", inv.ID, job.ID, args.Notice, s.Reply.Domain)
+		if p.Unsubscribed {
+			out = nil
+			return tx.LogMail(ctx, store.MailLogEntry{Direction: "out", MessageID: msgID, InvitationID: inv.ID, Kind: string(args.Notice), Status: "suppressed", Detail: "address unsubscribed"})
+		}
+		token := NewToken()
+		if err := tx.AddToken(ctx, inv.ID, bridges.HashToken(token)); err != nil {
+			return err
+		}
+		if inv.Thread == "" {
+			inv.Thread = msgID
+			if err := tx.SaveInvitation(ctx, inv); err != nil {
+				return err
+			}
+		}
+		base := strings.TrimRight(s.PublicURL, "/")
+		out = &Outgoing{
+			Kind: Kind(args.Notice), Event: &ev.Event, From: s.From, To: p.Address,
+			ReplyTo: s.Reply.WithToken(token), MessageID: msgID, Thread: inv.Thread,
+			UnsubscribeURL: base + "/mail/unsubscribe/" + token, PageURL: base + "/rsvp/" + token,
+			Date: s.now(),
+		}
+		if m := out.Kind.Method(); m != "" {
+			out.Calendar, err = s.Renderer.ITIP(&ev.Event, m, ical.Invitee{
+				Organizer: out.ReplyTo, OrganizerName: ev.OrganizerName, Attendee: p.Address, PartStat: partstats[out.Kind],
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, bridges.ErrNotFound) {
+		s.log().Info("mail for an erased invitation dropped", "invitation", args.InvitationID, "notice", args.Notice)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("prepare %s mail for invitation %d: %w", args.Notice, args.InvitationID, err)
+	}
+	if out == nil {
+		s.log().Info("mail to an unsubscribed address suppressed", "invitation", args.InvitationID, "notice", args.Notice)
+		return nil
+	}
+	var msg bytes.Buffer
+	if _, err := out.WriteTo(&msg); err != nil {
+		return river.JobCancel(err)
+	}
+	if err := s.Limit.Wait(ctx); err != nil {
+		return err
+	}
+	// Bounces go to the watched mailbox, where they are recognised and
+	// ignored: the envelope sender is the plain reply address.
+	sendErr := s.SMTP.Send(ctx, s.Reply.String(), []string{out.To}, &msg)
+	entry := store.MailLogEntry{Direction: "out", MessageID: out.MessageID, InvitationID: inv.ID, Kind: string(out.Kind), Status: "sent"}
+	var perm *PermanentError
+	switch {
+	case errors.As(sendErr, &perm):
+		entry.Status, entry.Detail = "failed", perm.Error()
+	case sendErr != nil:
+		return sendErr
+	}
+	if err := s.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.LogMail(ctx, entry) }); err != nil {
+		return err
+	}
+	if perm != nil {
+		s.log().Warn("mail refused for good", "invitation", inv.ID, "notice", out.Kind, "err", perm)
+		return river.JobCancel(perm)
+	}
+	s.log().Info("mail sent", "invitation", inv.ID, "notice", out.Kind, "message_id", out.MessageID)
+	s.log().Debug("mail recipient", "invitation", inv.ID, "to", out.To)
+	return nil
+}
+
+func (s *Sender) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// ConfirmChecker runs bridges.ConfirmCheckJob.
+type ConfirmChecker struct {
+	river.WorkerDefaults[bridges.ConfirmCheckJob]
+	RSVP *bridges.RSVP
+}
+
+// Work asks the flow whether the Join was answered.
+func (c *ConfirmChecker) Work(ctx context.Context, job *river.Job[bridges.ConfirmCheckJob]) error {
+	return c.RSVP.CheckConfirmation(ctx, job.Args)
+}
+
+// Register adds the mail workers.
+func Register(workers *river.Workers, s *Sender, c *ConfirmChecker) {
+	river.AddWorker(workers, s)
+	river.AddWorker(workers, c)
+}

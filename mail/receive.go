@@ -1,0 +1,44 @@
+package mail
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"passerelle/bridges"
+)
+
+// Receiver takes one incoming mail to the RSVP flow: from the IMAP
+// watcher or from `passerelle mail receive`.
+type Receiver struct {
+	RSVP  *bridges.RSVP
+	Reply ReplyAddress
+	// MaxSize bounds a mail; 0 means DefaultMaxSize.
+	MaxSize int64
+	Log     *slog.Logger
+}
+
+// Receive reads and applies one mail. A mail that cannot be an answer
+// (unreadable, too large, a bounce, an auto-reply, list traffic) is
+// ignored with the reason in the outcome and no error: retrying would not
+// change it. An error means the mail could not be processed now (the
+// database is away) and should be retried.
+func (r *Receiver) Receive(ctx context.Context, rd io.Reader) (bridges.Outcome, error) {
+	log := r.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	in, err := Parse(rd, r.MaxSize)
+	if err != nil {
+		log.Info("incoming mail ignored", "reason", "unreadable", "err", err)
+		return bridges.Outcome{Ignored: "unreadable mail: " + err.Error()}, nil
+	}
+	if in.Ignore != "" {
+		log.Info("incoming mail ignored", "reason", in.Ignore, "message_id", in.MessageID)
+		return bridges.Outcome{Ignored: in.Ignore}, nil
+	}
+	for _, p := range in.Problems {
+		log.Debug("incoming mail partly unreadable", "message_id", in.MessageID, "problem", p)
+	}
+	return r.RSVP.HandleReply(ctx, in.Reply(r.Reply))
+}

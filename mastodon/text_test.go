@@ -1,0 +1,160 @@
+package mastodon
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle/bridges"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func paris(y int, m time.Month, d, h, min int) time.Time {
+	loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		panic(err)
+	}
+	return time.Date(y, m, d, h, min, 0, 0, loc)
+}
+
+const longFR = `Venez découvrir les logiciels libres autour d'un café !
+
+Au programme : installation de systèmes libres sur vos ordinateurs, démonstrations de Mobilizon, PeerTube et Mastodon, discussions sur la vie privée en ligne et la souveraineté numérique. Apportez votre ordinateur portable si vous souhaitez installer quelque chose, ou venez simplement poser vos questions. Des bénévoles de l'association seront présents toute l'après-midi pour vous accompagner, quel que soit votre niveau. L'entrée est libre et gratuite, dans la limite des places disponibles ; un goûter partagé clôturera la journée.`
+
+func sampleEvents() map[string]*bridges.Event {
+	return map[string]*bridges.Event{
+		"fr-place": {
+			APID: "https://mobilizon.example/events/5f1c", URL: "https://mobilizon.example/events/5f1c",
+			Title: "Café libre", Language: "fr", TimeZone: "Europe/Paris",
+			Start: paris(2025, time.March, 1, 14, 0), End: paris(2025, time.March, 1, 18, 30),
+			DescriptionText: "Venez découvrir les logiciels libres autour d'un café !",
+			Place:           &bridges.Place{Name: "La Cantine", Street: "11 rue de la Paix", PostalCode: "44000", Locality: "Nantes"},
+			Tags:            []string{"logiciel libre", "Nantes"}, Category: "MEETING",
+			Status: bridges.StatusConfirmed, Public: true,
+		},
+		"en-online": {
+			APID: "https://gancio.example/federation/m/42", URL: "https://gancio.example/event/release-party",
+			Title: "Release party", Language: "en-GB", TimeZone: "America/New_York", Online: true,
+			Start: time.Date(2025, time.June, 20, 23, 0, 0, 0, time.UTC), End: time.Date(2025, time.June, 21, 1, 0, 0, 0, time.UTC),
+			Summary: "We celebrate the 2.0 release, live on stream.",
+			Tags:    []string{"#release", "FOSS"}, Status: bridges.StatusConfirmed, Public: true,
+		},
+		"en-multiday-cancelled": {
+			APID: "https://mobilizon.example/events/9a", Title: "Spring camp",
+			TimeZone: "Europe/Berlin", Start: time.Date(2025, time.April, 18, 8, 0, 0, 0, time.UTC),
+			End:    time.Date(2025, time.April, 21, 15, 0, 0, 0, time.UTC),
+			Place:  &bridges.Place{Locality: "Leipzig", Country: "Germany"},
+			Status: bridges.StatusCancelled, Public: true,
+		},
+		"fr-long-trimmed": {
+			APID: "https://mobilizon.example/events/long", URL: "https://mobilizon.example/events/long-with-a-link-much-longer-than-the-reserved-length-of-twenty-three",
+			Title: "Install party au Fablab", Language: "fr", TimeZone: "Europe/Paris",
+			Start: paris(2025, time.November, 1, 13, 30), End: paris(2025, time.November, 1, 19, 0),
+			DescriptionText: longFR, Place: &bridges.Place{Name: "Fablab", Locality: "Rennes"},
+			Tags: []string{"install party", "GNU/Linux"}, Status: bridges.StatusConfirmed, Public: true,
+		},
+	}
+}
+
+func TestComposeGolden(t *testing.T) {
+	tp, err := ParseTemplate("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := map[string]Limits{
+		"mastodon500":   {MaxCharacters: 500, ReservedPerURL: 23},
+		"gotosocial500": {MaxCharacters: 500, ReservedPerURL: 25},
+		"mastodon300":   {MaxCharacters: 300, ReservedPerURL: 23},
+	}
+	for name, ev := range sampleEvents() {
+		for lname, lim := range limits {
+			t.Run(name+"/"+lname, func(t *testing.T) {
+				got, err := tp.Compose(ev, lim)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := lim.Length(got); n > lim.MaxCharacters {
+					t.Errorf("length %d over %d", n, lim.MaxCharacters)
+				}
+				link := ev.URL
+				if link == "" {
+					link = ev.APID
+				}
+				if !strings.Contains(got, link) {
+					t.Errorf("the link %s was lost", link)
+				}
+				golden(t, filepath.Join("testdata", "status", name+"."+lname+".txt"), got)
+			})
+		}
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func TestTrimKeepsWhatMatters(t *testing.T) {
+	tp, _ := ParseTemplate("")
+	ev := sampleEvents()["fr-long-trimmed"]
+	got, err := tp.Compose(ev, Limits{MaxCharacters: 300, ReservedPerURL: 23})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Install party au Fablab", "samedi 1er novembre 2025, 13:30–19:00 (Europe/Paris)", "Fablab, Rennes", "…", "#InstallParty"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("trimmed status lacks %q:\n%s", want, got)
+		}
+	}
+	// Too small for anything but the link: a clear error, not a broken link.
+	if _, err := tp.Compose(ev, Limits{MaxCharacters: 30, ReservedPerURL: 23}); err == nil || !strings.Contains(err.Error(), "cannot fit in 30") {
+		t.Errorf("tiny limit: %v", err)
+	}
+}
+
+func TestParseTemplate(t *testing.T) {
+	tests := []struct {
+		text, err string
+	}{
+		{"{{.Title}} {{.Link}}", ""},
+		{"{{.Title}", "status template: template: status:1: bad character"},
+		{"{{.Titel}} {{.Link}}", "can't evaluate field Titel"},
+		{"{{.Title}} only", "it must show {{.Link}}"},
+	}
+	for _, tt := range tests {
+		_, err := ParseTemplate(tt.text)
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%q: %v", tt.text, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%q: error %v, want one containing %q", tt.text, err, tt.err)
+		}
+	}
+}
+
+func TestHashtags(t *testing.T) {
+	ev := &bridges.Event{Tags: []string{"logiciel libre", "Jazz", "jazz", "#Café-concert", "2025", "GNU/Linux"}, Category: "PARTY"}
+	got := strings.Join(Hashtags(ev), " ")
+	if want := "#LogicielLibre #Jazz #CaféConcert #GNULinux #Party"; got != want {
+		t.Errorf("Hashtags = %q, want %q", got, want)
+	}
+}

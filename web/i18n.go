@@ -1,0 +1,175 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// lang is a language the pages speak. Strings live in tables, one per
+// language, so a translation is one more table.
+type lang struct {
+	Code     string
+	strings  map[string]string
+	weekdays [7]string
+	months   [12]string
+}
+
+var languages = map[string]*lang{
+	"en": {
+		Code:     "en",
+		weekdays: [7]string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"},
+		months:   [12]string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
+		strings: map[string]string{
+			"tagline":           "Federated events, in your calendar, your mailbox and on Mastodon.",
+			"upcoming":          "Upcoming events",
+			"none":              "No upcoming events yet.",
+			"sources":           "Followed sources",
+			"cancelled":         "Cancelled",
+			"tentative":         "To be confirmed",
+			"online":            "Online",
+			"by":                "by",
+			"subscribe":         "Subscribe",
+			"subscribe.intro":   "Bring these events into your own calendar; it stays up to date as they change.",
+			"webcal":            "Subscribe in your calendar app (webcal)",
+			"ics":               "iCalendar feed address, to copy",
+			"caldav":            "CalDAV address",
+			"howto.thunderbird": "Thunderbird: New Calendar → On the Network → paste the CalDAV address.",
+			"howto.apple":       "Apple Calendar: File → New Calendar Subscription → paste the feed address.",
+			"howto.android":     "Android: in DAVx⁵, add an account with the CalDAV address (no password needed), or open the webcal link.",
+			"howto.gnome":       "GNOME Calendar: Manage Calendars → Add Calendar → paste the feed address.",
+			"bymail":            "Get every event by email",
+			"bymail.intro":      "Write to this address: you will get an invitation for each event, which you can answer from your mail.",
+			"events.of":         "Events",
+			"when":              "When",
+			"where":             "Where",
+			"map":               "Show on OpenStreetMap",
+			"capacity":          "Places",
+			"capacity.left":     "%d of %d places left",
+			"capacity.full":     "This event is full",
+			"capacity.none":     "No limit on places",
+			"join.free":         "Anyone can take part: answering yes is enough.",
+			"join.restricted":   "The organisers approve each participant: you will be told when they answer.",
+			"join.invite":       "This event is by invitation of the organisers only.",
+			"join.external":     "Registration happens on another site:",
+			"addcal":            "Add to your calendar",
+			"download":          "Download (.ics)",
+			"google":            "Google Calendar",
+			"outlook":           "Outlook.com",
+			"answer":            "Answer by email",
+			"answer.intro":      "Get an invitation in your mailbox and answer it with your mail or calendar app (Accept or Decline). No account needed; your address stays here and is never shown to anyone.",
+			"email":             "Your email address",
+			"send":              "Send me the invitation",
+			"original":          "See the event on its home server",
+			"sent.title":        "Check your mailbox",
+			"sent.body":         "We sent an invitation to %s. Answer it with Accept or Decline in your mail or calendar app, or reply “yes” or “no”. Until you answer, you will only get news of this event (changes, cancellation), and every mail has a link to stop them.",
+			"back":              "Back to the event",
+			"error.email":       "That does not look like an email address.",
+			"error.slow":        "Too many requests: please try again in a while.",
+			"error.mail":        "The invitation could not be sent right now; please try again later.",
+			"notfound":          "Not found",
+			"source":            "Source",
+			"description":       "Description",
+		},
+	},
+	"fr": {
+		Code:     "fr",
+		weekdays: [7]string{"dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"},
+		months:   [12]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"},
+		strings: map[string]string{
+			"tagline":           "Les événements fédérés, dans votre agenda, votre messagerie et sur Mastodon.",
+			"upcoming":          "Événements à venir",
+			"none":              "Aucun événement à venir pour l’instant.",
+			"sources":           "Sources suivies",
+			"cancelled":         "Annulé",
+			"tentative":         "À confirmer",
+			"online":            "En ligne",
+			"by":                "par",
+			"subscribe":         "S’abonner",
+			"subscribe.intro":   "Ajoutez ces événements à votre agenda ; il reste à jour quand ils changent.",
+			"webcal":            "S’abonner dans votre agenda (webcal)",
+			"ics":               "Adresse du flux iCalendar, à copier",
+			"caldav":            "Adresse CalDAV",
+			"howto.thunderbird": "Thunderbird : Nouvel agenda → Sur le réseau → collez l’adresse CalDAV.",
+			"howto.apple":       "Calendrier d’Apple : Fichier → Nouvel abonnement à un calendrier → collez l’adresse du flux.",
+			"howto.android":     "Android : dans DAVx⁵, ajoutez un compte avec l’adresse CalDAV (sans mot de passe), ou ouvrez le lien webcal.",
+			"howto.gnome":       "Agenda de GNOME : Gérer les agendas → Ajouter un agenda → collez l’adresse du flux.",
+			"bymail":            "Recevoir chaque événement par courriel",
+			"bymail.intro":      "Écrivez à cette adresse : vous recevrez une invitation pour chaque événement, à laquelle vous pourrez répondre depuis votre messagerie.",
+			"events.of":         "Événements",
+			"when":              "Quand",
+			"where":             "Où",
+			"map":               "Voir sur OpenStreetMap",
+			"capacity":          "Places",
+			"capacity.left":     "%d places restantes sur %d",
+			"capacity.full":     "Cet événement est complet",
+			"capacity.none":     "Pas de limite de places",
+			"join.free":         "Tout le monde peut participer : il suffit de répondre oui.",
+			"join.restricted":   "Les organisateurs valident chaque participation : vous serez prévenu de leur réponse.",
+			"join.invite":       "Cet événement est sur invitation des organisateurs uniquement.",
+			"join.external":     "L’inscription se fait sur un autre site :",
+			"addcal":            "Ajouter à votre agenda",
+			"download":          "Télécharger (.ics)",
+			"google":            "Google Agenda",
+			"outlook":           "Outlook.com",
+			"answer":            "Répondre par courriel",
+			"answer.intro":      "Recevez une invitation dans votre messagerie et répondez-y depuis votre logiciel de courriel ou d’agenda (Accepter ou Refuser). Pas de compte à créer ; votre adresse reste ici et n’est montrée à personne.",
+			"email":             "Votre adresse électronique",
+			"send":              "M’envoyer l’invitation",
+			"original":          "Voir l’événement sur son serveur d’origine",
+			"sent.title":        "Consultez votre messagerie",
+			"sent.body":         "Nous avons envoyé une invitation à %s. Répondez-y avec Accepter ou Refuser dans votre logiciel de courriel ou d’agenda, ou répondez « oui » ou « non ». Tant que vous n’avez pas répondu, vous ne recevrez que les nouvelles de cet événement (changements, annulation), et chaque courriel contient un lien pour les arrêter.",
+			"back":              "Retour à l’événement",
+			"error.email":       "Cela ne ressemble pas à une adresse électronique.",
+			"error.slow":        "Trop de demandes : réessayez dans un moment.",
+			"error.mail":        "L’invitation n’a pas pu être envoyée ; réessayez plus tard.",
+			"notfound":          "Introuvable",
+			"source":            "Source",
+			"description":       "Description",
+		},
+	},
+}
+
+// pickLang chooses the page language from Accept-Language (RFC 9110
+// §12.5.4: the highest q among the languages we speak), English otherwise.
+func pickLang(r *http.Request) *lang {
+	best, bestQ := languages["en"], -1.0
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		primary, _, _ := strings.Cut(strings.ToLower(tag), "-")
+		if l, ok := languages[primary]; ok && q > bestQ {
+			best, bestQ = l, q
+		}
+	}
+	return best
+}
+
+// T is a translated string; with args it is a format.
+func (l *lang) T(key string, args ...any) string {
+	s, ok := l.strings[key]
+	if !ok {
+		s = languages["en"].strings[key]
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(s, args...)
+	}
+	return s
+}
+
+// Day is a date written out: "Wednesday 25 November 2026",
+// "mercredi 25 novembre 2026".
+func (l *lang) Day(t time.Time) string {
+	return fmt.Sprintf("%s %d %s %d", l.weekdays[t.Weekday()], t.Day(), l.months[t.Month()-1], t.Year())
+}
+
+// Clock is a time of day: "19:00" in both languages (24-hour clocks are
+// usual in French and unambiguous in English).
+func (l *lang) Clock(t time.Time) string { return t.Format("15:04") }
