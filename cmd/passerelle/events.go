@@ -15,16 +15,16 @@ type eventsCmd struct {
 }
 
 type eventLine struct {
-	ID       int64  `json:"id"`
-	Source   string `json:"source"`
-	Title    string `json:"title"`
-	Status   string `json:"status"`
-	Start    string `json:"start"`
+	ID     int64  `json:"id"`
+	Source string `json:"source"`
+	Title  string `json:"title"`
+	Status string `json:"status"`
+	Start  string `json:"start"`
 	// End and Timezone are null when the source gave none.
 	End      *string `json:"end"`
 	Timezone *string `json:"timezone"`
-	URL      string `json:"url"`
-	APID     string `json:"ap_id"`
+	URL      string  `json:"url"`
+	APID     string  `json:"ap_id"`
 }
 
 // Run lists upcoming events: cancelled ones stay listed until they are
