@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"passerelle/bridges"
+	"passerelle/internal/storetest"
+	"passerelle/store"
 )
 
 func eventObject(r *remote, uuid, group, person, updated, status string, draft bool) map[string]any {
@@ -22,7 +24,10 @@ func eventObject(r *remote, uuid, group, person, updated, status string, draft b
 }
 
 func TestInboxMobilizonFlow(t *testing.T) {
-	h := newHarness(t, Options{})
+	storetest.Each(t, func(t *testing.T, db *store.DB) { testInboxMobilizonFlow(t, newHarnessOn(t, db, Options{}, true)) })
+}
+
+func testInboxMobilizonFlow(t *testing.T, h *harness) {
 	r := newRemote(t)
 	group := r.addActor("mygroup", "Group", testKey(t, 0))
 	person := r.addActor("alice", "Person", testKey(t, 1))
