@@ -113,7 +113,12 @@ func (s *Service) sendDelivery(ctx context.Context, d *store.Delivery) (string, 
 	}
 	inbox, err := s.inboxFor(ctx, d)
 	if err != nil {
-		if errors.Is(err, ErrBlocked) {
+		var se *StatusError
+		if errors.As(err, &se) && se.StatusCode == http.StatusGone {
+			// The recipient actor is gone: so is its inbox.
+			return "", 0, err
+		}
+		if errors.Is(err, ErrBlocked) || errors.As(err, &se) && se.StatusCode == http.StatusNotFound {
 			return "", 0, fmt.Errorf("%w: %v", errPermanent, err)
 		}
 		return "", 0, fmt.Errorf("find inbox: %w", err)
@@ -242,7 +247,7 @@ type inboxWorker struct {
 }
 
 func (w *inboxWorker) Work(ctx context.Context, job *river.Job[InboxJob]) error {
-	return w.s.Process(ctx, job.Args)
+	return w.s.ProcessBatch(ctx, job.Args)
 }
 
 // Register adds the federation workers (inbox processing, delivery) to

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"passerelle/bridges"
+	"passerelle/internal/storetest"
+	"passerelle/store"
 )
 
 func eventObject(r *remote, uuid, group, person, updated, status string, draft bool) map[string]any {
@@ -22,7 +24,10 @@ func eventObject(r *remote, uuid, group, person, updated, status string, draft b
 }
 
 func TestInboxMobilizonFlow(t *testing.T) {
-	h := newHarness(t, Options{})
+	storetest.Each(t, func(t *testing.T, db *store.DB) { testInboxMobilizonFlow(t, newHarnessOn(t, db, Options{}, true)) })
+}
+
+func testInboxMobilizonFlow(t *testing.T, h *harness) {
 	r := newRemote(t)
 	group := r.addActor("mygroup", "Group", testKey(t, 0))
 	person := r.addActor("alice", "Person", testKey(t, 1))
@@ -142,13 +147,13 @@ func TestInboxRefusals(t *testing.T) {
 	r.post(inbox, person, good, nil)
 	eventually(t, "the genuine event", func() bool { return h.event(good["object"].(map[string]any)["id"].(string)) != nil })
 
-	var jobs int
-	if err := h.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM river_job WHERE kind = ?`, InboxJob{}.Kind()).Scan(&jobs); err != nil {
+	var recorded int
+	if err := h.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM inbox_activities`).Scan(&recorded); err != nil {
 		t.Fatal(err)
 	}
-	// forged + replayed (once): the refused requests made no job.
-	if jobs != 2 {
-		t.Errorf("%d inbox jobs, want 2 (forged Create, replayed Create once)", jobs)
+	// forged + replayed (once): the refused requests recorded nothing.
+	if recorded != 2 {
+		t.Errorf("%d activities recorded, want 2 (forged Create, replayed Create once)", recorded)
 	}
 	time.Sleep(200 * time.Millisecond)
 	for _, id := range []string{"u1", "u2", "u3", "u4", "u5", "forged"} {
@@ -205,6 +210,17 @@ func TestInboxAnswers(t *testing.T) {
 
 	joinID := h.svc.URL("/joins/" + randomID())
 	participant := h.svc.ActorURL("p-1234")
+	recordJoin(t, h, joinID, group)
+	// A server the Join was not sent to cannot answer it, whatever its
+	// embedded copy of the Join says.
+	other := newRemote(t)
+	mallory := other.addActor("mallory", "Person", testKey(t, 2))
+	other.post(inbox, mallory, map[string]any{"id": other.url("/reject/join/1"), "type": "Reject", "actor": mallory,
+		"object": map[string]any{"type": "Join", "id": joinID, "actor": participant, "object": other.url("/events/e1")}}, nil)
+	time.Sleep(300 * time.Millisecond)
+	if a := h.joins.get(joinID); a != "" {
+		t.Fatalf("a Join was answered (%s) by a server it was not sent to", a)
+	}
 	r.post(inbox, person, map[string]any{"id": r.url("/accept/join/1"), "type": "Accept", "actor": person, "attributedTo": group,
 		"object": map[string]any{"type": "Join", "id": joinID, "actor": participant, "object": r.url("/events/e1")}}, nil)
 	// Someone else's Join in the same audience is not ours.
@@ -226,5 +242,21 @@ func TestInboxAnswers(t *testing.T) {
 	}
 	if a := h.joins.get(r.url("/join/event/2")); a != "" {
 		t.Errorf("someone else's Join answered: %s", a)
+	}
+}
+
+// recordJoin records that a Join went to recipient, as Participator.Join does.
+func recordJoin(t *testing.T, h *harness, joinID, recipient string) {
+	t.Helper()
+	ctx := context.Background()
+	inst, err := h.svc.InstanceActor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return tx.InsertDelivery(ctx, &store.Delivery{ActorID: inst.ID, Recipient: recipient, ActivityID: joinID, Activity: []byte(`{}`)})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

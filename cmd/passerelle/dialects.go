@@ -1,20 +1,16 @@
 package main
 
 import (
-	"passerelle/bridges/gancio"
-	"passerelle/bridges/generic"
-	"passerelle/bridges/mobilizon"
-	"passerelle/bridges/peertube"
+	"passerelle/bridges/dialects"
 	"passerelle/federation"
 )
 
-// dialects maps the software NodeInfo names (mobilizon, gancio, peertube)
-// and "generic" (any other ActivityPub server) to the package that reads
-// its event objects; an event whose software has no entry here and no
-// "generic" entry is logged and skipped.
-var dialects = map[string]federation.Dialect{
-	"mobilizon": federation.DialectFunc(mobilizon.Decode),
-	"gancio":    federation.DialectFunc(gancio.Decode),
-	"peertube":  federation.DialectFunc(peertube.Decode),
-	"generic":   federation.DialectFunc(generic.Decode),
+// eventDialects maps each software name NodeInfo gives (and "generic", for
+// any other ActivityPub server) to the dialect that reads its objects.
+func eventDialects() map[string]federation.Dialect {
+	m := map[string]federation.Dialect{}
+	for _, name := range []string{dialects.Mobilizon, dialects.Gancio, dialects.PeerTube, dialects.Generic} {
+		m[name] = dialects.For(name, dialects.Options{})
+	}
+	return m
 }

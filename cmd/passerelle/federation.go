@@ -25,7 +25,7 @@ func newFederation(a *app, db *store.DB, events *bridges.Events, joins bridges.J
 		AllowPrivateNetworks: f.AllowPrivateNetworks,
 		DateWindow:           time.Duration(f.SignatureWindow),
 		Version:              versionString(),
-	}, federation.Deps{DB: db, Events: events, Dialects: dialects, JoinAnswers: joins, Log: a.log})
+	}, federation.Deps{DB: db, Events: events, Dialects: eventDialects(), JoinAnswers: joins, Log: a.log})
 }
 
 // backfillProgress reports a backfill: a progress bar on a terminal, a
@@ -44,7 +44,7 @@ func backfillProgress(w io.Writer, label string) (report func(federation.Backfil
 			}
 	}
 	return func(p federation.BackfillProgress) {
-		if p.Items%10 == 0 {
+		if p.Items == 1 || p.Items%10 == 0 {
 			fmt.Fprintf(w, "%s: %d items read, %d events stored\n", label, p.Items, p.Stored)
 		}
 	}, func() {}
