@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,6 +64,16 @@ func TestVisitorInBrowserGetsInvitation(t *testing.T) {
 	shots, _ := filepath.Abs(filepath.Join("..", "..", "web", "screenshots", "binary"))
 	r := browsertest.Walk(t, "http://"+addr, shots, "visitor@example.net")
 	r.Check(t, "visitor@example.net")
+
+	resp, err := http.Get("http://" + addr + "/sources/velo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "rsvp&#43;join-velo@example.org") {
+		t.Errorf("the source page does not show the join address")
+	}
 
 	msgs := smtpd.Wait(t, 1, 30*time.Second)
 	m := string(msgs[0])
