@@ -341,7 +341,7 @@ func TestServerErrors(t *testing.T) {
 		body string
 	}{
 		{mastodontest.Mastodon, 422, `{"error":"Validation failed: Text can't be blank"}`},
-		{mastodontest.GoToSocial, 400, `{"error":"Bad Request: status too long, 612 characters provided (including content warning), but limit is 500"}`},
+		{mastodontest.GoToSocial, 400, `{"error":"Bad Request: text with spoiler exceed max chars (500)"}`},
 	} {
 		t.Run(strings.Join([]string{string(tc.mode), http.StatusText(tc.code)}, " "), func(t *testing.T) {
 			f := newFixture(t, tc.mode)

@@ -11,7 +11,13 @@
 //     23 characters per URL and publishes statuses publicly by default.
 //   - GoToSocial ignores Idempotency-Key, answers 400 to an over-long status,
 //     processes images at once (200), counts 25 characters per URL and makes
-//     statuses unlisted when no visibility is given.
+//     statuses unlisted when no visibility is given (the default privacy
+//     of a new GoToSocial account; it follows the account's setting).
+//
+// The GoToSocial answers were checked against GoToSocial's own testrig
+// (commit 57cb4fe7): Idempotency-Key ignored, 400 "Bad Request: text with
+// spoiler exceed max chars (N)", media 200 with its url, 25 per URL,
+// 401 "Unauthorized: token not supplied".
 //
 // Tests steer it with controls: inject failures, rate limits (429 with
 // X-RateLimit-Reset), revoked tokens (401), refused edits, and a hook that
@@ -343,7 +349,7 @@ func (s *Server) authed(scope string, h http.HandlerFunc) http.HandlerFunc {
 		s.mu.Unlock()
 		if !ok || !valid {
 			if s.opts.Mode == GoToSocial {
-				writeError(w, http.StatusUnauthorized, "Unauthorized: token not supplied or invalid")
+				writeError(w, http.StatusUnauthorized, "Unauthorized: token not supplied")
 			} else {
 				writeError(w, http.StatusUnauthorized, "The access token is invalid")
 			}
@@ -529,7 +535,8 @@ func (s *Server) checkText(w http.ResponseWriter, text string, media []string) b
 	}
 	if n := s.Length(text); n > s.opts.MaxCharacters {
 		if s.opts.Mode == GoToSocial {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: status too long, %d characters provided (including content warning), but limit is %d", n, s.opts.MaxCharacters))
+			// As GoToSocial 0.20 (57cb4fe7) words it.
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: text with spoiler exceed max chars (%d)", s.opts.MaxCharacters))
 		} else {
 			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Validation failed: Text character limit of %d exceeded", s.opts.MaxCharacters))
 		}
