@@ -535,7 +535,7 @@ func (s *Server) checkText(w http.ResponseWriter, text string, media []string) b
 	}
 	if n := s.Length(text); n > s.opts.MaxCharacters {
 		if s.opts.Mode == GoToSocial {
-			// As GoToSocial 0.20 (57cb4fe7) words it.
+			// As GoToSocial (commit 57cb4fe7) words it.
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: text with spoiler exceed max chars (%d)", s.opts.MaxCharacters))
 		} else {
 			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Validation failed: Text character limit of %d exceeded", s.opts.MaxCharacters))
