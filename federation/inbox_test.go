@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"passerelle/bridges"
+	"passerelle/store"
 )
 
 func eventObject(r *remote, uuid, group, person, updated, status string, draft bool) map[string]any {
@@ -205,6 +206,13 @@ func TestInboxAnswers(t *testing.T) {
 
 	joinID := h.svc.URL("/joins/" + randomID())
 	participant := h.svc.ActorURL("p-1234")
+	// The Join was delivered to the group's host: only that host may answer it.
+	inst, _ := h.svc.InstanceActor(context.Background())
+	if err := h.db.Tx(context.Background(), func(ctx context.Context, tx *store.Tx) error {
+		return tx.InsertDelivery(ctx, &store.Delivery{ActorID: inst.ID, Recipient: group, ActivityID: joinID, Activity: []byte(`{}`)})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	r.post(inbox, person, map[string]any{"id": r.url("/accept/join/1"), "type": "Accept", "actor": person, "attributedTo": group,
 		"object": map[string]any{"type": "Join", "id": joinID, "actor": participant, "object": r.url("/events/e1")}}, nil)
 	// Someone else's Join in the same audience is not ours.

@@ -261,6 +261,11 @@ func (s *Service) processJoinAnswer(ctx context.Context, act *Activity, actor, j
 			return skipf("%s of someone else's Join", act.Type)
 		}
 	}
+	if ok, err := s.joinAnswerFromItsHost(ctx, joinID, actor); err != nil {
+		return err
+	} else if !ok {
+		return skipf("%s of Join %s from %s, a host the Join was not sent to", act.Type, joinID, actor)
+	}
 	answer := bridges.JoinAccepted
 	if act.Type == "Reject" {
 		answer = bridges.JoinRejected
