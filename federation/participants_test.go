@@ -151,7 +151,7 @@ func TestFedifyParticipants(t *testing.T) {
 	if d := peer.Send(t, "mod", h.srv.URL+"/inbox", map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
 		"id": peer.URL + "/accept/join/other", "type": "Accept", "actor": peer.ActorURL("mod"), "attributedTo": peer.ActorURL("mygroup"),
 		"object": map[string]any{"type": "Join", "id": other, "actor": peer.ActorURL("alice"), "object": free.ID},
-		"to": []string{peer.ActorURL("alice"), peer.ActorURL("mygroup")}, "cc": []string{me}}, ""); d.Status != http.StatusAccepted {
+		"to":     []string{peer.ActorURL("alice"), peer.ActorURL("mygroup")}, "cc": []string{me}}, ""); d.Status != http.StatusAccepted {
 		t.Errorf("someone else's Accept: HTTP %d %s", d.Status, d.Body)
 	}
 	// A Reject of our Join naming, by bare id, a Join we never sent
