@@ -42,24 +42,6 @@ func ref(raw json.RawMessage) string {
 	return ""
 }
 
-// refs reads every id of a property that may be a single value or an array.
-func refs(raw json.RawMessage) []string {
-	var arr []json.RawMessage
-	if json.Unmarshal(raw, &arr) == nil {
-		var out []string
-		for _, a := range arr {
-			if r := ref(a); r != "" {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
-	if r := ref(raw); r != "" {
-		return []string{r}
-	}
-	return nil
-}
-
 // objectHeader is what passerelle reads of an object before handing it to
 // a dialect.
 type objectHeader struct {

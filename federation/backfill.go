@@ -172,14 +172,10 @@ func mustJSON(v any) json.RawMessage {
 func (s *Service) backfillItem(ctx context.Context, src *bridges.Source, item json.RawMessage, limits BackfillLimits) (bool, error) {
 	o := embedded(item)
 	raw := []byte(item)
-	if o != nil && !o.is("Event") {
-		// An activity (Create, Announce, Update) wrapping the event.
-		if o.is("Create") || o.is("Update") || o.is("Announce") {
-			raw = o.Object
-			o = embedded(o.Object)
-		} else {
-			return false, nil
-		}
+	if o != nil && (o.is("Create") || o.is("Update") || o.is("Announce")) {
+		// An activity wrapping the event (Mobilizon's synthetic Creates).
+		raw = o.Object
+		o = embedded(o.Object)
 	}
 	if o == nil {
 		// Only an id: fetch it from its origin, if that is the source's.
@@ -197,22 +193,13 @@ func (s *Service) backfillItem(ctx context.Context, src *bridges.Source, item js
 			return false, nil
 		}
 	}
-	if !o.is("Event") || !sameHost(o.ID, src.ActorURL) {
+	if !sameHost(o.ID, src.ActorURL) {
 		return false, nil
 	}
-	d := s.dialect(src.Software)
-	if d == nil {
+	ev, err := s.decodeEvent(ctx, src, raw)
+	if err != nil || ev.Over(s.now().Add(-limits.Recent)) {
 		return false, nil
 	}
-	ev, err := d.Decode(raw)
-	if err != nil {
-		s.log.Warn("backfill: event refused by its dialect", "source", src.Slug, "id", o.ID, "err", err)
-		return false, nil
-	}
-	if ev.Validate() != nil || ev.Draft || ev.Over(s.now().Add(-limits.Recent)) {
-		return false, nil
-	}
-	ev.SourceID = src.ID
 	ch, err := s.events.Apply(ctx, ev, raw)
 	if err != nil {
 		return false, err

@@ -1,7 +1,6 @@
 package federation
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -154,14 +153,4 @@ func readLimited(body io.Reader, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("response larger than %d bytes", limit)
 	}
 	return b, nil
-}
-
-// contextDone is a small helper for loops that must stop with the context.
-func contextDone(ctx context.Context) bool {
-	select {
-	case <-ctx.Done():
-		return true
-	default:
-		return false
-	}
 }

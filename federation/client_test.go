@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-type fakeBlocks map[string]bool
+type fakeBlocks []string
 
-func (f fakeBlocks) DomainBlocked(_ context.Context, d string) (bool, error) { return f[d], nil }
+func (f fakeBlocks) BlockedDomains(context.Context) ([]string, error) { return f, nil }
 
 func TestPublicAddress(t *testing.T) {
 	for addr, want := range map[string]bool{
@@ -96,7 +96,7 @@ func TestFetcherLimitsAndStatus(t *testing.T) {
 
 func TestPolicy(t *testing.T) {
 	ctx := context.Background()
-	p := &Policy{Block: []string{"Bad.Example"}, Store: fakeBlocks{"spam.test": true}}
+	p := &Policy{Block: []string{"Bad.Example"}, Store: fakeBlocks{"spam.test"}}
 	for host, blocked := range map[string]bool{
 		"bad.example": true, "events.bad.example:8443": true, "notbad.example": false,
 		"spam.test": true, "a.spam.test": true, "good.test": false,

@@ -242,7 +242,7 @@ type inboxWorker struct {
 }
 
 func (w *inboxWorker) Work(ctx context.Context, job *river.Job[InboxJob]) error {
-	return w.s.Process(ctx, job.Args)
+	return w.s.ProcessBatch(ctx, job.Args)
 }
 
 // Register adds the federation workers (inbox processing, delivery) to

@@ -21,35 +21,18 @@ import (
 	"github.com/riverqueue/river"
 
 	"passerelle/bridges"
+	"passerelle/bridges/dialects"
 	"passerelle/internal/storetest"
 	"passerelle/store"
 )
 
-// testDialect reads the plain ActivityStreams fields every dialect shares;
-// the dialect packages' own tests cover the rest.
-func testDialect(raw []byte) (bridges.Event, error) {
-	var o struct {
-		ID, Name, StartTime, EndTime, Timezone, Status, Updated string
-		Draft                                                   bool
+// realDialects are the dialects serve uses (bridges/dialects).
+func realDialects() map[string]Dialect {
+	m := map[string]Dialect{}
+	for _, name := range []string{dialects.Mobilizon, dialects.Gancio, dialects.PeerTube, dialects.Generic} {
+		m[name] = dialects.For(name, dialects.Options{})
 	}
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return bridges.Event{}, err
-	}
-	ev := bridges.Event{APID: o.ID, Title: o.Name, TimeZone: o.Timezone, Draft: o.Draft, Public: true, JoinMode: bridges.JoinFree}
-	var err error
-	if ev.Start, err = time.Parse(time.RFC3339, o.StartTime); err != nil {
-		return ev, err
-	}
-	if o.EndTime != "" {
-		ev.End, _ = time.Parse(time.RFC3339, o.EndTime)
-	}
-	if o.Updated != "" {
-		ev.Updated, _ = time.Parse(time.RFC3339, o.Updated)
-	}
-	if ev.Status, err = bridges.ParseStatus(o.Status); err != nil {
-		return ev, err
-	}
-	return ev, nil
+	return m
 }
 
 // joinRecorder is a bridges.JoinAnswerListener that remembers answers.
@@ -74,7 +57,7 @@ func (j *joinRecorder) get(id string) bridges.JoinAnswer {
 // harness is passerelle's federation side on a loopback server with a
 // migrated database and running job workers.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	db    *store.DB
 	svc   *Service
 	srv   *httptest.Server
@@ -88,7 +71,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 
 // newHarnessJobs is newHarness, with job workers only when jobs is set
 // (tests that drive jobs by hand).
-func newHarnessJobs(t *testing.T, opts Options, jobs bool) *harness {
+func newHarnessJobs(t testing.TB, opts Options, jobs bool) *harness {
 	t.Helper()
 	db := storetest.New(t)
 	h := &harness{t: t, db: db, joins: &joinRecorder{answers: map[string]bridges.JoinAnswer{}}}
@@ -104,7 +87,7 @@ func newHarnessJobs(t *testing.T, opts Options, jobs bool) *harness {
 	svc, err := New(opts, Deps{
 		DB:          db,
 		Events:      &bridges.Events{Store: db, Log: log},
-		Dialects:    map[string]Dialect{"generic": DialectFunc(testDialect)},
+		Dialects:    realDialects(),
 		JoinAnswers: h.joins,
 		Log:         log,
 	})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"passerelle/bridges"
 	"passerelle/store"
@@ -22,12 +23,11 @@ var handledTypes = map[string]bool{
 	"Accept": true, "Reject": true, "Undo": true,
 }
 
-// InboxJob processes one verified incoming activity after the 202.
+// InboxJob processes verified incoming activities after the 202: the rows
+// of inbox_activities committed together (one job per batch, so that the
+// job queue costs one insert per batch rather than per activity).
 type InboxJob struct {
-	// Activity is the document as received.
-	Activity json.RawMessage `json:"activity"`
-	// Signer is the actor whose key signed the request.
-	Signer string `json:"signer"`
+	Activities []int64 `json:"activities"`
 }
 
 // Kind implements bridges.Job.
@@ -110,17 +110,87 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		// catches a replay.
 		id = "transient:" + actor
 	}
-	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		fresh, err := tx.SeeActivity(ctx, id, body)
-		if err != nil || !fresh {
-			return err
-		}
-		return tx.Enqueue(ctx, InboxJob{Activity: body, Signer: key.Owner}, bridges.JobOpts{MaxAttempts: 10})
-	})
-	if err != nil {
+	if err := s.commitInbox(ctx, id, key.Owner, body); err != nil {
 		s.log.Error("inbox: cannot queue activity", "id", act.ID, "err", err)
 		http.Error(w, "cannot queue activity, retry later", http.StatusServiceUnavailable)
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// inboxBatchMax bounds the activities committed in one transaction.
+const inboxBatchMax = 128
+
+type inboxEntry struct {
+	id, signer string
+	body       []byte
+	done       chan error
+}
+
+// commitInbox records the activity and enqueues the job that processes
+// it, durably, before the 202. Concurrent requests share one transaction
+// (group commit, as databases do for their logs): one commit and one job
+// for a batch instead of one each, which is what lets the inbox keep up
+// with signature verification under load. A lone request commits at once.
+func (s *Service) commitInbox(ctx context.Context, id, signer string, body []byte) error {
+	s.inboxOnce.Do(func() {
+		s.inboxQueue = make(chan *inboxEntry, inboxBatchMax)
+		go s.inboxCommitter()
+	})
+	e := &inboxEntry{id: id, signer: signer, body: body, done: make(chan error, 1)}
+	select {
+	case s.inboxQueue <- e:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-e.done:
+		return err
+	case <-ctx.Done():
+		// The batch may still commit; the sender will retry and the
+		// replay check will drop the copy.
+		return ctx.Err()
+	}
+}
+
+func (s *Service) inboxCommitter() {
+	for first := range s.inboxQueue {
+		batch := []*inboxEntry{first}
+		// Take whatever else is already waiting; a lone request never
+		// waits for company.
+	fill:
+		for len(batch) < inboxBatchMax {
+			select {
+			case e := <-s.inboxQueue:
+				batch = append(batch, e)
+			default:
+				break fill
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			acts := make([]store.NewInboxActivity, len(batch))
+			for i, e := range batch {
+				acts[i] = store.NewInboxActivity{ID: e.id, Signer: e.signer, Body: e.body}
+			}
+			ids, err := tx.AddInboxActivities(ctx, acts)
+			if err != nil {
+				return err
+			}
+			var job InboxJob
+			for _, id := range ids {
+				if id != 0 {
+					job.Activities = append(job.Activities, id)
+				}
+			}
+			if len(job.Activities) == 0 {
+				return nil
+			}
+			return tx.Enqueue(ctx, job, bridges.JobOpts{MaxAttempts: 10})
+		})
+		cancel()
+		for _, e := range batch {
+			e.done <- err
+		}
+	}
 }

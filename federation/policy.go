@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"passerelle/store"
 )
@@ -16,8 +18,13 @@ var ErrBlocked = errors.New("domain is blocked by federation policy")
 // BlockList is the admin's runtime list of blocked domains (passerelle
 // block / unblock), kept in the store.
 type BlockList interface {
-	DomainBlocked(ctx context.Context, domain string) (bool, error)
+	BlockedDomains(ctx context.Context) ([]string, error)
 }
+
+// blockListTTL is how long a copy of the store's block list is used: a
+// `passerelle block` reaches every replica within that time, and the inbox
+// does not query the database for it on every request.
+const blockListTTL = 5 * time.Second
 
 // Policy decides whom passerelle federates with: federation.allow (when
 // not empty, only those domains), federation.block, and the store's list.
@@ -26,6 +33,23 @@ type Policy struct {
 	Allow []string
 	Block []string
 	Store BlockList
+
+	mu       sync.Mutex
+	stored   []string
+	loadedAt time.Time
+}
+
+func (p *Policy) storedBlocks(ctx context.Context) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loadedAt.IsZero() || time.Since(p.loadedAt) > blockListTTL {
+		list, err := p.Store.BlockedDomains(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.stored, p.loadedAt = list, time.Now()
+	}
+	return p.stored, nil
 }
 
 func matchDomain(host, rule string) bool {
@@ -61,21 +85,14 @@ func (p *Policy) CheckHost(ctx context.Context, host string) error {
 		}
 	}
 	if p.Store != nil {
-		// Check the host and each parent domain, so blocking example.org
-		// also blocks events.example.org.
-		for d := host; d != ""; {
-			blocked, err := p.Store.DomainBlocked(ctx, d)
-			if err != nil {
-				return fmt.Errorf("check block list for %s: %w", host, err)
-			}
-			if blocked {
+		list, err := p.storedBlocks(ctx)
+		if err != nil {
+			return fmt.Errorf("check block list for %s: %w", host, err)
+		}
+		for _, b := range list {
+			if matchDomain(host, b) {
 				return fmt.Errorf("%s: %w", host, ErrBlocked)
 			}
-			_, rest, ok := strings.Cut(d, ".")
-			if !ok || !strings.Contains(rest, ".") {
-				break
-			}
-			d = rest
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"passerelle/bridges"
+	"passerelle/bridges/dialects"
 	"passerelle/store"
 )
 
@@ -18,19 +19,39 @@ func skipf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errSkip, fmt.Sprintf(format, args...))
 }
 
-// Process acts on one verified activity (the inbox job's work). It returns
-// an error only when retrying may help.
-func (s *Service) Process(ctx context.Context, job InboxJob) error {
+// ProcessBatch runs an inbox job: it processes each activity of the batch
+// and clears the processed bodies. A transient failure retries the whole
+// batch, which is harmless: storing an event again changes nothing.
+func (s *Service) ProcessBatch(ctx context.Context, job InboxJob) error {
+	acts, err := s.db.InboxActivities(ctx, job.Activities)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range acts {
+		if err := s.Process(ctx, a.Body, a.Signer); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return s.db.InboxActivitiesDone(ctx, job.Activities)
+}
+
+// Process acts on one verified activity, signed by signer. It returns an
+// error only when retrying may help.
+func (s *Service) Process(ctx context.Context, body []byte, signer string) error {
 	var act Activity
-	if err := json.Unmarshal(job.Activity, &act); err != nil {
+	if err := json.Unmarshal(body, &act); err != nil {
 		s.log.Warn("inbox job: unreadable activity", "err", err)
 		return nil
 	}
-	// The signature was checked against the key owner; the handler also
-	// checked that owner is the actor, but a job must not trust its args.
+	// The handler checked that the key's owner is the actor; a job checks
+	// again rather than trust what it reads.
 	actor := ref(act.Actor)
-	if actor != job.Signer {
-		s.log.Warn("inbox job: actor is not the signer", "actor", actor, "signer", job.Signer)
+	if actor != signer {
+		s.log.Warn("inbox job: actor is not the signer", "actor", actor, "signer", signer)
 		return nil
 	}
 	var err error
@@ -119,9 +140,6 @@ func (s *Service) processEvent(ctx context.Context, act *Activity, actor string)
 	if err != nil {
 		return err
 	}
-	if !obj.is("Event") {
-		return skipf("object %s is a %v, not an Event", obj.ID, obj.types())
-	}
 	src, err := s.sourceFor(ctx, actor, ref(obj.AttributedTo), ref(act.AttributedTo), ref(obj.Actor))
 	if err != nil {
 		return err
@@ -135,27 +153,58 @@ func (s *Service) processEvent(ctx context.Context, act *Activity, actor string)
 	return s.ingest(ctx, src, raw)
 }
 
-// ingest decodes an event object with the source's dialect and stores it.
-func (s *Service) ingest(ctx context.Context, src *bridges.Source, raw []byte) error {
+// decodeEvent reads an object of the source with its dialect: the
+// event to store, or a skip (not an event, a draft, invalid). It fills the
+// organiser's name from their actor document, which the dialects leave
+// to the side that fetches.
+func (s *Service) decodeEvent(ctx context.Context, src *bridges.Source, raw []byte) (bridges.Event, error) {
 	d := s.dialect(src.Software)
 	if d == nil {
-		return skipf("no dialect for %s", src.Software)
+		return bridges.Event{}, skipf("no dialect for %s", src.Software)
 	}
 	ev, err := d.Decode(raw)
+	if errors.Is(err, dialects.ErrNotAnEvent) {
+		return ev, skipf("not an event: %v", err)
+	}
 	if err != nil {
 		s.log.Warn("event refused by its dialect", "source", src.Slug, "software", src.Software, "err", err)
-		return skipf("decode: %v", err)
+		return ev, skipf("decode: %v", err)
 	}
 	if err := ev.Validate(); err != nil {
 		s.log.Warn("event refused", "source", src.Slug, "err", err)
-		return skipf("invalid event: %v", err)
+		return ev, skipf("invalid event: %v", err)
 	}
 	if ev.Draft {
 		// Mobilizon federates group drafts; they are shown once an Update
 		// publishes them.
-		return skipf("event %s is a draft", ev.APID)
+		return ev, skipf("event %s is a draft", ev.APID)
+	}
+	if ev.OrganizerName == "" && ev.OrganizerURL != "" {
+		ev.OrganizerName = s.actorName(ctx, ev.OrganizerURL)
 	}
 	ev.SourceID = src.ID
+	return ev, nil
+}
+
+// actorName is an actor's display name (or username), from the cache or
+// a fetch; empty when neither works, which only leaves the name out.
+func (s *Service) actorName(ctx context.Context, actorURL string) string {
+	ra, err := s.db.RemoteActor(ctx, actorURL)
+	if err != nil {
+		if ra, _, err = s.refreshActor(ctx, actorURL, ""); err != nil {
+			s.log.Debug("organiser name unavailable", "actor", actorURL, "err", err)
+			return ""
+		}
+	}
+	return firstNonEmpty(ra.Name, ra.Username)
+}
+
+// ingest decodes an event object with the source's dialect and stores it.
+func (s *Service) ingest(ctx context.Context, src *bridges.Source, raw []byte) error {
+	ev, err := s.decodeEvent(ctx, src, raw)
+	if err != nil {
+		return err
+	}
 	if _, err := s.events.Apply(ctx, ev, raw); err != nil {
 		return err
 	}
@@ -186,7 +235,7 @@ func (s *Service) processDelete(ctx context.Context, act *Activity, actor string
 	if !sameHost(id, actor) {
 		return skipf("Delete of %s by %s from another host", id, actor)
 	}
-	if o := embedded(act.Object); o != nil && !o.is("Tombstone") && !o.is("Event") {
+	if o := embedded(act.Object); o != nil && (o.is("Note") || o.is("Person") || o.is("Group")) {
 		return skipf("Delete of a %v", o.types())
 	}
 	ch, err := s.events.Delete(ctx, id)

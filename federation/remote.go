@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"passerelle/bridges"
@@ -146,11 +147,47 @@ func (s *Service) refreshActor(ctx context.Context, actorURL, wantKeyID string) 
 	return ra, d, nil
 }
 
-// keyCache resolves signature keys through the remote_actors table,
-// fetching (signed, as the instance actor) what it does not know.
-type keyCache struct{ s *Service }
+// keyMemoryTTL is how long a parsed key is kept in memory before the
+// remote_actors table is read again (where another replica may have
+// stored a rotated key).
+const keyMemoryTTL = 5 * time.Minute
+
+// keyCache resolves signature keys: parsed keys in memory, then the
+// remote_actors table, then a signed fetch (as the instance actor).
+type keyCache struct {
+	s      *Service
+	mu     sync.Mutex
+	memory map[string]cachedKey
+}
+
+type cachedKey struct {
+	key *PublicKey
+	at  time.Time
+}
 
 func (k *keyCache) PublicKey(ctx context.Context, keyID string, refresh bool) (*PublicKey, error) {
+	if !refresh {
+		k.mu.Lock()
+		c, ok := k.memory[keyID]
+		k.mu.Unlock()
+		if ok && time.Since(c.at) < keyMemoryTTL {
+			return c.key, nil
+		}
+	}
+	key, err := k.load(ctx, keyID, refresh)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	if k.memory == nil || len(k.memory) > 10000 {
+		k.memory = map[string]cachedKey{}
+	}
+	k.memory[keyID] = cachedKey{key: key, at: time.Now()}
+	k.mu.Unlock()
+	return key, nil
+}
+
+func (k *keyCache) load(ctx context.Context, keyID string, refresh bool) (*PublicKey, error) {
 	s := k.s
 	if err := s.policy.CheckURL(ctx, keyID); err != nil {
 		return nil, err

@@ -21,12 +21,6 @@ type Dialect interface {
 	Decode(raw []byte) (bridges.Event, error)
 }
 
-// DialectFunc adapts a function to Dialect.
-type DialectFunc func(raw []byte) (bridges.Event, error)
-
-// Decode implements Dialect.
-func (f DialectFunc) Decode(raw []byte) (bridges.Event, error) { return f(raw) }
-
 // Options configure the federation service (config's federation section).
 type Options struct {
 	// PublicURL is passerelle's base URL (public_url).
@@ -66,6 +60,10 @@ type Service struct {
 
 	instanceMu sync.Mutex
 	instance   *store.LocalActor
+
+	// The inbox's group commit (see commitInbox).
+	inboxOnce  sync.Once
+	inboxQueue chan *inboxEntry
 }
 
 // Deps are the service's collaborators, wired in cmd/passerelle.

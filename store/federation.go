@@ -78,20 +78,98 @@ func (db *DB) SaveRemoteActor(ctx context.Context, a *RemoteActor) error {
 	return nil
 }
 
-// SeeActivity records an incoming activity document and reports whether it
-// is new. The key is the id plus the body's digest (see migration 0002).
-func (tx *Tx) SeeActivity(ctx context.Context, id string, body []byte) (bool, error) {
-	sum := sha256.Sum256(body)
-	key := id + " " + hex.EncodeToString(sum[:16])
-	res, err := tx.Exec(ctx, `INSERT INTO seen_activities (key, seen_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, micro(time.Now()))
-	if err != nil {
-		return false, fmt.Errorf("record activity %s: %w", id, err)
+// NewInboxActivity is a verified activity as the inbox received it.
+type NewInboxActivity struct {
+	ID     string
+	Signer string
+	Body   []byte
+}
+
+// AddInboxActivities records verified incoming activities with one
+// statement and returns the row ids of those that are new, in order; an
+// activity already received (same id, same body: a replay) gets 0. See
+// migration 0002.
+func (tx *Tx) AddInboxActivities(ctx context.Context, acts []NewInboxActivity) ([]int64, error) {
+	if len(acts) == 0 {
+		return nil, nil
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("record activity %s: %w", id, err)
+	keys := make([]string, len(acts))
+	var q strings.Builder
+	q.WriteString(`INSERT INTO inbox_activities (dedupe_key, signer, body, received_at) VALUES `)
+	args := make([]any, 0, 4*len(acts))
+	now := micro(time.Now())
+	for i, a := range acts {
+		sum := sha256.Sum256(a.Body)
+		keys[i] = a.ID + " " + hex.EncodeToString(sum[:16])
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?)")
+		args = append(args, keys[i], a.Signer, a.Body, now)
 	}
-	return n == 1, nil
+	q.WriteString(` ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key`)
+	rows, err := tx.Query(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("record %d activities: %w", len(acts), err)
+	}
+	defer rows.Close()
+	inserted := map[string]int64{}
+	for rows.Next() {
+		var id int64
+		var key string
+		if err := rows.Scan(&id, &key); err != nil {
+			return nil, fmt.Errorf("record activities: %w", err)
+		}
+		inserted[key] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("record activities: %w", err)
+	}
+	ids := make([]int64, len(acts))
+	for i, k := range keys {
+		// A replay inside the batch itself: only its first copy is new.
+		ids[i] = inserted[k]
+		delete(inserted, k)
+	}
+	return ids, nil
+}
+
+// InboxActivity is a received activity waiting to be processed.
+type InboxActivity struct {
+	ID     int64
+	Signer string
+	Body   []byte
+}
+
+// InboxActivities loads received activities by row id; processed ones
+// (body cleared) are left out.
+func (db *DB) InboxActivities(ctx context.Context, ids []int64) ([]InboxActivity, error) {
+	var out []InboxActivity
+	for _, id := range ids {
+		var a InboxActivity
+		err := db.QueryRow(ctx, `SELECT id, signer, body FROM inbox_activities WHERE id = ?`, id).Scan(&a.ID, &a.Signer, &a.Body)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load inbox activity %d: %w", id, err)
+		}
+		if len(a.Body) > 0 {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// InboxActivitiesDone clears the bodies of processed activities; the rows
+// stay as the replay guard.
+func (db *DB) InboxActivitiesDone(ctx context.Context, ids []int64) error {
+	for _, id := range ids {
+		if _, err := db.Exec(ctx, `UPDATE inbox_activities SET body = NULL WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("mark inbox activity %d processed: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // NormalizeDomain lower-cases a domain and drops a port, brackets and a

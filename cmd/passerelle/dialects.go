@@ -1,10 +1,16 @@
 package main
 
-import "passerelle/federation"
+import (
+	"passerelle/bridges/dialects"
+	"passerelle/federation"
+)
 
-// dialects maps the software NodeInfo names (mobilizon, gancio, peertube)
-// and "generic" (any other ActivityPub server) to the package that reads
-// its event objects. The bridges/<dialect> packages are added here as they
-// land on main (issue 4, Dialects); an event whose software has no entry
-// here and no "generic" entry is logged and skipped.
-var dialects = map[string]federation.Dialect{}
+// eventDialects maps each software name NodeInfo gives (and "generic", for
+// any other ActivityPub server) to the dialect that reads its objects.
+func eventDialects() map[string]federation.Dialect {
+	m := map[string]federation.Dialect{}
+	for _, name := range []string{dialects.Mobilizon, dialects.Gancio, dialects.PeerTube, dialects.Generic} {
+		m[name] = dialects.For(name, dialects.Options{})
+	}
+	return m
+}

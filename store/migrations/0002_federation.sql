@@ -17,14 +17,20 @@ CREATE TABLE remote_actors (
 );
 CREATE INDEX remote_actors_key_id ON remote_actors (key_id);
 
--- key is the activity id plus a digest of its body: Mobilizon reuses one
--- id for a Create and all its Updates, so the id alone would lose updates,
--- while a replay of the same document is dropped.
-CREATE TABLE seen_activities (
-    key TEXT PRIMARY KEY,
-    seen_at BIGINT NOT NULL
+-- Every verified activity the inbox accepted. dedupe_key is the activity
+-- id plus a digest of its body: Mobilizon reuses one id for a Create and
+-- all its Updates, so the id alone would lose updates, while a replay of
+-- the same document is dropped. The body waits here for the inbox job
+-- (one job per committed batch) and is cleared once processed; the row
+-- stays as the replay guard.
+CREATE TABLE inbox_activities (
+    id {{serial}},
+    dedupe_key TEXT NOT NULL UNIQUE,
+    signer TEXT NOT NULL,
+    body {{blob}},
+    received_at BIGINT NOT NULL
 );
-CREATE INDEX seen_activities_seen_at ON seen_activities (seen_at);
+CREATE INDEX inbox_activities_received_at ON inbox_activities (received_at);
 
 CREATE TABLE blocked_domains (
     domain TEXT PRIMARY KEY,
