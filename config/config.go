@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"passerelle/internal/redact"
 )
 
 // Config is the whole configuration. The TOML key of each field is its
@@ -378,17 +380,7 @@ func validAddress(s string) bool {
 
 // Redact hides the password of a URL (user:pass@ → user:xxxxx@), for
 // logs and error messages.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		return u.String()
-	}
-	return raw
-}
+func Redact(raw string) string { return redact.URL(raw) }
 
 // String renders the effective configuration as TOML with secrets
 // redacted, for `passerelle check-config`.

@@ -26,6 +26,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"passerelle/bridges"
+	"passerelle/internal/redact"
 )
 
 // Backend names.
@@ -130,16 +131,7 @@ func (db *DB) SQL() *sql.DB { return db.sql }
 func (db *DB) Backend() string { return db.backend }
 
 // Redact hides the password of a database URL for messages.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
+func Redact(raw string) string { return redact.URL(raw) }
 
 // Rebind turns the ? placeholders of a query into PostgreSQL's $1, $2…
 // (SQLite takes ? as it is). Queries here never hold a literal '?'.
