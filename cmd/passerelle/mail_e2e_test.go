@@ -33,7 +33,7 @@ import (
 // peer shaped as Mobilizon, aiosmtpd receiving what passerelle sends and
 // Dovecot holding the mailbox passerelle watches.
 type mailWorld struct {
-	t     *testing.T
+	t     testing.TB
 	peer  *fedipeertest.Peer
 	smtp  *mailtest.SMTPServer
 	imap  *mailtest.Dovecot
@@ -46,7 +46,7 @@ type mailWorld struct {
 	starts map[string]time.Time
 }
 
-func startMailWorld(t *testing.T) *mailWorld {
+func startMailWorld(t testing.TB) *mailWorld {
 	t.Helper()
 	w := &mailWorld{t: t, peer: fedipeertest.Start(t, fedipeertest.Mobilizon), smtp: mailtest.StartSMTP(t), imap: mailtest.StartDovecot(t),
 		dir: t.TempDir(), dbURL: storetest.SQLiteURL(t), ids: map[string]int64{}, starts: map[string]time.Time{}}
@@ -118,7 +118,7 @@ type sentMail struct {
 	In        *mail.Inbound
 }
 
-func (m sentMail) calendar(t *testing.T) (*ical.ITIPMessage, ical.ITIPEvent) {
+func (m sentMail) calendar(t testing.TB) (*ical.ITIPMessage, ical.ITIPEvent) {
 	t.Helper()
 	if len(m.In.Calendars) != 1 || len(m.In.Calendars[0].Events) != 1 {
 		t.Fatalf("mail %q carries %d calendars, want one with one event", m.Subject, len(m.In.Calendars))
@@ -126,7 +126,7 @@ func (m sentMail) calendar(t *testing.T) (*ical.ITIPMessage, ical.ITIPEvent) {
 	return m.In.Calendars[0], m.In.Calendars[0].Events[0]
 }
 
-func readSent(t *testing.T, raw []byte) sentMail {
+func readSent(t testing.TB, raw []byte) sentMail {
 	t.Helper()
 	mr, err := gomail.CreateReader(bytes.NewReader(raw))
 	if err != nil {
@@ -170,7 +170,7 @@ var replySeq atomic.Int64
 // reply builds an answer the way a real client wrote it (a fixture of
 // ../../mail/testdata/imip), made to answer our invitation: the event's
 // UID, sent to the ORGANIZER address it gave, with a Message-ID of its own.
-func reply(t *testing.T, fixture, oldUID, newUID, organizer string) []byte {
+func reply(t testing.TB, fixture, oldUID, newUID, organizer string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "mail", "testdata", "imip", fixture))
 	if err != nil {
@@ -233,7 +233,7 @@ func (w *mailWorld) waitReceived(typ, eventURL string) fedipeertest.Received {
 	return got[0]
 }
 
-func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool) {
+func waitUntil(t testing.TB, what string, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {

@@ -324,6 +324,9 @@ type Received struct {
 	Verified bool           `json:"verified"`
 	Status   int            `json:"status"`
 	Activity map[string]any `json:"activity"`
+	// At is when the peer recorded it (after verifying), in Unix
+	// milliseconds of this machine's clock.
+	At int64 `json:"at"`
 }
 
 // Received lists every POST the peer got, oldest first.

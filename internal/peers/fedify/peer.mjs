@@ -316,7 +316,7 @@ async function handleInbox(req, res, path, targetName) {
   const key = await verifyRequest(toRequest(req, body), { documentLoader, timeWindow: { hours: 12 } });
   const actor = typeof activity.actor === "string" ? activity.actor : activity.actor?.id;
   const verified = key != null && key.ownerId?.href === actor;
-  const rec = { path, verified, activity, status: 0 };
+  const rec = { path, verified, activity, status: 0, at: Date.now() }; // at: ms since the epoch, for latency measurements
   received.push(rec);
   const bad = () => {
     // Mobilizon: HTTP 200 "error" for a bad or missing signature; Gancio
