@@ -430,4 +430,16 @@ func TestMailRSVPEndToEnd(t *testing.T) {
 	if n := len(w.received("Join", full.ID)); n != 0 {
 		t.Errorf("%d Joins sent to a full event", n)
 	}
+	// Addresses never appear in the logs above debug, nor anywhere in
+	// what the peer received.
+	for _, addr := range []string{gmail, apple} {
+		if strings.Contains(strings.ToLower(w.srv.Logs()), strings.ToLower(addr)) {
+			t.Errorf("serve's info log shows %s", addr)
+		}
+		for _, r := range w.peer.Received(t) {
+			if raw, _ := json.Marshal(r.Activity); bytes.Contains(bytes.ToLower(raw), []byte(strings.ToLower(addr))) {
+				t.Errorf("the peer received %s: %s", addr, raw)
+			}
+		}
+	}
 }
