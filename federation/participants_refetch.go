@@ -118,6 +118,12 @@ func (s *Service) RefetchEvent(ctx context.Context, eventID int64) (RefetchOutco
 		return "", err
 	}
 	status, header, body, err := s.conditionalGet(ctx, ev.APID, st.ETag, st.LastModified)
+	if errors.Is(err, ErrBlocked) {
+		// A blocked domain's events are not fetched; the participants
+		// keep the last copy.
+		s.log.Info("re-fetch of an event on a blocked domain skipped", "event", ev.APID)
+		return RefetchSkipped, nil
+	}
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,5 +200,66 @@ func TestFedifyRefetch(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	if len(fetches(gone)) != n {
 		t.Error("a deleted event was re-fetched")
+	}
+}
+
+// TestRefetchAnswers covers what the Fedify peer does not answer: a
+// Tombstone served with 200, a 404 (an event made private or a draft
+// again: kept), a 503 (retried), another object's id (ignored) and a
+// blocked domain (not fetched).
+func TestRefetchAnswers(t *testing.T) {
+	h := newHarnessJobs(t, Options{}, false)
+	r := newRemote(t)
+	ctx := context.Background()
+	changes := &changeRecorder{kinds: map[string][]bridges.ChangeKind{}}
+	h.svc.events.Listeners = append(h.svc.events.Listeners, changes)
+	store1 := func(path string) (int64, string) {
+		t.Helper()
+		apID := r.url(path)
+		start := time.Now().Add(30 * time.Hour).Truncate(time.Second)
+		ev := &bridges.StoredEvent{Event: bridges.Event{APID: apID, Title: "copy", Start: start, End: start.Add(time.Hour),
+			Status: bridges.StatusConfirmed, JoinMode: bridges.JoinFree, Public: true}}
+		ev.CreatedAt, ev.ModifiedAt = time.Now(), time.Now()
+		if err := h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveEvent(ctx, ev) }); err != nil {
+			t.Fatal(err)
+		}
+		return ev.ID, apID
+	}
+	for _, tt := range []struct {
+		name    string
+		doc     func(id string) any
+		status  int
+		want    RefetchOutcome
+		wantErr bool
+		deleted bool
+	}{
+		{"tombstone", func(id string) any { return map[string]any{"id": id, "type": "Tombstone", "formerType": "Event"} }, 200, RefetchDeleted, false, true},
+		{"gone", func(id string) any { return map[string]any{"id": id, "type": "Tombstone"} }, 410, RefetchDeleted, false, true},
+		{"private", func(id string) any { return "not found" }, 404, RefetchSkipped, false, false},
+		{"unavailable", func(id string) any { return "later" }, 503, "", true, false},
+		{"other-id", func(id string) any { return map[string]any{"id": id + "-other", "type": "Event", "name": "Autre"} }, 200, RefetchSkipped, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id, apID := store1("/events/" + tt.name)
+			r.setDoc("/events/"+tt.name, tt.doc(apID), tt.status)
+			got, err := h.svc.RefetchEvent(ctx, id)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("RefetchEvent = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
+			}
+			ev := h.event(apID)
+			if ev.Deleted != tt.deleted || (!tt.deleted && ev.Title != "copy") {
+				t.Errorf("after %s: deleted %v, title %q", tt.name, ev.Deleted, ev.Title)
+			}
+			if tt.deleted && changes.last(apID) != bridges.ChangeDeleted {
+				t.Errorf("no deletion told to the listeners: %v", changes.kinds[apID])
+			}
+		})
+	}
+	id, apID := store1("/events/blocked")
+	// federation.block (the store's list is cached for a few seconds).
+	h.svc.Policy().Block = []string{strings.Split(strings.TrimPrefix(r.srv.URL, "http://"), ":")[0]}
+	r.setDoc("/events/blocked", map[string]any{"id": apID, "type": "Tombstone"}, 410)
+	if got, err := h.svc.RefetchEvent(ctx, id); err != nil || got != RefetchSkipped || h.event(apID).Deleted {
+		t.Errorf("blocked domain: %q, %v", got, err)
 	}
 }
