@@ -262,7 +262,17 @@ func (r *RSVP) Invite(ctx context.Context, address string, eventIDs []int64) ([]
 	}
 	var created []int64
 	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
-		created = nil
+		var err error
+		created, err = r.invite(ctx, tx, address, eventIDs)
+		return err
+	})
+	return created, err
+}
+
+// invite is Invite inside a transaction.
+func (r *RSVP) invite(ctx context.Context, tx RSVPTx, address string, eventIDs []int64) ([]int64, error) {
+	var created []int64
+	err := func() error {
 		p, err := tx.ParticipantByAddress(ctx, address)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -299,7 +309,7 @@ func (r *RSVP) Invite(ctx context.Context, address string, eventIDs []int64) ([]
 			created = append(created, inv.ID)
 		}
 		return nil
-	})
+	}()
 	return created, err
 }
 
@@ -310,6 +320,10 @@ type Outcome struct {
 	Answer       Answer
 	// Ignored is set when the reply changed nothing, saying why.
 	Ignored string
+	// Subscribed is the slug of the source a join mail subscribed the
+	// sender to, and Invited the invitations it sent at once.
+	Subscribed string
+	Invited    []int64
 }
 
 // HandleReply applies an answer read from a mail. It counts only when a
@@ -577,6 +591,8 @@ func (r *RSVP) CheckConfirmation(ctx context.Context, job ConfirmCheckJob) error
 func (r *RSVP) EventChanged(ctx context.Context, btx Tx, ch Change) error {
 	var n Notice
 	switch ch.Kind {
+	case ChangeCreated:
+		return r.inviteSubscribers(ctx, btx, ch.Event)
 	case ChangeUpdated:
 		n = NoticeUpdate
 	case ChangeCancelled, ChangeDeleted:

@@ -3,12 +3,14 @@ package caldav_test
 import (
 	"fmt"
 	"testing"
+
+	"passerelle/internal/storetest"
 )
 
 // The hot paths over loopback HTTP on a SQLite store with the fixture
 // events: a time-range REPORT, a sync from the current token, a feed 304.
 func BenchmarkHotPaths(b *testing.B) {
-	env, _ := loaded(b)
+	env, _ := loaded(b, storetest.New(b))
 	cal := env.URL + "/dav/calendars/public/all/"
 	_, first := do(b, "REPORT", cal, fmt.Sprintf(syncTmpl, ""))
 	token := tokenOf(b, first)

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"passerelle/internal/storetest"
 	"passerelle/internal/testenv"
+	"passerelle/store"
 )
 
 // The instants the fixture events must show in every client: 22:00 CET to
@@ -78,9 +80,11 @@ else:
 // TestPythonCalDAV drives Debian's python3-caldav: discovery from "/",
 // listing calendars, a time-range search across Paris' DST night, and an
 // incremental sync with the token it got.
-func TestPythonCalDAV(t *testing.T) {
+func TestPythonCalDAV(t *testing.T) { storetest.Each(t, testPythonCalDAV) }
+
+func testPythonCalDAV(t *testing.T, db *store.DB) {
 	py := debianPython(t, "caldav")
-	env, stored := loaded(t)
+	env, stored := loaded(t, db)
 	var first struct {
 		Calendars []string
 		Search    []string
@@ -124,10 +128,12 @@ func TestPythonCalDAV(t *testing.T) {
 // vdirsyncer (read-only CalDAV storage), changes one event, checks that the
 // next sync transfers only that one, then lists the folder with khal in
 // Paris time.
-func TestVdirsyncerAndKhal(t *testing.T) {
+func TestVdirsyncerAndKhal(t *testing.T) { storetest.Each(t, testVdirsyncerAndKhal) }
+
+func testVdirsyncerAndKhal(t *testing.T, db *store.DB) {
 	vdirsyncer := testenv.LookPath(t, "vdirsyncer", "apt-get install vdirsyncer")
 	khal := testenv.LookPath(t, "khal", "apt-get install khal")
-	env, stored := loaded(t)
+	env, stored := loaded(t, db)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "vdirsyncer.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`[general]
@@ -210,8 +216,10 @@ type jsEvent struct {
 // TestTsdavAndICALjs discovers the calendars with tsdav, parses every
 // object with ical.js checking the DST-crossing instants, then syncs one
 // calendar from its token after a change.
-func TestTsdavAndICALjs(t *testing.T) {
-	env, stored := loaded(t)
+func TestTsdavAndICALjs(t *testing.T) { storetest.Each(t, testTsdavAndICALjs) }
+
+func testTsdavAndICALjs(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
 	var res struct {
 		Calendars []struct {
 			URL, DisplayName string
@@ -272,9 +280,11 @@ func TestTsdavAndICALjs(t *testing.T) {
 
 // TestFeedsInRealParsers fetches every feed and checks that ical.js and
 // Debian's python3-icalendar parse it and read the right instants.
-func TestFeedsInRealParsers(t *testing.T) {
+func TestFeedsInRealParsers(t *testing.T) { storetest.Each(t, testFeedsInRealParsers) }
+
+func testFeedsInRealParsers(t *testing.T, db *store.DB) {
 	py := debianPython(t, "icalendar")
-	env, stored := loaded(t)
+	env, stored := loaded(t, db)
 	dir := t.TempDir()
 	for _, feed := range []string{"all", "fablab", "libre"} {
 		_, body := do(t, "GET", env.URL+"/feeds/"+feed+".ics", "")

@@ -16,7 +16,8 @@ import (
 // DBStore is the Store on passerelle's database. Its public calendars are
 // "all" and one per followed source; every query reads the rendered text
 // stored with each event and the change log, through the indexes on
-// (start_at), (until_at) and (source_id, seq).
+// (start_at, until_at), (until_at - start_at), (source_id, start_at) and
+// (source_id, seq); it keeps assembled feeds in calendar_feeds (dbfeeds.go).
 type DBStore struct {
 	DB *store.DB
 }
@@ -115,7 +116,8 @@ func (d *DBStore) scope(cal *Calendar) (string, []any, error) {
 	return where, args, nil
 }
 
-func (d *DBStore) objects(ctx context.Context, cal *Calendar, extra string, extraArgs []any, withData bool) ([]Object, error) {
+// objects reads the calendar's objects matching extra, in the given order.
+func (d *DBStore) objects(ctx context.Context, cal *Calendar, extra string, extraArgs []any, order string, withData bool) ([]Object, error) {
 	where, args, err := d.scope(cal)
 	if err != nil {
 		return nil, err
@@ -124,7 +126,7 @@ func (d *DBStore) objects(ctx context.Context, cal *Calendar, extra string, extr
 	if withData {
 		cols += ", e.calendar"
 	}
-	q := "SELECT " + cols + " FROM events e JOIN sources s ON s.id = e.source_id WHERE " + where + extra + " ORDER BY e.start_at, e.id"
+	q := "SELECT " + cols + " FROM events e JOIN sources s ON s.id = e.source_id WHERE " + where + extra + " ORDER BY " + order
 	rows, err := d.DB.Query(ctx, q, append(args, extraArgs...)...)
 	if err != nil {
 		return nil, fmt.Errorf("read calendar %s: %w", cal.Slug, err)
@@ -151,21 +153,40 @@ func (d *DBStore) objects(ctx context.Context, cal *Calendar, extra string, extr
 	return out, rows.Err()
 }
 
-// Objects lists the calendar's objects overlapping [from, to): until_at is
-// the end, or the start of an event without one; an event ending exactly
-// at from does not overlap, one starting exactly at from does.
+// longestSpan is the longest until_at - start_at of any stored event, read
+// from the events_span index in one step. An event overlapping a range
+// that starts at from cannot start before from minus it, which bounds the
+// time-range scan of events_range from below.
+const longestSpan = "COALESCE((SELECT MAX(until_at - start_at) FROM events), 0)"
+
+// Objects lists the calendar's objects overlapping [from, to), by start,
+// as RFC 4791 §9.9 says: until_at is the end, or the start of an event
+// without one, so an event overlaps when it starts before to and ends
+// after from, or is an instant at from (an event ending exactly at from
+// does not overlap).
+//
+// The range is answered by a subquery that uses only start_at and
+// until_at, so that it is a bounded scan of the covering events_range
+// index (see longestSpan) on both databases, and only overlapping rows are
+// read; written as one flat WHERE, SQLite would pick events_start or
+// events_source_start and read every row from the bound on, which one long
+// event makes many. An open listing reads the table in its own (id) order.
 func (d *DBStore) Objects(ctx context.Context, cal *Calendar, from, to time.Time, withData bool) ([]Object, error) {
-	var extra string
+	var conds []string
 	var args []any
 	if !from.IsZero() {
-		extra += " AND (e.until_at > ? OR (e.end_at = 0 AND e.start_at >= ?))"
-		args = append(args, from.UnixMicro(), from.UnixMicro())
+		conds = append(conds, "start_at >= ? - "+longestSpan, "(until_at > ? OR start_at = ?)")
+		args = append(args, from.UnixMicro(), from.UnixMicro(), from.UnixMicro())
 	}
 	if !to.IsZero() {
-		extra += " AND e.start_at < ?"
+		conds = append(conds, "start_at < ?")
 		args = append(args, to.UnixMicro())
 	}
-	return d.objects(ctx, cal, extra, args, withData)
+	if len(conds) == 0 {
+		return d.objects(ctx, cal, "", nil, "e.id", withData)
+	}
+	extra := " AND e.id IN (SELECT id FROM events WHERE " + strings.Join(conds, " AND ") + ")"
+	return d.objects(ctx, cal, extra, args, "e.start_at, e.id", withData)
 }
 
 // ObjectsByID reads the named objects, in chunks that stay under every
@@ -178,7 +199,7 @@ func (d *DBStore) ObjectsByID(ctx context.Context, cal *Calendar, ids []int64, w
 		for i, id := range ids[:n] {
 			args[i] = id
 		}
-		objs, err := d.objects(ctx, cal, " AND e.id IN ("+strings.TrimSuffix(strings.Repeat("?,", n), ",")+")", args, withData)
+		objs, err := d.objects(ctx, cal, " AND e.id IN ("+strings.TrimSuffix(strings.Repeat("?,", n), ",")+")", args, "e.id", withData)
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +213,9 @@ func (d *DBStore) ObjectsByID(ctx context.Context, cal *Calendar, ids []int64, w
 // change, oldest first; events no longer in the calendar are Gone.
 func (d *DBStore) Changes(ctx context.Context, cal *Calendar, since int64, limit int, withData bool) ([]Change, int64, error) {
 	var lo, hi sql.NullInt64
-	if err := d.DB.QueryRow(ctx, "SELECT MIN(seq), MAX(seq) FROM change_log").Scan(&lo, &hi); err != nil {
+	// Two subqueries, not MIN and MAX in one: SQLite answers a lone MIN
+	// or MAX from the index in one step, but both together by a scan.
+	if err := d.DB.QueryRow(ctx, "SELECT (SELECT MIN(seq) FROM change_log), (SELECT MAX(seq) FROM change_log)").Scan(&lo, &hi); err != nil {
 		return nil, 0, fmt.Errorf("read change log bounds: %w", err)
 	}
 	// The log keeps everything from lo on; a token before lo-1 may have

@@ -3,21 +3,29 @@ package caldav
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"passerelle/ical"
 )
 
 // Feeds serves the .ics feeds: /feeds/all.ics, /feeds/<slug>.ics and
-// /events/<id>.ics. Each is assembled from the stored calendar texts with
-// ical.Feed; a conditional request is answered from the calendar's state
-// alone, without reading a single event.
+// /events/<id>.ics. A conditional request is answered from the calendar's
+// state alone, without reading a single event. A feed is assembled with
+// ical.Feed from the stored calendar texts once per version of the
+// calendar (its last change-log sequence), then served as a copy: from
+// memory, or from the database when the Store is also a FeedStore (so a
+// replica that did not build it, or a restarted one, reads one row).
 type Feeds struct {
 	Store Store
 	Log   *slog.Logger
@@ -26,6 +34,13 @@ type Feeds struct {
 	// Refresh is the REFRESH-INTERVAL / X-PUBLISHED-TTL clients are asked
 	// to poll at; zero means one hour.
 	Refresh time.Duration
+	// CacheBytes bounds the memory kept for assembled feeds: zero means
+	// DefaultFeedCacheBytes, a negative value keeps none in memory.
+	CacheBytes int
+
+	once     sync.Once
+	cache    feedCache
+	building singleflight.Group
 }
 
 func (f *Feeds) log() *slog.Logger {
@@ -53,29 +68,116 @@ func (f *Feeds) ServeFeed(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, err, "")
 		return
 	}
-	etag := fmt.Sprintf(`"feed-%s-%d"`, slug, st.Seq)
-	if notModified(w, r, etag, st.Modified) {
-		return
-	}
-	objs, err := f.Store.Objects(ctx, cal, time.Time{}, time.Time{}, true)
-	if err != nil {
-		f.fail(w, r, err, "")
-		return
-	}
-	texts := make([][]byte, len(objs))
-	for i := range objs {
-		texts[i] = objs[i].Data
-	}
-	var b bytes.Buffer
 	info := ical.FeedInfo{Name: cal.Name, Description: cal.Description, Refresh: f.Refresh}
 	if f.PublicURL != "" {
 		info.URL = strings.TrimSuffix(f.PublicURL, "/") + "/feeds/" + slug + ".ics"
 	}
-	if err := ical.Feed(&b, info, texts); err != nil {
+	version := strconv.FormatInt(st.Seq, 10) + "-" + infoDigest(info)
+	etag := `"feed-` + slug + "-" + version + `"`
+	if notModified(w, r, etag, st.Modified) {
+		return
+	}
+	feed, err := f.assembled(ctx, cal, st.Seq, version, info)
+	if err != nil {
 		f.fail(w, r, err, "")
 		return
 	}
-	serveCalendarBytes(w, r, b.Bytes(), etag, st.Modified)
+	serveRepresentations(w, r, feed.Body, feed.Gzipped, etag, st.Modified)
+}
+
+// assembled returns cal's feed at version: from memory, else from the
+// FeedStore, else built (once, however many requests ask at the same time).
+func (f *Feeds) assembled(ctx context.Context, cal *Calendar, seq int64, version string, info ical.FeedInfo) (*AssembledFeed, error) {
+	f.once.Do(func() {
+		f.cache.max = f.CacheBytes
+		if f.cache.max == 0 {
+			f.cache.max = DefaultFeedCacheBytes
+		}
+	})
+	key := cal.Owner + "/" + cal.Slug
+	if feed := f.cache.get(key, version); feed != nil {
+		return feed, nil
+	}
+	v, err, _ := f.building.Do(key+"@"+version, func() (any, error) {
+		// Others may be waiting on this build: it is not cancelled when
+		// the client that started it leaves.
+		ctx := context.WithoutCancel(ctx)
+		if feed := f.cache.get(key, version); feed != nil {
+			return feed, nil // built by the flight this one queued behind
+		}
+		fs, keeps := f.Store.(FeedStore)
+		if keeps {
+			feed, err := fs.StoredFeed(ctx, cal, version)
+			if err == nil {
+				f.cache.put(key, feed)
+				return feed, nil
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+		}
+		feed, err := f.build(ctx, cal, seq, version, info)
+		if err != nil {
+			return nil, err
+		}
+		if keeps {
+			// A feed that could not be kept is still served: the next
+			// request builds it again.
+			if err := fs.SaveFeed(ctx, cal, feed); err != nil {
+				f.log().Warn("keep assembled feed", "calendar", key, "err", err)
+			}
+		}
+		f.cache.put(key, feed)
+		return feed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*AssembledFeed), nil
+}
+
+// build assembles the feed from the stored calendar texts and compresses
+// it once, for every client that asks for gzip until the next change.
+func (f *Feeds) build(ctx context.Context, cal *Calendar, seq int64, version string, info ical.FeedInfo) (*AssembledFeed, error) {
+	objs, err := f.Store.Objects(ctx, cal, time.Time{}, time.Time{}, true)
+	if err != nil {
+		return nil, err
+	}
+	texts := make([][]byte, len(objs))
+	total := 4096
+	for i := range objs {
+		texts[i] = objs[i].Data
+		total += len(objs[i].Data)
+	}
+	var b bytes.Buffer
+	b.Grow(total)
+	if err := ical.Feed(&b, info, texts); err != nil {
+		return nil, err
+	}
+	var gz bytes.Buffer
+	gz.Grow(b.Len() / 6)
+	zw, err := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(b.Bytes()); err != nil {
+		return nil, fmt.Errorf("compress feed %s: %w", cal.Slug, err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("compress feed %s: %w", cal.Slug, err)
+	}
+	return &AssembledFeed{Version: version, Seq: seq, Body: b.Bytes(), Gzipped: gz.Bytes()}, nil
+}
+
+// infoDigest names the feed's own properties in its version, so that a
+// renamed source or another public_url gives another feed and ETag.
+func infoDigest(info ical.FeedInfo) string {
+	h := fnv.New64a()
+	for _, s := range []string{info.Name, info.Description, info.URL, info.Color, info.Refresh.String()} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return strconv.FormatUint(h.Sum64(), 36)
 }
 
 // ServeEvent answers GET /events/{id}.ics: one public event as a calendar,
@@ -148,10 +250,16 @@ func notModified(w http.ResponseWriter, r *http.Request, etag string, modified t
 
 // serveCalendarBytes writes stored calendar text with its validators,
 // answering conditional requests with 304 and compressing with gzip when
-// the client accepts it (feeds of thousands of events shrink ~10×). The
-// gzip form has its own ETag, as RFC 9110 §8.8.3 wants for another
-// representation.
+// the client accepts it.
 func serveCalendarBytes(w http.ResponseWriter, r *http.Request, data []byte, etag string, modified time.Time) {
+	serveRepresentations(w, r, data, nil, etag, modified)
+}
+
+// serveRepresentations writes data, or its gzip form when the client
+// accepts it (feeds of thousands of events shrink ~10×): gzipped when
+// given, compressed now otherwise. The gzip form has its own ETag, as RFC
+// 9110 §8.8.3 wants for another representation.
+func serveRepresentations(w http.ResponseWriter, r *http.Request, data, gzipped []byte, etag string, modified time.Time) {
 	if notModified(w, r, etag, modified) {
 		return
 	}
@@ -161,7 +269,14 @@ func serveCalendarBytes(w http.ResponseWriter, r *http.Request, data []byte, eta
 	if len(data) > 1024 && acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		h.Set("ETag", strings.TrimSuffix(etag, `"`)+`-gzip"`)
+		if gzipped != nil {
+			h.Set("Content-Length", strconv.Itoa(len(gzipped)))
+		}
 		if r.Method == http.MethodHead {
+			return
+		}
+		if gzipped != nil {
+			_, _ = w.Write(gzipped)
 			return
 		}
 		gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)

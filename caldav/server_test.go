@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,13 +16,14 @@ import (
 	"passerelle/internal/calendarstest"
 	"passerelle/internal/eventfixtures"
 	"passerelle/internal/storetest"
+	"passerelle/store"
 )
 
-// loaded starts a server with two sources and the fixture events: the
+// loaded starts a server on db with two sources and the fixture events: the
 // Paris and New York events in "fablab", the Mobilizon and Gancio ones in
 // "libre", plus one event starting exactly at 2025-06-01T00:00Z.
-func loaded(t testing.TB) (*calendarstest.Env, map[string]*bridges.StoredEvent) {
-	env := calendarstest.Start(t, storetest.New(t))
+func loaded(t testing.TB, db *store.DB) (*calendarstest.Env, map[string]*bridges.StoredEvent) {
+	env := calendarstest.Start(t, db)
 	fablab := env.AddSource(t, "fablab", "Fablab, Paris")
 	libre := env.AddSource(t, "libre", "Libre & co")
 	evs := eventfixtures.Events()
@@ -67,8 +69,10 @@ const propfindCal = `<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:c="ur
 <d:displayname/><d:resourcetype/><cs:getctag/><d:sync-token/><c:supported-calendar-component-set/><d:supported-report-set/>
 <d:current-user-privilege-set/><a:calendar-color/><c:calendar-description/><x:unknown/></d:prop></d:propfind>`
 
-func TestDiscoveryAndProperties(t *testing.T) {
-	env, _ := loaded(t)
+func TestDiscoveryAndProperties(t *testing.T) { storetest.Each(t, testDiscoveryAndProperties) }
+
+func testDiscoveryAndProperties(t *testing.T, db *store.DB) {
+	env, _ := loaded(t, db)
 	for _, tc := range []struct {
 		name, method, path, body string
 		hdr                      []string
@@ -120,8 +124,19 @@ func TestDiscoveryAndProperties(t *testing.T) {
 const queryTmpl = `<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>
 <c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">%s</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>`
 
-func TestCalendarQueryTimeRange(t *testing.T) {
-	env, stored := loaded(t)
+func TestCalendarQueryTimeRange(t *testing.T) { storetest.Each(t, testCalendarQueryTimeRange) }
+
+func testCalendarQueryTimeRange(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
+	// A three-month exhibition: the longest event widens the scan's lower
+	// bound, and a range in its middle must still find it.
+	libre, err := env.DB.SourceBySlug(t.Context(), "libre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored["exhibition"] = env.Apply(t, bridges.Event{APID: "https://libre.example/events/exhibition", SourceID: libre.ID,
+		Title: "Exhibition", Start: time.Date(2025, 7, 1, 8, 0, 0, 0, time.UTC), End: time.Date(2025, 10, 1, 18, 0, 0, 0, time.UTC),
+		Status: bridges.StatusConfirmed, JoinMode: bridges.JoinFree, Public: true, Updated: time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)})
 	for _, tc := range []struct {
 		name, inner string
 		want        []string
@@ -130,9 +145,11 @@ func TestCalendarQueryTimeRange(t *testing.T) {
 		{"ends exactly at the range start", `<c:time-range start="20250601T020000Z" end="20250602T000000Z"/>`, nil},
 		{"overlaps the DST night in Paris", `<c:time-range start="20250330T050000Z" end="20250330T060000Z"/>`, []string{"paris-dst"}},
 		{"after New York's fall back", `<c:time-range start="20251102T060000Z" end="20251102T063000Z"/>`, []string{"new-york-cancelled"}},
-		{"open end", `<c:time-range start="20250501T000000Z"/>`, []string{"boundary", "new-york-cancelled"}},
+		{"open end", `<c:time-range start="20250501T000000Z"/>`, []string{"boundary", "exhibition", "new-york-cancelled"}},
+		{"inside a long event", `<c:time-range start="20250815T000000Z" end="20250816T000000Z"/>`, []string{"exhibition"}},
+		{"open start", `<c:time-range end="20250601T000001Z"/>`, []string{"boundary", "gancio-2021", "mobilizon-2019", "paris-dst"}},
 		{"text match through go-webdav", `<c:prop-filter name="SUMMARY"><c:text-match>jazz</c:text-match></c:prop-filter>`, []string{"new-york-cancelled"}},
-		{"no filter inside VEVENT", ``, []string{"boundary", "gancio-2021", "mobilizon-2019", "new-york-cancelled", "paris-dst"}},
+		{"no filter inside VEVENT", ``, []string{"boundary", "exhibition", "gancio-2021", "mobilizon-2019", "new-york-cancelled", "paris-dst"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := do(t, "REPORT", env.URL+"/dav/calendars/public/all/", fmt.Sprintf(queryTmpl, tc.inner), "Depth", "1")
@@ -154,8 +171,10 @@ func TestCalendarQueryTimeRange(t *testing.T) {
 	}
 }
 
-func TestMultigetAndGet(t *testing.T) {
-	env, stored := loaded(t)
+func TestMultigetAndGet(t *testing.T) { storetest.Each(t, testMultigetAndGet) }
+
+func testMultigetAndGet(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
 	paris := stored["paris-dst"]
 	body := fmt.Sprintf(`<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>
 <d:href>/dav/calendars/public/fablab/%d.ics</d:href><d:href>%s/dav/calendars/public/fablab/%d.ics</d:href><d:href>/dav/calendars/public/fablab/424242.ics</d:href><d:href>/dav/calendars/public/libre/%d.ics</d:href></c:calendar-multiget>`,
@@ -187,8 +206,10 @@ func TestMultigetAndGet(t *testing.T) {
 
 const syncTmpl = `<d:sync-collection xmlns:d="DAV:"><d:sync-token>%s</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`
 
-func TestSyncCollection(t *testing.T) {
-	env, stored := loaded(t)
+func TestSyncCollection(t *testing.T) { storetest.Each(t, testSyncCollection) }
+
+func testSyncCollection(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
 	cal := env.URL + "/dav/calendars/public/fablab/"
 	resp, out := do(t, "REPORT", cal, fmt.Sprintf(syncTmpl, ""))
 	if resp.StatusCode != 207 || len(hrefs(out)) != 2 {
@@ -234,8 +255,10 @@ func TestSyncCollection(t *testing.T) {
 	}
 }
 
-func TestFeeds(t *testing.T) {
-	env, stored := loaded(t)
+func TestFeeds(t *testing.T) { storetest.Each(t, testFeeds) }
+
+func testFeeds(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
 	resp, body := do(t, "GET", env.URL+"/feeds/all.ics", "")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/calendar") {
 		t.Fatalf("feed: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -319,4 +342,101 @@ func tokenOf(t testing.TB, body string) string {
 		t.Fatalf("no sync-token in:\n%s", body)
 	}
 	return m[1]
+}
+
+// TestFeedKeptAcrossChangesAndReplicas: a feed is built once per change
+// and kept in the database, so another replica (another server on the
+// same database, with nothing in memory) serves the kept row, and a
+// change to an event gives every replica the new feed.
+func TestFeedKeptAcrossChangesAndReplicas(t *testing.T) {
+	storetest.Each(t, testFeedKeptAcrossChangesAndReplicas)
+}
+
+func testFeedKeptAcrossChangesAndReplicas(t *testing.T, db *store.DB) {
+	env, stored := loaded(t, db)
+	resp, first := do(t, "GET", env.URL+"/feeds/all.ics", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("feed: %d", resp.StatusCode)
+	}
+	etag := resp.Header.Get("ETag")
+	var version string
+	var kept int
+	if err := env.DB.QueryRow(t.Context(), "SELECT version, LENGTH(body) FROM calendar_feeds WHERE owner = ? AND slug = ?", "public", "all").Scan(&version, &kept); err != nil {
+		t.Fatalf("no kept feed after the first request: %v", err)
+	}
+	if !strings.Contains(etag, version) || kept != len(first) {
+		t.Errorf("kept feed version %q (%d bytes), served ETag %s (%d bytes)", version, kept, etag, len(first))
+	}
+
+	// Mark the kept row: a replica that reads it shows the mark, one that
+	// rebuilt the feed would not.
+	marked := strings.Replace(first, "X-WR-CALNAME:All followed events", "X-WR-CALNAME:kept row", 1)
+	if _, err := env.DB.Exec(t.Context(), "UPDATE calendar_feeds SET body = ? WHERE slug = ?", []byte(marked), "all"); err != nil {
+		t.Fatal(err)
+	}
+	replica := env.Replica(t)
+	if resp, got := do(t, "GET", replica.URL+"/feeds/all.ics", ""); resp.StatusCode != 200 || got != marked || resp.Header.Get("ETag") != etag {
+		t.Errorf("replica: %d, ETag %s (want %s), served the kept row: %v", resp.StatusCode, resp.Header.Get("ETag"), etag, got == marked)
+	}
+	if _, got := do(t, "GET", env.URL+"/feeds/all.ics", ""); got != first {
+		t.Error("the replica that built the feed did not serve it from memory")
+	}
+
+	paris := stored["paris-dst"].Event
+	paris.Title = "Nuit des fablabs (reportée)"
+	paris.Updated = paris.Updated.Add(time.Hour)
+	env.Apply(t, paris)
+	resp, changed := do(t, "GET", replica.URL+"/feeds/all.ics", "")
+	if resp.StatusCode != 200 || !strings.Contains(changed, "SUMMARY:Nuit des fablabs (reportée)") || strings.Contains(changed, "kept row") {
+		t.Fatalf("feed after a change: %d, new title: %v", resp.StatusCode, strings.Contains(changed, "reportée"))
+	}
+	if resp.Header.Get("ETag") == etag {
+		t.Error("ETag did not change with the feed")
+	}
+	req, _ := http.NewRequest("GET", env.URL+"/feeds/all.ics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	gzResp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gzResp.Body.Close()
+	zr, err := gzip.NewReader(gzResp.Body)
+	if err != nil {
+		t.Fatalf("gzip feed after a change: %v", err)
+	}
+	plain, _ := io.ReadAll(zr)
+	if string(plain) != changed || gzResp.Header.Get("Content-Length") == "" {
+		t.Errorf("gzip feed (Content-Length %q) differs from the plain one after a change", gzResp.Header.Get("Content-Length"))
+	}
+
+	// Requests arriving together after a change, on both replicas, get
+	// the same new feed (each replica builds it once for all of them).
+	paris.Title = "Nuit des fablabs (confirmée)"
+	paris.Updated = paris.Updated.Add(time.Hour)
+	env.Apply(t, paris)
+	bodies := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range bodies {
+		base := env.URL
+		if i%2 == 1 {
+			base = replica.URL
+		}
+		wg.Go(func() {
+			// Not do: t.Fatal belongs to the test's own goroutine.
+			resp, err := (&http.Client{Transport: testTransport, Timeout: 10 * time.Second}).Get(base + "/feeds/all.ics")
+			if err != nil {
+				t.Errorf("concurrent request %d: %v", i, err)
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			bodies[i] = string(b)
+		})
+	}
+	wg.Wait()
+	for i, b := range bodies {
+		if b != bodies[0] || !strings.Contains(b, "SUMMARY:Nuit des fablabs (confirmée)") {
+			t.Errorf("concurrent request %d got another feed (new title: %v)", i, strings.Contains(b, "confirmée"))
+		}
+	}
 }

@@ -88,6 +88,7 @@ func Default() Config {
 			ActorName:       "passerelle",
 			SignatureWindow: Duration(12 * time.Hour),
 		},
+		Mail: Mail{SendInterval: Duration(200 * time.Millisecond)},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Mail configures invitations out (SMTP) and replies in (IMAP, or
@@ -20,6 +21,12 @@ type Mail struct {
 	// ReplyAddress is the address whose plus-tags carry reply tokens;
 	// default: the address of From.
 	ReplyAddress string `toml:"reply_address"`
+	// ProcessedFolder is where the watcher moves each mail it processed
+	// (created when missing); empty: the mail stays and is flagged \Seen.
+	ProcessedFolder string `toml:"processed_folder"`
+	// SendInterval spaces out the mails one replica sends, so that relays
+	// do not throttle a burst of invitations; 0 sends without waiting.
+	SendInterval Duration `toml:"send_interval"`
 }
 
 // Enabled reports whether passerelle can send mail.
@@ -47,6 +54,17 @@ func (m *Mail) validate() []error {
 		if err != nil || u.Host == "" || (u.Scheme != "imap" && u.Scheme != "imaps") || u.User == nil {
 			bad("mail.imap", "want imap:// or imaps://user:pass@host/MAILBOX; got %q", Redact(m.IMAP))
 		}
+	}
+	if f := m.ProcessedFolder; f != "" {
+		if strings.ContainsFunc(f, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '*' || r == '%' }) {
+			bad("mail.processed_folder", "want an IMAP folder name without control characters, '*' or '%%', such as \"Processed\"; got %q", f)
+		}
+		if u, err := url.Parse(m.IMAP); err == nil && strings.EqualFold(strings.TrimPrefix(u.Path, "/"), f) {
+			bad("mail.processed_folder", "must differ from the watched mailbox of mail.imap (%q)", f)
+		}
+	}
+	if d := time.Duration(m.SendInterval); d < 0 || d > time.Hour {
+		bad("mail.send_interval", "want a duration between 0s and 1h, such as \"200ms\"; got %s", d)
 	}
 	if m.ReplyAddress != "" && (!validAddress(m.ReplyAddress) || strings.Contains(m.ReplyAddress, "+")) {
 		bad("mail.reply_address", "want a plain mail address without a +tag, such as rsvp@example.org; got %q", m.ReplyAddress)

@@ -131,3 +131,45 @@ func (s *Service) joinAnswerFromItsHost(ctx context.Context, joinID, actor strin
 	}
 	return false, nil
 }
+
+// Forget sends a Delete of the participant's actor to the organisers it
+// spoke to, durably, in tx, and gives the actor back its neutral name.
+// The actor's row and key stay: the queued Leaves and this Delete are
+// signed with that key when they are sent, and the row holds nothing
+// about the person.
+func (s *Service) Forget(ctx context.Context, tx bridges.Tx, p *bridges.Participant, organizers []string) error {
+	stx, ok := tx.(*store.Tx)
+	if !ok {
+		return fmt.Errorf("forget: transaction %T cannot run queries", tx)
+	}
+	if p.ActorID == 0 {
+		return nil
+	}
+	username, err := s.participantActor(ctx, stx, p)
+	if err != nil {
+		return err
+	}
+	if _, err := stx.Exec(ctx, "UPDATE local_actors SET display_name = ? WHERE id = ?", participantName, p.ActorID); err != nil {
+		return fmt.Errorf("neutralise participant actor %d: %w", p.ActorID, err)
+	}
+	actor := s.ActorURL(username)
+	body, err := json.Marshal(map[string]any{
+		"@context": "https://www.w3.org/ns/activitystreams",
+		"type":     "Delete",
+		"id":       s.newActivityID("delete"),
+		"actor":    actor,
+		"object":   actor,
+		"to":       []string{"https://www.w3.org/ns/activitystreams#Public"},
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range organizers {
+		if err := s.Deliver(ctx, tx, p.ActorID, Recipient{Actor: o}, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ bridges.Forgetter = (*Service)(nil)

@@ -214,3 +214,29 @@ func (r *Renderer) ITIP(ev *bridges.Event, method string, to Invitee) ([]byte, e
 	}
 	return Serialize(cal), nil
 }
+
+// Attending renders the event as a calendar object for one attendee's own
+// calendar (a personal CalDAV calendar or feed): no METHOD, the same UID,
+// SEQUENCE and VTIMEZONE as every other copy, with ORGANIZER and the
+// attendee's ATTENDEE line carrying their PARTSTAT.
+func (r *Renderer) Attending(ev *bridges.Event, to Invitee) ([]byte, error) {
+	if to.Organizer == "" || to.Attendee == "" {
+		return nil, fmt.Errorf("render %s for an attendee: organizer and attendee addresses are required", ev.APID)
+	}
+	cal, vev, err := r.Calendar(ev)
+	if err != nil {
+		return nil, err
+	}
+	var orgParams []ics.PropertyParameter
+	if n := strings.TrimSpace(to.OrganizerName); n != "" {
+		orgParams = append(orgParams, ics.WithCN(n))
+	}
+	vev.SetProperty(ics.ComponentPropertyOrganizer, "mailto:"+to.Organizer, orgParams...)
+	partstat := to.PartStat
+	if partstat == "" {
+		partstat = "NEEDS-ACTION"
+	}
+	vev.AddProperty(ics.ComponentPropertyAttendee, "mailto:"+to.Attendee,
+		ics.CalendarUserTypeIndividual, ics.ParticipationRoleReqParticipant, ics.ParticipationStatus(strings.ToUpper(partstat)))
+	return Serialize(cal), nil
+}

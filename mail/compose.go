@@ -74,7 +74,10 @@ type Outgoing struct {
 	UnsubscribeURL string
 	// PageURL is the event's page on passerelle, with the answer buttons.
 	PageURL string
-	Date    time.Time
+	// CalendarURL is the participant's personal calendar feed (the events
+	// they answered); its CalDAV form is /dav/calendars/<token>/personal/.
+	CalendarURL string
+	Date        time.Time
 }
 
 // text is what each kind of mail says, in plain words; the same text
@@ -94,7 +97,7 @@ var texts = map[Kind]struct{ subject, lead string }{
 }
 
 type view struct {
-	Title, Organizer, When, Where, Link, ExternalURL, Lead, Unsubscribe, Page string
+	Title, Organizer, When, Where, Link, ExternalURL, Lead, Unsubscribe, Page, Calendar string
 }
 
 var textBody = template.Must(template.New("text").Parse(`{{.Lead}}
@@ -105,6 +108,7 @@ When:  {{.When}}
 {{end}}{{if .Link}}More:  {{.Link}}
 {{end}}{{if .Page}}
 Your answer, on the web: {{.Page}}
+{{end}}{{if .Calendar}}Your calendar of the events you answered: {{.Calendar}}
 {{end}}
 --
 You get this mail because you were invited to this event. To receive no
@@ -120,6 +124,7 @@ var htmlBody = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 <strong>Where:</strong> {{.Where}}{{end}}{{if .Link}}<br>
 <a href="{{.Link}}">Event page</a>{{end}}</p>
 {{if .Page}}<p><a href="{{.Page}}">Answer on the web</a></p>
+{{end}}{{if .Calendar}}<p><a href="{{.Calendar}}">Your calendar of the events you answered</a></p>
 {{end}}<hr>
 <p><small>You get this mail because you were invited to this event.
 <a href="{{.Unsubscribe}}">Receive no more mail from this address</a>.</small></p>
@@ -136,6 +141,7 @@ func (o *Outgoing) view() (view, string, error) {
 		ExternalURL: ev.ExternalParticipationURL,
 		Unsubscribe: o.UnsubscribeURL,
 		Page:        o.PageURL,
+		Calendar:    o.CalendarURL,
 	}
 	if v.Organizer == "" {
 		v.Organizer = "its organisers"

@@ -59,6 +59,8 @@ type flowEnv struct {
 	joins *joinRecorder
 	event *bridges.StoredEvent
 	reply ReplyAddress
+	// sender is the send worker; tests may swap its submitter.
+	sender *Sender
 }
 
 func newFlow(t *testing.T, mode bridges.JoinMode) *flowEnv {
@@ -82,8 +84,9 @@ func newFlow(t *testing.T, mode bridges.JoinMode) *flowEnv {
 	env.rsvp = &bridges.RSVP{Store: env.db, Participator: env.joins, Mailer: Notifier{}, ConfirmWait: time.Hour}
 	env.recv = &Receiver{RSVP: env.rsvp, Reply: env.reply}
 	workers := river.NewWorkers()
-	Register(workers, &Sender{DB: env.db, SMTP: smtp, From: "Passerelle <events@passerelle.test>", Reply: env.reply,
-		PublicURL: "https://passerelle.test", Renderer: &ical.Renderer{}}, &ConfirmChecker{RSVP: env.rsvp})
+	env.sender = &Sender{DB: env.db, SMTP: smtp, From: "Passerelle <events@passerelle.test>", Reply: env.reply,
+		PublicURL: "https://passerelle.test", Renderer: &ical.Renderer{}}
+	Register(workers, env.sender, &ConfirmChecker{RSVP: env.rsvp})
 	stop, err := env.db.StartJobs(ctx, store.Jobs{Workers: workers, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,9 @@ type Watcher struct {
 	Poll        time.Duration
 	// LeaseTTL is how long the lease lasts unless renewed; 0 means 1 minute.
 	LeaseTTL time.Duration
+	// ProcessedFolder is where processed mail is moved (mail.processed_folder);
+	// empty leaves it in the mailbox, flagged \Seen.
+	ProcessedFolder string
 	// TLS overrides the client TLS configuration (tests).
 	TLS *tls.Config
 	Log *slog.Logger
@@ -307,6 +310,21 @@ func (w *Watcher) process(ctx context.Context, c *imapclient.Client, uid imap.UI
 	// mailbox sees what passerelle has read.
 	if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
 		return fmt.Errorf("flag mail %d seen: %w", uid, err)
+	}
+	if w.ProcessedFolder == "" {
+		return nil
+	}
+	// A crash between processing and moving leaves the mail here, to be
+	// read again: its Message-ID makes that second reading a no-op.
+	_, err = c.Move(imap.UIDSetNum(uid), w.ProcessedFolder).Wait()
+	if err != nil {
+		// The folder may not exist yet (NO [TRYCREATE]): create it, once.
+		if cerr := c.Create(w.ProcessedFolder, nil).Wait(); cerr != nil {
+			return fmt.Errorf("move mail %d to %s: %w (creating the folder: %v)", uid, w.ProcessedFolder, err, cerr)
+		}
+		if _, err := c.Move(imap.UIDSetNum(uid), w.ProcessedFolder).Wait(); err != nil {
+			return fmt.Errorf("move mail %d to %s: %w", uid, w.ProcessedFolder, err)
+		}
 	}
 	return nil
 }

@@ -121,12 +121,19 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 				return err
 			}
 		}
+		// A personal calendar link in every mail: a fresh token each time,
+		// stored hashed like reply tokens, so every link sent stays valid.
+		calToken := NewToken()
+		if err := tx.AddCalendarToken(ctx, p.ID, bridges.HashToken(calToken)); err != nil {
+			return err
+		}
 		base := strings.TrimRight(s.PublicURL, "/")
 		out = &Outgoing{
 			Kind: Kind(args.Notice), Event: &ev.Event, From: s.From, To: p.Address,
 			ReplyTo: s.Reply.WithToken(token), MessageID: msgID, Thread: inv.Thread,
 			UnsubscribeURL: base + "/mail/unsubscribe/" + token, PageURL: base + "/rsvp/" + token,
-			Date: s.now(),
+			CalendarURL: base + "/feeds/personal/" + calToken + ".ics",
+			Date:        s.now(),
 		}
 		if m := out.Kind.Method(); m != "" {
 			out.Calendar, err = s.Renderer.ITIP(&ev.Event, m, ical.Invitee{

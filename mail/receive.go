@@ -40,5 +40,13 @@ func (r *Receiver) Receive(ctx context.Context, rd io.Reader) (bridges.Outcome, 
 	for _, p := range in.Problems {
 		log.Debug("incoming mail partly unreadable", "message_id", in.MessageID, "problem", p)
 	}
+	// A mail to local+join-SLUG@ asks for every event of a source; the
+	// tag is only trusted on the envelope and header recipients, like
+	// reply tokens.
+	for _, rcpt := range in.Recipients {
+		if slug, ok := r.Reply.JoinSlug(rcpt); ok {
+			return r.RSVP.SubscribeToSource(ctx, in.MessageID, in.From, slug)
+		}
+	}
 	return r.RSVP.HandleReply(ctx, in.Reply(r.Reply))
 }

@@ -238,15 +238,15 @@ func (tx *Tx) FirstSeen(ctx context.Context, messageID string) (bool, error) {
 
 // MailLogEntry is one line of the mail log.
 type MailLogEntry struct {
-	Direction    string
-	MessageID    string
-	InvitationID int64
-	Kind         string
+	Direction    string `json:"direction"`
+	MessageID    string `json:"message_id"`
+	InvitationID int64  `json:"-"`
+	Kind         string `json:"kind"`
 	// Status is sent, failed (a permanent refusal), suppressed (an
 	// unsubscribed address), processed or ignored.
-	Status string
-	Detail string
-	At     time.Time
+	Status string    `json:"status"`
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // LogMail records a mail; logging the same (direction, Message-ID) again
@@ -288,6 +288,11 @@ func (tx *Tx) MailLog(ctx context.Context, invitationID int64) ([]MailLogEntry, 
 // DeleteParticipant removes a participant and, by cascade, their
 // invitations and tokens; the mail log keeps Message-IDs only, unlinked.
 func (tx *Tx) DeleteParticipant(ctx context.Context, id int64) error {
+	for _, table := range []string{"source_subscriptions", "calendar_tokens"} {
+		if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE participant_id = ?", id); err != nil {
+			return fmt.Errorf("erase participant %d: %w", id, err)
+		}
+	}
 	if _, err := tx.Exec(ctx, `DELETE FROM invitation_tokens WHERE invitation_id IN (SELECT id FROM invitations WHERE participant_id = ?)`, id); err != nil {
 		return fmt.Errorf("erase participant %d: %w", id, err)
 	}

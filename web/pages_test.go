@@ -40,6 +40,9 @@ type site struct {
 	db      *store.DB
 	inviter *recordingInviter
 	ids     map[string]int64
+	// pages and mux let other tests mount more handlers on the site.
+	pages *Pages
+	mux   *http.ServeMux
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -103,7 +106,7 @@ func newSite(t *testing.T) *site {
 	}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &site{srv: srv, db: db, inviter: inv, ids: ids}
+	return &site{srv: srv, db: db, inviter: inv, ids: ids, pages: p, mux: mux}
 }
 
 func (s *site) get(t *testing.T, path string, header ...string) (*http.Response, string) {

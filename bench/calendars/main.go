@@ -18,7 +18,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +35,20 @@ func main() {
 	sources := flag.Int("sources", 20, "sources they are spread over")
 	reps := flag.Int("reps", 20, "repetitions of each warm measurement (the median is reported)")
 	radicale := flag.Bool("radicale", true, "also load and measure Radicale (/usr/bin/python3 -m radicale)")
+	flag.BoolVar(&keep, "keep", false, "keep the folder with both databases, and say where it is")
+	flag.StringVar(&profileDir, "profile", "", "write a CPU profile of each warm passerelle measurement into this folder (for go tool pprof)")
+	flag.StringVar(&databaseURL, "database", "", "passerelle's database: an empty postgres://… database to measure PostgreSQL (default: a SQLite file in the bench folder)")
+	scale := flag.String("sync-scale", "", "instead, measure passerelle alone at each of these comma-separated event counts (e.g. 1000,10000,100000): incremental sync, time-range REPORT, feed")
 	flag.Parse()
-	if err := run(*n, *sources, *reps, *radicale); err != nil {
+	var err error
+	if *scale != "" && databaseURL != "" {
+		err = errors.New("-sync-scale loads a fresh SQLite database per size; it does not take -database")
+	} else if *scale != "" {
+		err = runScale(*scale, *sources, *reps)
+	} else {
+		err = run(*n, *sources, *reps, *radicale)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -47,26 +61,29 @@ type server struct {
 	user      string
 }
 
-func run(n, nSources, reps int, withRadicale bool) error {
-	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "passerelle-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+// databaseURL is -database: passerelle's database when not a SQLite file.
+var databaseURL string
 
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "passerelle.db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
+// startPasserelle loads n events into its database (-database, or SQLite
+// in dir) and serves its calendars on loopback.
+func startPasserelle(ctx context.Context, dir string, n, nSources int) (server, *store.DB, []*bridges.StoredEvent, error) {
+	u := databaseURL
+	if u == "" {
+		u = "sqlite://" + filepath.Join(dir, "passerelle.db")
 	}
-	defer db.Close()
+	db, err := store.Open(ctx, u, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return server{}, nil, nil, err
+	}
 	if err := db.Migrate(ctx); err != nil {
-		return err
+		db.Close()
+		return server{}, nil, nil, err
 	}
 	t0 := time.Now()
 	evs, err := load(ctx, db, n, nSources)
 	if err != nil {
-		return err
+		db.Close()
+		return server{}, nil, nil, err
 	}
 	fmt.Printf("loaded %d events across %d sources into passerelle in %s\n", n, nSources, time.Since(t0).Round(time.Millisecond))
 
@@ -75,11 +92,120 @@ func run(n, nSources, reps int, withRadicale bool) error {
 	caldav.Mount(mux, &caldav.Server{Store: st}, &caldav.Feeds{Store: st}, caldav.MountOptions{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		db.Close()
+		return server{}, nil, nil, err
 	}
 	go http.Serve(ln, mux)
 	base := "http://" + ln.Addr().String()
-	servers := []server{{name: "passerelle", cal: base + "/dav/calendars/public/all/", feed: base + "/feeds/all.ics"}}
+	return server{name: "passerelle", cal: base + "/dav/calendars/public/all/", feed: base + "/feeds/all.ics"}, db, evs, nil
+}
+
+// runScale measures passerelle alone at each event count: what should stay
+// flat (an incremental sync, a 3-day REPORT, a feed 304) and what grows
+// with the calendar (a full feed: one copy of it).
+func runScale(sizes string, nSources, reps int) error {
+	ctx := context.Background()
+	type row struct {
+		n                              int
+		sync, rangeQ, feed304, feedGet time.Duration
+		members, inRange               int
+	}
+	var rows []row
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 100 {
+			return fmt.Errorf("-sync-scale: %q is not an event count of at least 100", f)
+		}
+		dir, err := os.MkdirTemp("", "passerelle-bench-")
+		if err != nil {
+			return err
+		}
+		r, err := func() (row, error) {
+			defer os.RemoveAll(dir)
+			srv, db, evs, err := startPasserelle(ctx, dir, n, nSources)
+			if err != nil {
+				return row{}, err
+			}
+			defer db.Close()
+			r := row{n: n}
+			_, body, err := timed(srv, "REPORT", srv.cal, syncBody(""), "1")
+			if err != nil {
+				return r, err
+			}
+			token := tokenRE.FindStringSubmatch(body)
+			if token == nil {
+				return r, fmt.Errorf("no sync token in the initial sync at %d events", n)
+			}
+			if err := change10(ctx, srv, &bridges.Events{Store: db, Renderer: &ical.Renderer{}}, evs, nil); err != nil {
+				return r, err
+			}
+			r.sync, body, err = profiled(srv, fmt.Sprintf("sync-%d", n), func() (time.Duration, string, error) {
+				return median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, syncBody(token[1]), "1") })
+			})
+			if err != nil {
+				return r, err
+			}
+			r.members = len(hrefRE.FindAllString(body, -1))
+			if r.rangeQ, body, err = median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, rangeQuery(evs), "1") }); err != nil {
+				return r, err
+			}
+			r.inRange = len(hrefRE.FindAllString(body, -1))
+			if r.feedGet, _, err = median(reps, func() (time.Duration, string, error) { return timed(srv, "GET", srv.feed, "", "") }); err != nil {
+				return r, err
+			}
+			resp, err := do(srv, "GET", srv.feed, "", "")
+			if err != nil {
+				return r, err
+			}
+			etag := resp.Header.Get("ETag")
+			r.feed304, _, err = median(reps, func() (time.Duration, string, error) {
+				return timed(srv, "GET", srv.feed, "", "", "If-None-Match", etag)
+			})
+			return r, err
+		}()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  %d events: sync after 10 changes %s (%d members), 3-day REPORT %s (%d events), feed 304 %s, full feed GET %s\n", r.n, r.sync, r.members, r.rangeQ, r.inRange, r.feed304, r.feedGet)
+		rows = append(rows, r)
+	}
+	fmt.Printf("\n| events | sync after 10 changes | 3-day time-range REPORT | feed 304 | full feed GET |\n|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Printf("| %d | %s | %s (%d events) | %s | %s |\n", r.n, r.sync.Round(10*time.Microsecond), r.rangeQ.Round(10*time.Microsecond), r.inRange, r.feed304.Round(time.Microsecond), r.feedGet.Round(100*time.Microsecond))
+	}
+	return nil
+}
+
+// rangeQuery is a 3-day calendar-query starting on the day of the middle
+// event.
+func rangeQuery(evs []*bridges.StoredEvent) string {
+	mid := evs[len(evs)/2].Start.UTC().Truncate(24 * time.Hour)
+	return fmt.Sprintf(`<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:time-range start="%s" end="%s"/></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>`,
+		mid.Format("20060102T150405Z"), mid.Add(72*time.Hour).Format("20060102T150405Z"))
+}
+
+func syncBody(token string) string {
+	return `<d:sync-collection xmlns:d="DAV:"><d:sync-token>` + token + `</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`
+}
+
+func run(n, nSources, reps int, withRadicale bool) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "passerelle-bench-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Println("databases in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+
+	srv, db, evs, err := startPasserelle(ctx, dir, n, nSources)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	servers := []server{srv}
 
 	if withRadicale {
 		rad, stop, err := startRadicale(ctx, dir, evs)
@@ -101,12 +227,7 @@ func run(n, nSources, reps int, withRadicale bool) error {
 		results[what][srv] = d
 		fmt.Printf("  %-10s %-36s %s\n", srv, what, d)
 	}
-	mid := evs[len(evs)/2].Start.UTC().Truncate(24 * time.Hour)
-	rangeQuery := fmt.Sprintf(`<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:time-range start="%s" end="%s"/></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>`,
-		mid.Format("20060102T150405Z"), mid.Add(72*time.Hour).Format("20060102T150405Z"))
-	syncBody := func(token string) string {
-		return `<d:sync-collection xmlns:d="DAV:"><d:sync-token>` + token + `</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`
-	}
+	rangeQuery := rangeQuery(evs)
 	for _, srv := range servers {
 		fmt.Println(srv.name)
 		// The first query is the cold one: Radicale builds its cache.
@@ -116,7 +237,9 @@ func run(n, nSources, reps int, withRadicale bool) error {
 		}
 		record(srv.name, "time-range REPORT, first (cold)", d)
 		members := len(hrefRE.FindAllString(body, -1))
-		d, _, err = median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, rangeQuery, "1") })
+		d, _, err = profiled(srv, "time-range", func() (time.Duration, string, error) {
+			return median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, rangeQuery, "1") })
+		})
 		if err != nil {
 			return err
 		}
@@ -154,14 +277,16 @@ func run(n, nSources, reps int, withRadicale bool) error {
 		if err := change10(ctx, srv, events, evs, hrefs); err != nil {
 			return err
 		}
-		d, body, err = timed(srv, "REPORT", srv.cal, syncBody(token[1]), "1")
+		d, body, err = median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, syncBody(token[1]), "1") })
 		if err != nil {
 			return err
 		}
 		record(srv.name, fmt.Sprintf("sync after 10 changes (%d members)", len(hrefRE.FindAllString(body, -1))), d)
 
 		feedReq := func(hdr ...string) (time.Duration, string, error) { return timed(srv, "GET", srv.feed, "", "", hdr...) }
-		d, _, err = median(reps, func() (time.Duration, string, error) { return feedReq() })
+		d, _, err = profiled(srv, "feed", func() (time.Duration, string, error) {
+			return median(reps, func() (time.Duration, string, error) { return feedReq() })
+		})
 		if err != nil {
 			return err
 		}
@@ -369,6 +494,31 @@ func timed(srv server, method, url, body, depth string, hdr ...string) (time.Dur
 		return 0, "", fmt.Errorf("%s %s %s: %s: %.300s", srv.name, method, url, resp.Status, b)
 	}
 	return d, string(b), nil
+}
+
+// keep leaves the bench folder in place for inspection (sqlite3, EXPLAIN).
+var keep bool
+
+// profileDir, when set, receives one CPU profile per warm passerelle
+// measurement, named after it.
+var profileDir string
+
+// profiled runs f under the CPU profiler when -profile is set and srv is
+// passerelle (the profile is of this process, which serves passerelle).
+func profiled(srv server, name string, f func() (time.Duration, string, error)) (time.Duration, string, error) {
+	if profileDir == "" || srv.name != "passerelle" {
+		return f()
+	}
+	out, err := os.Create(filepath.Join(profileDir, name+".pprof"))
+	if err != nil {
+		return 0, "", err
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		return 0, "", err
+	}
+	defer pprof.StopCPUProfile()
+	return f()
 }
 
 func median(reps int, f func() (time.Duration, string, error)) (time.Duration, string, error) {

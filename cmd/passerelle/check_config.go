@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"time"
+
+	"passerelle/store"
 )
 
 type checkConfigCmd struct {
@@ -23,5 +28,30 @@ func (c checkConfigCmd) Run(a *app) error {
 		v = 0
 	}
 	fmt.Fprintf(a.stdout, "\n# database: connected (%s, schema version %d)\n", db.Backend(), v)
-	return nil
+	return checkMail(a, db)
+}
+
+// checkMail opens an SMTP session and logs in to the IMAP mailbox, when
+// they are configured, and says which one failed and why.
+func checkMail(a *app, db *store.DB) error {
+	m, err := newMail(a, db, nil)
+	if err != nil || m == nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	defer cancel()
+	var errs []error
+	if err := m.smtp.Check(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("mail.smtp: %w", err))
+	} else {
+		fmt.Fprintf(a.stdout, "# smtp: connected (%s)\n", m.smtp.Addr())
+	}
+	if m.watcher != nil {
+		if err := m.watcher.Check(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("mail.imap: %w", err))
+		} else {
+			fmt.Fprintln(a.stdout, "# imap: logged in, mailbox selected")
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -63,6 +63,7 @@ func newMail(a *app, db *store.DB, participator bridges.Participator) (*mailPart
 		host, _ := os.Hostname()
 		m.watcher.Holder = host + "/" + strconv.Itoa(os.Getpid())
 		m.watcher.Log = a.log
+		m.watcher.ProcessedFolder = a.cfg.Mail.ProcessedFolder
 	}
 	return m, nil
 }
@@ -70,7 +71,7 @@ func newMail(a *app, db *store.DB, participator bridges.Participator) (*mailPart
 // sender is the mail worker for serve.
 func (m *mailParts) sender(a *app, db *store.DB, reply mail.ReplyAddress) *mail.Sender {
 	return &mail.Sender{DB: db, SMTP: m.smtp, From: a.cfg.Mail.From, Reply: reply, PublicURL: a.cfg.PublicURL,
-		Renderer: &ical.Renderer{}, Limit: &mail.RateLimit{Interval: 200 * time.Millisecond}, Log: a.log}
+		Renderer: &ical.Renderer{}, Limit: &mail.RateLimit{Interval: time.Duration(a.cfg.Mail.SendInterval)}, Log: a.log}
 }
 
 // exitCodeError ends the process with a given status (mail receive's 75).
@@ -122,6 +123,10 @@ func (mailReceiveCmd) Run(a *app) error {
 	}
 	if out.Ignored != "" {
 		fmt.Fprintf(a.stdout, "ignored: %s\n", out.Ignored)
+		return nil
+	}
+	if out.Subscribed != "" {
+		fmt.Fprintf(a.stdout, "subscribed to %s: %d invitation(s) queued\n", out.Subscribed, len(out.Invited))
 		return nil
 	}
 	fmt.Fprintf(a.stdout, "answer %s recorded for invitation %d\n", out.Answer, out.InvitationID)

@@ -45,6 +45,7 @@ type cli struct {
 	Events      eventsCmd      `cmd:"" help:"List upcoming events."`
 	Invite      inviteCmd      `cmd:"" help:"Send invitations (iMIP) to upcoming events: --source SOURCE or --event ID, then addresses."`
 	Mail        mailCmd        `cmd:"" help:"Mail RSVPs: receive one mail from an MTA."`
+	Participant participantCmd `cmd:"" help:"What passerelle holds about a mail participant: export it, or erase it."`
 }
 
 // app is what every command gets: the loaded configuration, a logger and

@@ -59,7 +59,19 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	}
 
 	calendars := &caldav.DBStore{DB: db}
-	caldav.Mount(in.mux, &caldav.Server{Store: calendars, Log: a.log},
+	// Personal calendars (the events one mail participant answered) are
+	// one more owner of the same CalDAV server.
+	var dav caldav.Store = calendars
+	if a.cfg.Mail.Enabled() {
+		reply, err := replyAddress(a)
+		if err != nil {
+			return nil, err
+		}
+		personal := &caldav.PersonalStore{DB: db, Renderer: &ical.Renderer{}, Organizer: reply.String()}
+		dav = &caldav.Owners{Public: calendars, Personal: personal}
+		in.mux.HandleFunc("GET /feeds/personal/{file}", personal.ServePersonalFeed)
+	}
+	caldav.Mount(in.mux, &caldav.Server{Store: dav, Log: a.log},
 		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage})
 	m, err := newMail(a, db, nil)
 	if err != nil {
@@ -78,6 +90,9 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		in.mail = m
 		m.rsvp.Participator = fed
 		pages.Inviter = m.rsvp
+		if err := (&web.MailPages{Pages: pages, RSVP: m.rsvp}).Mount(in.mux); err != nil {
+			return nil, err
+		}
 		in.events.Listeners = append(in.events.Listeners, m.rsvp)
 		reply, err := replyAddress(a)
 		if err != nil {

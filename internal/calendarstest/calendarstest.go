@@ -22,20 +22,40 @@ type Env struct {
 	Events *bridges.Events
 	// URL is the server's base URL (http://127.0.0.1:PORT), no slash.
 	URL string
+	// publicURL is the public_url the feeds name: the first replica's URL.
+	publicURL string
 }
 
 // Start serves the calendars of db on a loopback port until the test ends.
 func Start(tb testing.TB, db *store.DB) *Env {
 	tb.Helper()
+	return start(tb, db, "")
+}
+
+// Replica starts another server on the same database with the same
+// public_url, as a second passerelle replica behind one address would be:
+// it shares nothing with the first but the database.
+func (e *Env) Replica(tb testing.TB) *Env {
+	tb.Helper()
+	r := start(tb, e.DB, e.publicURL)
+	r.Events = e.Events
+	return r
+}
+
+func start(tb testing.TB, db *store.DB, publicURL string) *Env {
 	mux := http.NewServeMux()
 	st := &caldav.DBStore{DB: db}
 	srv := httptest.NewServer(mux)
 	tb.Cleanup(srv.Close)
-	caldav.Mount(mux, &caldav.Server{Store: st}, &caldav.Feeds{Store: st, PublicURL: srv.URL}, caldav.MountOptions{})
+	if publicURL == "" {
+		publicURL = srv.URL
+	}
+	caldav.Mount(mux, &caldav.Server{Store: st}, &caldav.Feeds{Store: st, PublicURL: publicURL}, caldav.MountOptions{})
 	return &Env{
-		DB:     db,
-		Events: &bridges.Events{Store: db, Renderer: &ical.Renderer{}},
-		URL:    srv.URL,
+		DB:        db,
+		Events:    &bridges.Events{Store: db, Renderer: &ical.Renderer{}},
+		URL:       srv.URL,
+		publicURL: publicURL,
 	}
 }
 

@@ -70,3 +70,24 @@ CREATE TABLE imap_state (
     lease_holder TEXT   NOT NULL DEFAULT '',
     lease_until  BIGINT NOT NULL DEFAULT 0
 );
+
+-- Who asked for every event of a source (a mail to local+join-SLUG@):
+-- each new public event of the source sends them an invitation, which
+-- stays the opt-in for that event.
+CREATE TABLE source_subscriptions (
+    participant_id BIGINT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+    source_id      BIGINT NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+    created_at     BIGINT NOT NULL,
+    PRIMARY KEY (participant_id, source_id)
+);
+CREATE INDEX source_subscriptions_source ON source_subscriptions (source_id);
+
+-- Secret tokens that open a participant's personal calendar (feed and
+-- CalDAV). One is minted per mail that links to it and only its SHA-256
+-- kept, like reply tokens: every link sent stays valid, none is stored.
+CREATE TABLE calendar_tokens (
+    token_hash     TEXT   PRIMARY KEY,
+    participant_id BIGINT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+    created_at     BIGINT NOT NULL
+);
+CREATE INDEX calendar_tokens_participant ON calendar_tokens (participant_id);

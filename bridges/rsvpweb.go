@@ -1,0 +1,129 @@
+package bridges
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// This file holds what the links in passerelle's mails lead to: the
+// token a mail carries (the same one as in its reply address) names the
+// invitation, so a page can show the invitation, take an answer into the
+// same flow as a mail reply, or stop all mail to the address. A link
+// itself changes nothing: mail scanners open links before people do.
+
+// TokenInvitation is what a mail's token opens: the invitation, its event
+// and whether the address still gets mail. The address itself is left
+// out: the page that shows this may be open on a shared screen.
+type TokenInvitation struct {
+	Invitation   *Invitation
+	Event        *StoredEvent
+	Unsubscribed bool
+}
+
+// ByToken reads what a mail's token names, ErrNotFound when no mail
+// carried that token (or its participant was erased).
+func (r *RSVP) ByToken(ctx context.Context, token string) (*TokenInvitation, error) {
+	var out *TokenInvitation
+	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+		inv, p, err := invitationByToken(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		ev, err := tx.EventByID(ctx, inv.EventID)
+		if err != nil {
+			return err
+		}
+		out = &TokenInvitation{Invitation: inv, Event: ev, Unsubscribed: p.Unsubscribed}
+		return nil
+	})
+	return out, err
+}
+
+func invitationByToken(ctx context.Context, tx RSVPTx, token string) (*Invitation, *Participant, error) {
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return nil, nil, ErrNotFound
+	}
+	inv, err := tx.InvitationByTokenHash(ctx, HashToken(token))
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := tx.ParticipantByID(ctx, inv.ParticipantID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return inv, p, nil
+}
+
+// AnswerByToken applies an answer given on the web page a mail links to.
+// The token proves the answer comes from the invited address, as the
+// token in a reply's address does; from there it is the same flow as a
+// mail reply (Join, Leave, the mails that follow).
+func (r *RSVP) AnswerByToken(ctx context.Context, token string, a Answer) (Outcome, error) {
+	switch a {
+	case AnswerAccepted, AnswerDeclined, AnswerTentative:
+	default:
+		return Outcome{}, fmt.Errorf("answer %q: want accepted, declined or tentative", a)
+	}
+	var out Outcome
+	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+		out = Outcome{Answer: a}
+		inv, p, err := invitationByToken(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		out.InvitationID = inv.ID
+		ev, err := tx.EventByID(ctx, inv.EventID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case ev.Deleted || ev.Status == StatusCancelled:
+			out.Ignored = "event cancelled"
+			return nil
+		case ev.Over(r.now()):
+			out.Ignored = "event over"
+			return nil
+		}
+		return r.apply(ctx, tx, p, inv, ev, a)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Outcome{}, err
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("answer on the web: %w", err)
+	}
+	if out.Ignored != "" {
+		r.log().Info("web answer ignored", "invitation", out.InvitationID, "reason", out.Ignored)
+	} else {
+		r.log().Info("web answer applied", "invitation", out.InvitationID, "answer", out.Answer)
+	}
+	return out, nil
+}
+
+// UnsubscribeByToken stops all mail to the address a mail's token was
+// sent to (RFC 8058 one-click, or the unsubscribe page's button). The
+// participations stand: leaving an event is an answer, not this.
+func (r *RSVP) UnsubscribeByToken(ctx context.Context, token string) error {
+	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+		inv, p, err := invitationByToken(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		if p.Unsubscribed {
+			return nil
+		}
+		p.Unsubscribed = true
+		if err := tx.SaveParticipant(ctx, p); err != nil {
+			return fmt.Errorf("save participant: %w", err)
+		}
+		r.log().Info("address unsubscribed from all mail", "participant", p.ID, "invitation", inv.ID)
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("unsubscribe: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"passerelle/bridges"
+)
+
+type participantCmd struct {
+	Export participantExportCmd `cmd:"" help:"Print, as JSON, all data held about a mail address."`
+	Erase  participantEraseCmd  `cmd:"" help:"Erase a mail address: leave its future events, delete its actor, remove its data."`
+}
+
+type participantExportCmd struct {
+	Address string `arg:"" help:"The participant's mail address (any case)."`
+}
+
+func (c participantExportCmd) Run(a *app) error {
+	db, err := openDB(a, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rec, err := db.ParticipantRecord(a.ctx, c.Address)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return fmt.Errorf("no participant with address %q: nothing is held about it", c.Address)
+	}
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rec)
+}
+
+type participantEraseCmd struct {
+	Address string `arg:"" help:"The participant's mail address (any case)."`
+}
+
+func (c participantEraseCmd) Run(a *app) error {
+	db, err := openDB(a, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// Leaves and the Delete are recorded as deliveries, sent by serve's
+	// workers with the actor's key; the flow needs no mail settings.
+	rsvp := &bridges.RSVP{Store: db, Log: a.log}
+	fed, err := newFederation(a, db, nil, rsvp)
+	if err != nil {
+		return err
+	}
+	rsvp.Participator = fed
+	out, err := rsvp.Erase(a.ctx, c.Address, fed)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return fmt.Errorf("no participant with address %q: nothing to erase", c.Address)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "erased: %d invitation(s) removed, %d future event(s) left", out.Invitations, out.Left)
+	if out.ActorDeleted {
+		fmt.Fprint(a.stdout, ", Delete of their actor queued")
+	}
+	fmt.Fprintln(a.stdout)
+	return nil
+}

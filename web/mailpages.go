@@ -1,0 +1,181 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+
+	"passerelle/bridges"
+)
+
+// Responder is the RSVP flow as the pages that mails link to use it
+// (*bridges.RSVP): a mail's token names one invitation.
+type Responder interface {
+	ByToken(ctx context.Context, token string) (*bridges.TokenInvitation, error)
+	AnswerByToken(ctx context.Context, token string, a bridges.Answer) (bridges.Outcome, error)
+	UnsubscribeByToken(ctx context.Context, token string) error
+}
+
+var _ Responder = (*bridges.RSVP)(nil)
+
+// MailPages serves the pages the links in passerelle's mails open:
+// /rsvp/{token} (answer yes, maybe or no on the web) and
+// /mail/unsubscribe/{token} (stop all mail, also RFC 8058 one-click).
+// Opening a link never changes anything — mail scanners open links before
+// people do — only the pages' buttons, which POST, do.
+type MailPages struct {
+	// Pages gives the layout, the languages and the event's details; its
+	// Mount must have run.
+	Pages *Pages
+	RSVP  Responder
+}
+
+// Mount registers the pages.
+func (m *MailPages) Mount(mux *http.ServeMux) error {
+	if m.Pages == nil || m.Pages.tmpl == nil {
+		return errors.New("mount mail pages: mount the public pages first")
+	}
+	for _, name := range []string{"rsvp", "unsubscribe", "badlink"} {
+		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return fmt.Errorf("parse page %s: %w", name, err)
+		}
+		m.Pages.tmpl[name] = t
+	}
+	// Same CSRF rule as the answer form. RFC 8058's one-click POST comes
+	// from the mail provider's servers, which send neither Origin nor
+	// Sec-Fetch-Site, so it passes.
+	csrf := http.NewCrossOriginProtection()
+	mux.Handle("GET /rsvp/{token}", http.HandlerFunc(m.rsvp))
+	mux.Handle("POST /rsvp/{token}", csrf.Handler(http.HandlerFunc(m.answer)))
+	mux.Handle("GET /mail/unsubscribe/{token}", http.HandlerFunc(m.unsubscribePage))
+	mux.Handle("POST /mail/unsubscribe/{token}", csrf.Handler(http.HandlerFunc(m.unsubscribe)))
+	return nil
+}
+
+// render adds to the public pages' headers what token pages need: never
+// cached (the state changes), never indexed.
+func (m *MailPages) render(w http.ResponseWriter, r *http.Request, name string, status int, data any) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Robots-Tag", "noindex, nofollow")
+	m.Pages.render(w, r, name, status, data)
+}
+
+// lookup reads what the token opens, or answers with the "not valid"
+// page (404) or an error, returning nil.
+func (m *MailPages) lookup(w http.ResponseWriter, r *http.Request) *bridges.TokenInvitation {
+	ti, err := m.RSVP.ByToken(r.Context(), r.PathValue("token"))
+	if errors.Is(err, bridges.ErrNotFound) {
+		l := pickLang(r)
+		m.render(w, r, "badlink", http.StatusNotFound, m.Pages.base(r, l.T("badlink.title")))
+		return nil
+	}
+	if err != nil {
+		m.Pages.fail(w, r, err)
+		return nil
+	}
+	return ti
+}
+
+type rsvpPage struct {
+	eventPage
+	Token, StateText string
+	// Closed says why the event takes no answers; empty when it does.
+	Closed       string
+	Done         bool
+	Unsubscribed bool
+}
+
+func (m *MailPages) rsvpData(r *http.Request, ti *bridges.TokenInvitation, done bool) rsvpPage {
+	d := rsvpPage{eventPage: m.Pages.eventData(r, ti.Event), Token: r.PathValue("token"), Done: done, Unsubscribed: ti.Unsubscribed}
+	d.Title = ti.Event.Title + " — " + d.L.T("rsvp.title")
+	d.StateText = d.L.T("state." + string(ti.Invitation.State))
+	d.ExternalURL = ""
+	if ti.Invitation.State == bridges.StateExternal {
+		d.ExternalURL = ti.Event.ExternalParticipationURL
+		if d.ExternalURL == "" {
+			d.ExternalURL = ti.Event.URL
+		}
+	}
+	switch {
+	case ti.Event.Deleted || ti.Event.Status == bridges.StatusCancelled:
+		d.Closed = d.L.T("rsvp.cancelled")
+	case ti.Event.Over(m.Pages.now()):
+		d.Closed = d.L.T("rsvp.over")
+	}
+	return d
+}
+
+func (m *MailPages) rsvp(w http.ResponseWriter, r *http.Request) {
+	ti := m.lookup(w, r)
+	if ti == nil {
+		return
+	}
+	m.render(w, r, "rsvp", http.StatusOK, m.rsvpData(r, ti, false))
+}
+
+// answers maps the buttons' values to answers.
+var answers = map[string]bridges.Answer{"yes": bridges.AnswerAccepted, "no": bridges.AnswerDeclined, "maybe": bridges.AnswerTentative}
+
+func (m *MailPages) answer(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	a, ok := answers[r.PostFormValue("answer")]
+	ti := m.lookup(w, r)
+	if ti == nil {
+		return
+	}
+	if !ok {
+		m.render(w, r, "rsvp", http.StatusBadRequest, m.rsvpData(r, ti, false))
+		return
+	}
+	out, err := m.RSVP.AnswerByToken(r.Context(), r.PathValue("token"), a)
+	if err != nil {
+		m.Pages.fail(w, r, err)
+		return
+	}
+	// Read again: the page says where the participation stands now.
+	if ti = m.lookup(w, r); ti == nil {
+		return
+	}
+	status := http.StatusOK
+	if out.Ignored != "" {
+		status = http.StatusConflict
+	}
+	m.render(w, r, "rsvp", status, m.rsvpData(r, ti, out.Ignored == ""))
+}
+
+type unsubscribePage struct {
+	page
+	Token         string
+	Done, Already bool
+}
+
+func (m *MailPages) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	ti := m.lookup(w, r)
+	if ti == nil {
+		return
+	}
+	l := pickLang(r)
+	m.render(w, r, "unsubscribe", http.StatusOK, unsubscribePage{page: m.Pages.base(r, l.T("unsub.title")),
+		Token: r.PathValue("token"), Already: ti.Unsubscribed})
+}
+
+// unsubscribe takes the page's button and RFC 8058's one-click POST
+// (List-Unsubscribe=One-Click) alike: both stop all mail to the address.
+func (m *MailPages) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	err := m.RSVP.UnsubscribeByToken(r.Context(), r.PathValue("token"))
+	if errors.Is(err, bridges.ErrNotFound) {
+		l := pickLang(r)
+		m.render(w, r, "badlink", http.StatusNotFound, m.Pages.base(r, l.T("badlink.title")))
+		return
+	}
+	if err != nil {
+		m.Pages.fail(w, r, err)
+		return
+	}
+	l := pickLang(r)
+	m.render(w, r, "unsubscribe", http.StatusOK, unsubscribePage{page: m.Pages.base(r, l.T("unsub.title")),
+		Token: r.PathValue("token"), Done: true})
+}
