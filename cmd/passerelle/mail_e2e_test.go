@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +26,6 @@ import (
 	"passerelle/internal/storetest"
 	"passerelle/internal/testenv"
 	"passerelle/mail"
-	"passerelle/store"
 )
 
 // mailWorld is the real binary serving against real peers: the Fedify
@@ -398,26 +397,39 @@ func TestMailRSVPEndToEnd(t *testing.T) {
 		t.Errorf("cancel: %s %+v", m.Method, ev)
 	}
 
-	// Unsubscription ends all mail to the address. The one-click page is
-	// another engineer's (web); this is the store's unsubscription it
-	// calls. A change to the full event mails Gmail once, then no more.
+	// Unsubscription ends all mail to the address: the mail provider's
+	// RFC 8058 one-click POST to the List-Unsubscribe URL of the last mail
+	// (no browser headers, body List-Unsubscribe=One-Click). A change to
+	// the full event mails Gmail once before, then no more.
 	w.peer.UpdateEvent(t, full.UUID, map[string]any{"content": "<p>Doors at 19:00.</p>"})
-	w.waitMail(gmail, "Updated: Full concert", 1)
-	db, err := store.Open(context.Background(), w.dbURL, nil)
+	last := w.waitMail(gmail, "Updated: Full concert", 1)
+	mr, err := gomail.CreateReader(bytes.NewReader(last.Raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if err := db.Tx(context.Background(), func(ctx context.Context, tx *store.Tx) error { return tx.Unsubscribe(ctx, gmail) }); err != nil {
+	if mr.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
+		t.Errorf("List-Unsubscribe-Post: %q", mr.Header.Get("List-Unsubscribe-Post"))
+	}
+	unsub := strings.Trim(mr.Header.Get("List-Unsubscribe"), "<>")
+	if !strings.HasPrefix(unsub, "http://"+w.srv.Listen+"/mail/unsubscribe/") {
+		t.Fatalf("List-Unsubscribe: %q", unsub)
+	}
+	resp, err := http.Post(unsub, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("one-click unsubscribe: HTTP %d", resp.StatusCode)
 	}
 	w.peer.UpdateEvent(t, full.UUID, map[string]any{"content": "<p>Doors at 19:30.</p>"})
 	w.peer.UpdateEvent(t, free.UUID, map[string]any{"content": "<p>Bring two blankets.</p>"})
-	// The apple address still gets mail: a change to its approved
-	// (cancelled) event is not sent, but a fresh invitation is.
+	// The other address still gets mail.
 	w.invite("Free picnic", apple)
 	w.waitMail(apple, "Invitation: Free picnic", 1)
-	time.Sleep(time.Second)
+	waitUntil(t, "the update to the unsubscribed address suppressed", 20*time.Second, func() bool {
+		return strings.Contains(w.srv.Logs(), "mail to an unsubscribed address suppressed")
+	})
 	if n := len(w.mails(gmail, "Updated: Full concert")); n != 1 {
 		t.Errorf("%d updates of the full concert reached the unsubscribed address, want only the one before", n)
 	}
