@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"passerelle/internal/storetest"
 	"passerelle/internal/testenv"
 	"passerelle/mail"
+	"passerelle/store"
 )
 
 // mailWorld is the real binary serving against real peers: the Fedify
@@ -156,8 +158,13 @@ func (w *mailWorld) mails(to, subject string) []sentMail {
 // waitMail waits for the nth (1-based) mail to an address with a subject.
 func (w *mailWorld) waitMail(to, subject string, n int) sentMail {
 	w.t.Helper()
+	return w.waitMailWithin(to, subject, n, 30*time.Second)
+}
+
+func (w *mailWorld) waitMailWithin(to, subject string, n int, within time.Duration) sentMail {
+	w.t.Helper()
 	var got []sentMail
-	waitUntil(w.t, fmt.Sprintf("mail %q to %s", subject, to), 30*time.Second, func() bool {
+	waitUntil(w.t, fmt.Sprintf("mail %q to %s", subject, to), within, func() bool {
 		got = w.mails(to, subject)
 		return len(got) >= n
 	})
@@ -453,5 +460,53 @@ func TestMailRSVPEndToEnd(t *testing.T) {
 				t.Errorf("the peer received %s: %s", addr, raw)
 			}
 		}
+	}
+}
+
+// TestMailRefetchThroughServe proves serve's re-fetch of answered events:
+// after the group is unfollowed the peer sends passerelle nothing, yet a
+// change at the origin reaches the participant as an update, through the
+// periodic sweep (every minute) and its signed conditional GET.
+func TestMailRefetchThroughServe(t *testing.T) {
+	w := startMailWorld(t)
+	ev := w.event(fedipeertest.Event{Name: "Quiet picnic"})
+	const gmail = "tcataldo@gmail.com"
+	w.invite("Quiet picnic", gmail)
+	inv := w.waitMail(gmail, "Invitation: Quiet picnic", 1)
+	_, c := inv.calendar(t)
+	w.appendMail(reply(t, "gmail-reply-accepted.eml", "14ef516ad2e6ce325d5c8efcf9d7ddbfa30f9d15", ev.ID, c.Organizer))
+	w.waitMail(gmail, "Confirmed: Quiet picnic", 1)
+
+	if r := w.cli("unfollow", "mygroup"); r.Code != 0 {
+		t.Fatalf("unfollow: exit %d %s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	waitUntil(t, "the peer drops its follower", 20*time.Second, func() bool { return len(w.peer.State(t).Followers["mygroup"]) == 0 })
+	if d := w.peer.UpdateEvent(t, ev.UUID, map[string]any{"content": "<p>Moved to the park.</p>"}); len(d) != 0 {
+		t.Fatalf("the peer still delivers to passerelle: %+v", d)
+	}
+	// Whatever the sweep did so far, make the event due now: the next
+	// sweep (within a minute) re-fetches it.
+	db, err := store.Open(context.Background(), w.dbURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Tx(context.Background(), func(ctx context.Context, tx *store.Tx) error {
+		return tx.ScheduleRefetch(ctx, w.ids["Quiet picnic"], time.Now().Add(-time.Second))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	upd := w.waitMailWithin(gmail, "Updated: Quiet picnic", 1, 100*time.Second)
+	if _, u := upd.calendar(t); u.Sequence != c.Sequence+1 {
+		t.Errorf("update SEQUENCE %d after %d", u.Sequence, c.Sequence)
+	}
+	var signed bool
+	for _, f := range w.peer.Fetched(t) {
+		if w.peer.URL+f.Path == ev.ID && f.Signed && f.Status == 200 {
+			signed = true
+		}
+	}
+	if !signed {
+		t.Errorf("no signed GET of the event at the peer: %+v", w.peer.Fetched(t))
 	}
 }
