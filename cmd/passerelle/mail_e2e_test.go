@@ -510,3 +510,69 @@ func TestMailRefetchThroughServe(t *testing.T) {
 		t.Errorf("no signed GET of the event at the peer: %+v", w.peer.Fetched(t))
 	}
 }
+
+// TestMailBadInputThroughServe appends what must change nothing to the
+// watched mailbox of the real binary: a reply from another address, a
+// REPLY for an unknown UID, a wrong token, a bounce, malformed MIME, a
+// 30 MB mail, and a valid reply sent twice. Only the valid one joins, once;
+// nothing else is answered, and the watcher goes past every one.
+func TestMailBadInputThroughServe(t *testing.T) {
+	w := startMailWorld(t)
+	ev := w.event(fedipeertest.Event{Name: "Guarded picnic"})
+	const gmail = "tcataldo@gmail.com"
+	w.invite("Guarded picnic", gmail)
+	inv := w.waitMail(gmail, "Invitation: Guarded picnic", 1)
+	_, c := inv.calendar(t)
+	const gmailUID = "14ef516ad2e6ce325d5c8efcf9d7ddbfa30f9d15"
+	wrongToken := regexp.MustCompile(`\+r-[a-z2-7]+@`).ReplaceAllString(c.Organizer, "+r-aaaaaaaaaaaaaaaaaaaaaaaaaa@")
+	huge := "From: " + gmail + "\r\nTo: <" + c.Organizer + ">\r\nSubject: yes\r\nMessage-ID: <huge@client.test>\r\nContent-Type: text/plain\r\n\r\nyes\r\n" +
+		strings.Repeat(strings.Repeat("x", 998)+"\r\n", 30<<10)
+	bad := map[string][]byte{
+		"another sender": bytes.ReplaceAll(reply(t, "gmail-reply-accepted.eml", gmailUID, ev.ID, c.Organizer), []byte(gmail), []byte("mallory@evil.example")),
+		"unknown UID":    reply(t, "gmail-reply-accepted.eml", gmailUID, "urn:uuid:not-an-event-here", c.Organizer),
+		"wrong token":    bytes.ReplaceAll(reply(t, "gmail-reply-accepted.eml", gmailUID, ev.ID, wrongToken), []byte("In-Reply-To"), []byte("X-In-Reply-To")),
+		"bounce": []byte("From: MAILER-DAEMON@mx.example.net\r\nTo: <" + c.Organizer + ">\r\nMessage-ID: <dsn@mx.example.net>\r\nSubject: Undelivered\r\n" +
+			"In-Reply-To: <" + inv.MessageID + ">\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +
+			"--b\r\nContent-Type: text/plain\r\n\r\nyes\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nStatus: 5.0.0\r\n--b--\r\n"),
+		"malformed MIME": []byte("From: " + gmail + "\r\nTo: <" + c.Organizer + ">\r\nMessage-ID: <broken@client.test>\r\nContent-Type: multipart/mixed\r\n\r\n--\r\n\x00\xff garbage"),
+		"30 MB":          []byte(huge),
+	}
+	for name, raw := range bad {
+		t.Logf("appending %s (%d bytes)", name, len(raw))
+		w.appendMail(raw)
+	}
+	db, err := store.Open(context.Background(), w.dbURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	processed := func(n int) {
+		t.Helper()
+		waitUntil(t, fmt.Sprintf("the watcher past %d mails", n), 60*time.Second, func() bool {
+			st, err := db.IMAPState(context.Background(), "INBOX")
+			return err == nil && st.LastUID == uint32(n)
+		})
+	}
+	processed(len(bad))
+	time.Sleep(500 * time.Millisecond)
+	if n := len(w.received("Join", ev.ID)); n != 0 {
+		t.Fatalf("%d Joins after mail that must change nothing", n)
+	}
+	good := reply(t, "gmail-reply-accepted.eml", gmailUID, ev.ID, c.Organizer)
+	w.appendMail(good)
+	w.appendMail(good)
+	processed(len(bad) + 2)
+	w.waitMail(gmail, "Confirmed: Guarded picnic", 1)
+	time.Sleep(time.Second)
+	if n := len(w.received("Join", ev.ID)); n != 1 {
+		t.Errorf("%d Joins, want 1 (the valid reply, once)", n)
+	}
+	if n := len(w.smtp.Messages(t)); n != 2 {
+		t.Errorf("%d mails sent, want 2 (the invitation and the confirmation)", n)
+	}
+	resp, err := http.Get("http://" + w.srv.Listen + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("serve after the bad mail: %v", err)
+	}
+	resp.Body.Close()
+}
