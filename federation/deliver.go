@@ -113,7 +113,12 @@ func (s *Service) sendDelivery(ctx context.Context, d *store.Delivery) (string, 
 	}
 	inbox, err := s.inboxFor(ctx, d)
 	if err != nil {
-		if errors.Is(err, ErrBlocked) {
+		var se *StatusError
+		if errors.As(err, &se) && se.StatusCode == http.StatusGone {
+			// The recipient actor is gone: so is its inbox.
+			return "", 0, err
+		}
+		if errors.Is(err, ErrBlocked) || errors.As(err, &se) && se.StatusCode == http.StatusNotFound {
 			return "", 0, fmt.Errorf("%w: %v", errPermanent, err)
 		}
 		return "", 0, fmt.Errorf("find inbox: %w", err)

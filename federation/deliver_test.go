@@ -147,6 +147,23 @@ func TestDeliveryOutcomes(t *testing.T) {
 			t.Errorf("%s: no error recorded", tc.path)
 		}
 	}
+	// The recipient actor itself is gone (410): stop, do not retry.
+	r.setDoc("/@deleted", map[string]any{"type": "Tombstone"}, http.StatusGone)
+	goneActor := []byte(`{"id":"` + h.svc.URL("/test/"+randomID()) + `","type":"Follow"}`)
+	if err := h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return h.svc.Deliver(ctx, tx, inst.ID, Recipient{Actor: r.url("/@deleted")}, goneActor)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var goneID int64
+	h.db.QueryRow(ctx, `SELECT MAX(id) FROM deliveries`).Scan(&goneID)
+	if retry, err := h.svc.RunDelivery(ctx, goneID); err != nil || retry != 0 {
+		t.Fatalf("delivery to a gone actor: retry %s, %v", retry, err)
+	}
+	if d, _ := h.db.DeliveryByID(ctx, goneID); d.State != store.DeliveryGone {
+		t.Errorf("delivery to a gone actor: state %s, want gone", d.State)
+	}
+
 	// Blocked after enqueueing: never contacted.
 	h.svc.policy.Block = []string{"127.0.0.1"}
 	before := len(r.posts())

@@ -192,14 +192,7 @@ func (s *Service) Follow(ctx context.Context, r *Resolved) (*bridges.Source, err
 		return nil, err
 	}
 	followID := s.newActivityID("follows")
-	follow, err := json.Marshal(map[string]any{
-		"@context": asContext[0],
-		"id":       followID,
-		"type":     "Follow",
-		"actor":    s.ActorURL(inst.Username),
-		"object":   r.ActorURL,
-		"to":       []string{r.ActorURL},
-	})
+	follow, err := followActivity(followID, s.ActorURL(inst.Username), r.ActorURL)
 	if err != nil {
 		return nil, err
 	}
@@ -247,15 +240,7 @@ func (s *Service) Unfollow(ctx context.Context, src *bridges.Source) error {
 	if err != nil {
 		return err
 	}
-	me := s.ActorURL(inst.Username)
-	undo, err := json.Marshal(map[string]any{
-		"@context": asContext[0],
-		"id":       s.newActivityID("undos"),
-		"type":     "Undo",
-		"actor":    me,
-		"object":   map[string]any{"id": src.FollowID, "type": "Follow", "actor": me, "object": src.ActorURL},
-		"to":       []string{src.ActorURL},
-	})
+	undo, err := undoFollowActivity(s.newActivityID("undos"), s.ActorURL(inst.Username), src.FollowID, src.ActorURL)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,12 @@ func newHarness(t *testing.T, opts Options) *harness {
 // (tests that drive jobs by hand).
 func newHarnessJobs(t testing.TB, opts Options, jobs bool) *harness {
 	t.Helper()
-	db := storetest.New(t)
+	return newHarnessOn(t, storetest.New(t), opts, jobs)
+}
+
+// newHarnessOn is newHarnessJobs on a given database (PostgreSQL tests).
+func newHarnessOn(t testing.TB, db *store.DB, opts Options, jobs bool) *harness {
+	t.Helper()
 	h := &harness{t: t, db: db, joins: &joinRecorder{answers: map[string]bridges.JoinAnswer{}}}
 	mux := http.NewServeMux()
 	h.srv = httptest.NewServer(mux)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"passerelle/bridges"
+	"passerelle/internal/storetest"
 	"passerelle/store"
 )
 
@@ -23,7 +24,10 @@ func eventObject(r *remote, uuid, group, person, updated, status string, draft b
 }
 
 func TestInboxMobilizonFlow(t *testing.T) {
-	h := newHarness(t, Options{})
+	storetest.Each(t, func(t *testing.T, db *store.DB) { testInboxMobilizonFlow(t, newHarnessOn(t, db, Options{}, true)) })
+}
+
+func testInboxMobilizonFlow(t *testing.T, h *harness) {
 	r := newRemote(t)
 	group := r.addActor("mygroup", "Group", testKey(t, 0))
 	person := r.addActor("alice", "Person", testKey(t, 1))
@@ -206,12 +210,16 @@ func TestInboxAnswers(t *testing.T) {
 
 	joinID := h.svc.URL("/joins/" + randomID())
 	participant := h.svc.ActorURL("p-1234")
-	// The Join was delivered to the group's host: only that host may answer it.
-	inst, _ := h.svc.InstanceActor(context.Background())
-	if err := h.db.Tx(context.Background(), func(ctx context.Context, tx *store.Tx) error {
-		return tx.InsertDelivery(ctx, &store.Delivery{ActorID: inst.ID, Recipient: group, ActivityID: joinID, Activity: []byte(`{}`)})
-	}); err != nil {
-		t.Fatal(err)
+	recordJoin(t, h, joinID, group)
+	// A server the Join was not sent to cannot answer it, whatever its
+	// embedded copy of the Join says.
+	other := newRemote(t)
+	mallory := other.addActor("mallory", "Person", testKey(t, 2))
+	other.post(inbox, mallory, map[string]any{"id": other.url("/reject/join/1"), "type": "Reject", "actor": mallory,
+		"object": map[string]any{"type": "Join", "id": joinID, "actor": participant, "object": other.url("/events/e1")}}, nil)
+	time.Sleep(300 * time.Millisecond)
+	if a := h.joins.get(joinID); a != "" {
+		t.Fatalf("a Join was answered (%s) by a server it was not sent to", a)
 	}
 	r.post(inbox, person, map[string]any{"id": r.url("/accept/join/1"), "type": "Accept", "actor": person, "attributedTo": group,
 		"object": map[string]any{"type": "Join", "id": joinID, "actor": participant, "object": r.url("/events/e1")}}, nil)
@@ -234,5 +242,21 @@ func TestInboxAnswers(t *testing.T) {
 	}
 	if a := h.joins.get(r.url("/join/event/2")); a != "" {
 		t.Errorf("someone else's Join answered: %s", a)
+	}
+}
+
+// recordJoin records that a Join went to recipient, as Participator.Join does.
+func recordJoin(t *testing.T, h *harness, joinID, recipient string) {
+	t.Helper()
+	ctx := context.Background()
+	inst, err := h.svc.InstanceActor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return tx.InsertDelivery(ctx, &store.Delivery{ActorID: inst.ID, Recipient: recipient, ActivityID: joinID, Activity: []byte(`{}`)})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

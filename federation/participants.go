@@ -115,23 +115,6 @@ func (s *Service) Leave(ctx context.Context, tx bridges.Tx, p *bridges.Participa
 	return s.Deliver(ctx, tx, p.ActorID, Recipient{Actor: ev.OrganizerURL}, body)
 }
 
-// joinAnswerFromItsHost reports whether an Accept or Reject of our Join
-// joinID comes from the host the Join was delivered to: only the event's
-// home server may answer for it, whatever the activity embeds. A Join
-// passerelle has no delivery of is not ours to answer.
-func (s *Service) joinAnswerFromItsHost(ctx context.Context, joinID, actor string) (bool, error) {
-	ds, err := s.db.DeliveriesOf(ctx, joinID)
-	if err != nil {
-		return false, fmt.Errorf("deliveries of %s: %w", joinID, err)
-	}
-	for _, d := range ds {
-		if sameHost(d.Recipient, actor) || (d.Recipient == "" && sameHost(d.Inbox, actor)) {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // Forget sends a Delete of the participant's actor to the organisers it
 // spoke to, durably, in tx, and gives the actor back its neutral name.
 // The actor's row and key stay: the queued Leaves and this Delete are

@@ -300,20 +300,29 @@ func (s *Service) processJoinAnswer(ctx context.Context, act *Activity, actor, j
 		s.log.Warn("answer to a Join, but no RSVP flow is wired", "join", joinID)
 		return nil
 	}
-	// The answer must come from the event's instance: the Join names the
-	// event, embedded (Mobilizon) or not; check the host of what we know.
 	if inner != nil {
-		if ev := ref(inner.Object); ev != "" && !sameHost(ev, actor) {
-			return skipf("%s of Join %s for event %s sent from another host by %s", act.Type, joinID, ev, actor)
-		}
 		if p := ref(inner.Actor); p != "" && !s.isLocal(p) {
 			return skipf("%s of someone else's Join", act.Type)
 		}
 	}
-	if ok, err := s.joinAnswerFromItsHost(ctx, joinID, actor); err != nil {
+	// Only the server the Join went to may answer it. The embedded Join is
+	// the sender's copy and proves nothing, so the check uses passerelle's
+	// own record of where it delivered the Join.
+	ds, err := s.db.DeliveriesOf(ctx, joinID)
+	if err != nil {
 		return err
-	} else if !ok {
-		return skipf("%s of Join %s from %s, a host the Join was not sent to", act.Type, joinID, actor)
+	}
+	if len(ds) == 0 {
+		return skipf("%s of %s, which is no Join passerelle sent", act.Type, joinID)
+	}
+	from := false
+	for _, d := range ds {
+		if sameHost(d.Recipient, actor) || sameHost(d.Inbox, actor) {
+			from = true
+		}
+	}
+	if !from {
+		return skipf("%s of Join %s from %s, not the server it was sent to", act.Type, joinID, actor)
 	}
 	answer := bridges.JoinAccepted
 	if act.Type == "Reject" {

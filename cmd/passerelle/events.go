@@ -15,15 +15,16 @@ type eventsCmd struct {
 }
 
 type eventLine struct {
-	ID       int64  `json:"id"`
-	Source   string `json:"source"`
-	Title    string `json:"title"`
-	Status   string `json:"status"`
-	Start    string `json:"start"`
-	End      string `json:"end,omitempty"`
-	Timezone string `json:"timezone,omitempty"`
-	URL      string `json:"url"`
-	APID     string `json:"ap_id"`
+	ID     int64  `json:"id"`
+	Source string `json:"source"`
+	Title  string `json:"title"`
+	Status string `json:"status"`
+	Start  string `json:"start"`
+	// End and Timezone are null when the source gave none.
+	End      *string `json:"end"`
+	Timezone *string `json:"timezone"`
+	URL      string  `json:"url"`
+	APID     string  `json:"ap_id"`
 }
 
 // Run lists upcoming events: cancelled ones stay listed until they are
@@ -66,12 +67,16 @@ func (c eventsCmd) Run(a *app) error {
 	for _, e := range evs {
 		loc := e.Location()
 		l := eventLine{ID: e.ID, Source: slugs[e.SourceID], Title: e.Title, Status: string(e.Status),
-			Start: e.Start.In(loc).Format(time.RFC3339), Timezone: e.TimeZone, URL: e.URL, APID: e.APID}
+			Start: e.Start.In(loc).Format(time.RFC3339), URL: e.URL, APID: e.APID}
+		if e.TimeZone != "" {
+			l.Timezone = &e.TimeZone
+		}
 		if l.URL == "" {
 			l.URL = e.APID
 		}
 		if !e.End.IsZero() {
-			l.End = e.End.In(loc).Format(time.RFC3339)
+			end := e.End.In(loc).Format(time.RFC3339)
+			l.End = &end
 		}
 		if c.JSON {
 			if err := enc.Encode(l); err != nil {

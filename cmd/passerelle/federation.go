@@ -44,7 +44,7 @@ func backfillProgress(w io.Writer, label string) (report func(federation.Backfil
 			}
 	}
 	return func(p federation.BackfillProgress) {
-		if p.Items%10 == 0 {
+		if p.Items == 1 || p.Items%10 == 0 {
 			fmt.Fprintf(w, "%s: %d items read, %d events stored\n", label, p.Items, p.Stored)
 		}
 	}, func() {}

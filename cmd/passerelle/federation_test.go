@@ -33,12 +33,24 @@ func TestFederationCommands(t *testing.T) {
 		return binarytest.Run(t, dir, append([]string{"PASSERELLE_LISTEN=" + addr}, env...), args...)
 	}
 
+	loc, _ := time.LoadLocation("Europe/Paris")
+	peer.CreateEvent(t, fedipeertest.Event{Name: "Before the follow", StartTime: time.Now().Add(72 * time.Hour).In(loc).Truncate(time.Second).Format(time.RFC3339), Timezone: "Europe/Paris", Silent: true})
+
 	r := cli("follow", peer.Handle("mygroup"))
 	if r.Code != 0 || !strings.Contains(r.Stdout, "accepted the follow") || !strings.Contains(r.Stdout, "backfill of mygroup") {
 		t.Fatalf("follow: exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if !strings.Contains(r.Stderr, "backfill mygroup") && !strings.Contains(r.Stdout, "0 items read") {
+	if !strings.Contains(r.Stderr, "backfill mygroup: 1 items read") {
 		t.Errorf("follow printed no backfill progress: %s", r.Stderr)
+	}
+	if !strings.Contains(r.Stdout, "1 events stored") {
+		t.Errorf("follow did not backfill the group's event:\n%s", r.Stdout)
+	}
+	live := peer.CreateEvent(t, fedipeertest.Event{Name: "After the follow", StartTime: time.Now().Add(96 * time.Hour).In(loc).Truncate(time.Second).Format(time.RFC3339), Timezone: "Europe/Paris"})
+	for _, d := range live.Deliveries {
+		if d.Status != 202 {
+			t.Errorf("serve answered %d to the peer's signed activity: %s", d.Status, d.Body)
+		}
 	}
 	r = cli("follow", peer.ActorURL("relay"))
 	if r.Code != 0 || !strings.Contains(r.Stdout, "admin") || !strings.Contains(r.Stdout, "still pending") {
@@ -123,8 +135,9 @@ func TestFederationCommands(t *testing.T) {
 		}
 		titles = append(titles, l["title"].(string)+"/"+l["status"].(string))
 	}
-	if strings.Join(titles, ",") != "Cancelled/cancelled,Shown/confirmed" && strings.Join(titles, ",") != "Shown/confirmed,Cancelled/cancelled" {
-		t.Errorf("events listed %v, want the shown and the cancelled one only", titles)
+	if got := strings.Join(titles, ","); got != "Cancelled/cancelled,Shown/confirmed,Before the follow/confirmed,After the follow/confirmed" &&
+		got != "Shown/confirmed,Cancelled/cancelled,Before the follow/confirmed,After the follow/confirmed" {
+		t.Errorf("events listed %v, want the shown and the cancelled one, then the backfilled and the live one", titles)
 	}
 
 	if r = cli("block", "spam.example"); r.Code != 0 {

@@ -98,6 +98,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		if err != nil {
 			return nil, err
 		}
+		pages.JoinAddress = func(slug string) string { return reply.Tagged("join-" + slug) }
 		mail.Register(in.workers, m.sender(a, db, reply), &mail.ConfirmChecker{RSVP: m.rsvp})
 		// Answered events are re-fetched from their origin (Mobilizon
 		// sends their participants no Update or Delete); the sweep runs

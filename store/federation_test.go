@@ -1,0 +1,132 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"passerelle/bridges"
+	"passerelle/internal/storetest"
+	"passerelle/store"
+)
+
+// TestFederationStorage runs federation's queries (migration 0002) on
+// both backends.
+func TestFederationStorage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+
+		// Inbox activities: a replay (same id and body), also within one
+		// batch, is not recorded twice; a changed body under the same id
+		// (Mobilizon's Update) is.
+		var ids []int64
+		err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			var err error
+			ids, err = tx.AddInboxActivities(ctx, []store.NewInboxActivity{
+				{ID: "https://m.example/e/1/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":1}`)},
+				{ID: "https://m.example/e/1/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":1}`)},
+				{ID: "https://m.example/e/1/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":2}`)},
+			})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != 3 || ids[0] == 0 || ids[1] != 0 || ids[2] == 0 {
+			t.Fatalf("ids %v, want new, replay (0), new", ids)
+		}
+		var again []int64
+		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			var err error
+			again, err = tx.AddInboxActivities(ctx, []store.NewInboxActivity{{ID: "https://m.example/e/1/activity", Signer: "x", Body: []byte(`{"v":2}`)}})
+			return err
+		}); err != nil || again[0] != 0 {
+			t.Fatalf("replay in a later batch: %v %v", again, err)
+		}
+		acts, err := db.InboxActivities(ctx, []int64{ids[0], ids[2]})
+		if err != nil || len(acts) != 2 || string(acts[1].Body) != `{"v":2}` || acts[0].Signer != "https://m.example/@a" {
+			t.Fatalf("activities %+v %v", acts, err)
+		}
+		if err := db.InboxActivitiesDone(ctx, []int64{ids[0]}); err != nil {
+			t.Fatal(err)
+		}
+		if acts, _ := db.InboxActivities(ctx, []int64{ids[0], ids[2]}); len(acts) != 1 {
+			t.Errorf("a processed activity is still pending: %+v", acts)
+		}
+
+		// Remote actors: upsert by id, found by key id.
+		ra := &store.RemoteActor{ID: "https://m.example/@g", KeyID: "https://m.example/@g#main-key", PublicKeyPEM: "pem1", Type: "Group", Inbox: "https://m.example/@g/inbox", FetchedAt: time.Now()}
+		if err := db.SaveRemoteActor(ctx, ra); err != nil {
+			t.Fatal(err)
+		}
+		ra.PublicKeyPEM, ra.SharedInbox = "pem2", "https://m.example/inbox"
+		if err := db.SaveRemoteActor(ctx, ra); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.RemoteActorByKeyID(ctx, ra.KeyID)
+		if err != nil || got.PublicKeyPEM != "pem2" || got.SharedInbox != "https://m.example/inbox" || got.Type != "Group" {
+			t.Errorf("remote actor %+v %v", got, err)
+		}
+		if _, err := db.RemoteActor(ctx, "https://m.example/@nobody"); !errors.Is(err, bridges.ErrNotFound) {
+			t.Errorf("unknown actor: %v", err)
+		}
+
+		// Block list.
+		if err := db.BlockDomain(ctx, "Spam.Example."); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.BlockDomain(ctx, "https://x/"); err == nil {
+			t.Error("a URL was accepted as a domain")
+		}
+		if b, _ := db.DomainBlocked(ctx, "spam.example"); !b {
+			t.Error("spam.example not blocked")
+		}
+		if l, _ := db.BlockedDomains(ctx); len(l) != 1 || l[0] != "spam.example" {
+			t.Errorf("block list %v", l)
+		}
+		if was, _ := db.UnblockDomain(ctx, "spam.example"); !was {
+			t.Error("unblock said it was not blocked")
+		}
+
+		// Deliveries: recorded in a transaction, attempts counted.
+		a := &store.LocalActor{Kind: store.ActorInstance, Username: "passerelle", PrivateKeyPEM: "k", PublicKeyPEM: "p"}
+		d := &store.Delivery{Recipient: "https://m.example/@g", ActivityID: "https://e.example/follows/1", Activity: []byte(`{"type":"Follow"}`)}
+		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			if err := tx.CreateLocalActor(ctx, a); err != nil {
+				return err
+			}
+			d.ActorID = a.ID
+			return tx.InsertDelivery(ctx, d)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RecordDeliveryAttempt(ctx, d.ID, store.DeliveryPending, "https://m.example/inbox", "HTTP 503"); err != nil {
+			t.Fatal(err)
+		}
+		got2, err := db.DeliveryByID(ctx, d.ID)
+		if err != nil || got2.Attempts != 1 || got2.Inbox != "https://m.example/inbox" || got2.LastError != "HTTP 503" || string(got2.Activity) != `{"type":"Follow"}` {
+			t.Errorf("delivery %+v %v", got2, err)
+		}
+		if la, err := db.LocalActorByID(ctx, a.ID); err != nil || la.Username != "passerelle" {
+			t.Errorf("local actor by id: %+v %v", la, err)
+		}
+
+		// Sources: state changes and event counts.
+		src := &bridges.Source{Slug: "g", ActorURL: "https://m.example/@g", State: bridges.SourcePending, CreatedAt: time.Now()}
+		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			if err := tx.SaveSource(ctx, src); err != nil {
+				return err
+			}
+			return tx.SetSourceState(ctx, src.ID, bridges.SourceFollowed)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := db.SourceWhere(ctx, "id", src.ID); s.State != bridges.SourceFollowed || s.LastActivity.IsZero() {
+			t.Errorf("source %+v", s)
+		}
+		if n, err := db.SourceEventCount(ctx, src.ID); err != nil || n != 0 {
+			t.Errorf("event count %d %v", n, err)
+		}
+	})
+}
