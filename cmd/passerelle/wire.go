@@ -97,6 +97,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		if err != nil {
 			return nil, err
 		}
+		pages.JoinAddress = func(slug string) string { return reply.Tagged("join-" + slug) }
 		mail.Register(in.workers, m.sender(a, db, reply), &mail.ConfirmChecker{RSVP: m.rsvp})
 	}
 	fed.Mount(in.mux)
