@@ -82,6 +82,7 @@ func TestFedifyPeerTube(t *testing.T) {
 		}
 	}
 	eventually(t, "the rescheduled live", func() bool { return h.event(live.ID).Start.Equal(later) })
+	eventually(t, "the inbox processed", h.inboxDrained)
 	if got := h.event(live.ID).Sequence; got != ev.Sequence+1 {
 		t.Errorf("SEQUENCE after the reschedule is %d, want %d", got, ev.Sequence+1)
 	}
@@ -117,8 +118,7 @@ func TestFedifyPeerTube(t *testing.T) {
 	// event, which happened, stays as it was.
 	before := h.event(early.ID)
 	peer.UpdateVideo(t, early.UUID, map[string]any{"isLiveBroadcast": false, "state": 1, "duration": "PT1800S"})
-	peer.UpdateVideo(t, live.UUID, map[string]any{"name": "Conseil municipal (terminé)"})
-	eventually(t, "the later Update", func() bool { return h.event(live.ID).Title == "Conseil municipal (terminé)" })
+	eventually(t, "the replay Update processed", h.inboxDrained)
 	if after := h.event(early.ID); after == nil || after.Deleted || after.Sequence != before.Sequence || !after.Start.Equal(before.Start) {
 		t.Errorf("the replay Update changed the stored live: %+v", after)
 	}
@@ -126,4 +126,14 @@ func TestFedifyPeerTube(t *testing.T) {
 	// Delete of the bare URL, from the account.
 	peer.DeleteVideo(t, live.UUID)
 	eventually(t, "the deleted live", func() bool { return h.event(live.ID).Deleted })
+}
+
+// inboxDrained says whether every activity the inbox took has been
+// processed (a processed activity keeps only its dedupe key).
+func (h *harness) inboxDrained() bool {
+	var n int
+	if err := h.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM inbox_activities WHERE body IS NOT NULL`).Scan(&n); err != nil {
+		h.t.Fatal(err)
+	}
+	return n == 0
 }
