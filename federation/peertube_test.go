@@ -33,6 +33,10 @@ func TestFedifyPeerTube(t *testing.T) {
 	if res.Software != "peertube" || res.Actor.Type != "Group" || res.ActorURL != peer.ActorURL("root_channel") || src.Outbox != peer.ActorURL("root_channel")+"/outbox" {
 		t.Fatalf("resolved %s (%s, %s), outbox %q", res.ActorURL, res.Actor.Type, res.Software, src.Outbox)
 	}
+	byURL, err := h.svc.Resolve(ctx, peer.ActorURL("root_channel"))
+	if err != nil || byURL.Software != "peertube" || byURL.ActorURL != res.ActorURL || byURL.Handle != peer.Handle("root_channel") {
+		t.Errorf("the channel URL resolved to %+v, %v", byURL, err)
+	}
 	if res.Notice() != "" {
 		t.Errorf("a PeerTube channel follow got a notice: %s", res.Notice())
 	}
