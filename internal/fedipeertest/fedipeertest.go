@@ -53,7 +53,9 @@
 // or 403 to a bad signature.
 //
 // Every POST the peer received is listed by Received, with whether
-// Fedify verified it.
+// Fedify verified it. Events are served with an ETag and a Last-Modified
+// and answer a matching If-None-Match / If-Modified-Since with 304; every
+// GET of an event is listed by Fetched.
 package fedipeertest
 
 import (
@@ -345,6 +347,9 @@ type Received struct {
 	Verified bool           `json:"verified"`
 	Status   int            `json:"status"`
 	Activity map[string]any `json:"activity"`
+	// At is when the peer recorded it (after verifying), in Unix
+	// milliseconds of this machine's clock.
+	At int64 `json:"at"`
 }
 
 // Received lists every POST the peer got, oldest first.
@@ -442,4 +447,21 @@ func (p *Peer) DeleteVideo(t testing.TB, uuid string) []Delivery {
 	var out struct{ Deliveries []Delivery }
 	p.call(t, "DELETE", "/videos/"+uuid, map[string]any{}, &out)
 	return out.Deliveries
+}
+
+// Fetch is one GET of an event the peer answered.
+type Fetch struct {
+	Path            string `json:"path"`
+	Signed          bool   `json:"signed"`
+	IfNoneMatch     string `json:"ifNoneMatch"`
+	IfModifiedSince string `json:"ifModifiedSince"`
+	Status          int    `json:"status"`
+}
+
+// Fetched lists every GET of an event the peer answered, oldest first.
+func (p *Peer) Fetched(t testing.TB) []Fetch {
+	t.Helper()
+	var f []Fetch
+	p.call(t, "GET", "/fetched", nil, &f)
+	return f
 }

@@ -118,12 +118,13 @@ const events = new Map(); // uuid -> event record
 const followers = new Map(); // target name -> Map(follower actor url -> {followId, state, inbox})
 const joins = new Map(); // join id -> {join, state, event uuid}
 const received = []; // {path, verified, status, activity}
+const fetched = []; // GETs of events: {path, signed, ifNoneMatch, ifModifiedSince, status}
 
 // ---------------------------------------------------------------- HTTP helpers
 
-function send(res, status, body, type = "application/activity+json") {
+function send(res, status, body, type = "application/activity+json", headers = {}) {
   const text = typeof body === "string" ? body : JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": type });
+  res.writeHead(status, { "Content-Type": type, ...headers });
   res.end(text);
 }
 
@@ -318,7 +319,7 @@ async function handleInbox(req, res, path, targetName) {
   const key = await verifyRequest(toRequest(req, body), { documentLoader, timeWindow: { hours: 12 } });
   const actor = typeof activity.actor === "string" ? activity.actor : activity.actor?.id;
   const verified = key != null && key.ownerId?.href === actor;
-  const rec = { path, verified, activity, status: 0 };
+  const rec = { path, verified, activity, status: 0, at: Date.now() }; // at: ms since the epoch, for latency measurements
   received.push(rec);
   const bad = () => {
     if (shape === "peertube") {
@@ -446,6 +447,7 @@ async function control(req, res, url) {
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   try {
     if (req.method === "GET" && parts[0] === "received") return send(res, 200, received, "application/json");
+    if (req.method === "GET" && parts[0] === "fetched") return send(res, 200, fetched, "application/json");
     if (req.method === "GET" && parts[0] === "state") {
       return send(res, 200, {
         followers: Object.fromEntries([...followers].map(([k, m]) => [k, Object.fromEntries(m)])),
@@ -534,13 +536,28 @@ async function route(req, res) {
   const m = p.match(shape === "gancio" ? /^\/federation\/m\/([^/]+)$/ : /^\/events\/([^/]+)$/);
   if (m && events.has(m[1])) {
     const e = events.get(m[1]);
+    // Every GET of an event is recorded, with its validators, so tests see
+    // conditional re-fetches; the answer carries an ETag and a
+    // Last-Modified and honours If-None-Match / If-Modified-Since.
+    const rec = { path: p, signed: Boolean(req.headers.signature), ifNoneMatch: req.headers["if-none-match"] ?? "", ifModifiedSince: req.headers["if-modified-since"] ?? "", status: 0 };
+    fetched.push(rec);
     if (e.deleted) {
+      rec.status = 410;
       // After Delete: 410 with a Tombstone whose `deleted` is naive and
       // which has no formerType (FORMAT §4.3).
       return send(res, 410, ctx({ type: "Tombstone", id: base + p, actor: id(actors.get("mod") ?? actors.get("relay")), deleted: e.deleted.toISOString().replace(/\.\d+Z$/, "") }));
     }
-    if (e.draft) return send(res, 404, "not found", "text/plain");
-    return send(res, 200, ctx(eventObject(e)));
+    if (e.draft) { rec.status = 404; return send(res, 404, "not found", "text/plain"); }
+    const etag = `"${e.updated}-${e.participants ?? 0}"`;
+    const lastModified = new Date(e.updated).toUTCString();
+    const validators = { ETag: etag, "Last-Modified": lastModified };
+    if (rec.ifNoneMatch ? rec.ifNoneMatch === etag : rec.ifModifiedSince && Date.parse(rec.ifModifiedSince) >= Date.parse(lastModified)) {
+      rec.status = 304;
+      res.writeHead(304, validators);
+      return res.end();
+    }
+    rec.status = 200;
+    return send(res, 200, ctx(eventObject(e)), "application/activity+json", validators);
   }
   return send(res, 404, "not found", "text/plain");
 }
