@@ -51,7 +51,7 @@ func (k Kind) Method() string {
 }
 
 // Method is the iTIP method of this mail's calendar: the kind's, except
-// that a live to watch (see watchOnly) is published, not requested. RFC
+// that a live to watch (see bridges.Event.WatchOnly) is published, not requested. RFC
 // 5546 §1.4: PUBLISH has "no interactivity", REQUEST "require[s] the
 // receiver to respond"; there is nothing to answer about a stream anyone
 // may watch, so its mails carry METHOD:PUBLISH without ATTENDEE or RSVP,
@@ -63,20 +63,10 @@ func (k Kind) Method() string {
 // home server, the reply gets the "watch online" mail.
 func (o *Outgoing) Method() string {
 	m := o.Kind.Method()
-	if m == "REQUEST" && o.Event != nil && watchOnly(o.Event) {
+	if m == "REQUEST" && o.Event != nil && o.Event.WatchOnly() {
 		return "PUBLISH"
 	}
 	return m
-}
-
-// watchOnly reports whether taking part in the event means watching it
-// online and nothing else, as with a PeerTube live: online, join mode
-// external, and no registration beyond the page where it is streamed. An
-// online event that takes registrations on another site still asks to
-// register there.
-func watchOnly(ev *bridges.Event) bool {
-	return ev.Online && ev.JoinMode == bridges.JoinExternal && ev.OnlineURL != "" &&
-		(ev.ExternalParticipationURL == "" || ev.ExternalParticipationURL == ev.OnlineURL)
 }
 
 // Outgoing is one mail to one participant, before it is written out.
@@ -231,7 +221,7 @@ func (o *Outgoing) view() (view, string, error) {
 	}
 	lang := liveLanguage(ev.Language)
 	lt, live := liveTexts[lang][o.Kind]
-	live = live && watchOnly(ev)
+	live = live && ev.WatchOnly()
 	if !live {
 		lang = "en"
 	} else {

@@ -150,8 +150,8 @@ func TestWatchOnly(t *testing.T) {
 	for _, tt := range tests {
 		ev := *live
 		tt.edit(&ev)
-		if got := watchOnly(&ev); got != tt.want {
-			t.Errorf("%s: watchOnly = %v, want %v", tt.name, got, tt.want)
+		if got := ev.WatchOnly(); got != tt.want {
+			t.Errorf("%s: WatchOnly = %v, want %v", tt.name, got, tt.want)
 		}
 		o := &Outgoing{Kind: KindInvitation, Event: &ev}
 		if want := map[bool]string{true: "PUBLISH", false: "REQUEST"}[tt.want]; o.Method() != want {

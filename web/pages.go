@@ -369,9 +369,7 @@ func (p *Pages) eventData(r *http.Request, e *bridges.StoredEvent) eventPage {
 		d.Capacity = strconv.Itoa(e.MaxCapacity)
 	}
 	d.JoinText = l.T("join." + string(e.JoinMode))
-	if e.JoinMode == bridges.JoinExternal && e.Online {
-		// An online event joined elsewhere is something to watch (a
-		// PeerTube live): there is nothing to register for.
+	if e.WatchOnly() {
 		d.JoinText = l.T("join.watch")
 	}
 	if e.JoinMode == bridges.JoinExternal {
