@@ -135,8 +135,14 @@ func TestFedifyRefetch(t *testing.T) {
 	}
 	// First sweep: both answered events fetched (signed), the stale copies
 	// replaced; the unanswered one is left alone.
+	// The fetch's outcome is recorded after the event is applied: wait
+	// for both, or a slow run (-race) reads the state in between.
+	recorded := func(c fedipeertest.Created) bool {
+		st, err := h.db.RefetchState(ctx, ids[c.ID])
+		return err == nil && st.LastStatus == 200
+	}
 	eventually(t, "the answered events re-fetched", func() bool {
-		return h.event(kept.ID).Title == "Atelier" && h.event(gone.ID).Title == "Annulé bientôt"
+		return h.event(kept.ID).Title == "Atelier" && h.event(gone.ID).Title == "Annulé bientôt" && recorded(kept) && recorded(gone)
 	})
 	if changes.last(kept.ID) != bridges.ChangeUpdated {
 		t.Errorf("re-fetched change: %v", changes.kinds[kept.ID])
