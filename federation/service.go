@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"passerelle/bridges"
@@ -64,6 +65,9 @@ type Service struct {
 	// The inbox's group commit (see commitInbox).
 	inboxOnce  sync.Once
 	inboxQueue chan *inboxEntry
+	// inboxArriving counts inbox requests being read and verified, which
+	// the committer may wait for (see inboxCommitDelay).
+	inboxArriving atomic.Int64
 }
 
 // Deps are the service's collaborators, wired in cmd/passerelle.
