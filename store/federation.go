@@ -62,7 +62,8 @@ func (db *DB) RemoteActorByKeyID(ctx context.Context, keyID string) (*RemoteActo
 
 // RemoteActor returns the cached actor with that id, or bridges.ErrNotFound.
 func (db *DB) RemoteActor(ctx context.Context, id string) (*RemoteActor, error) {
-	return scanRemoteActor(db.QueryRow(ctx, "SELECT "+remoteActorColumns+" FROM remote_actors WHERE id = ?", id))
+	// Prepared: incoming events name their organiser, looked up here.
+	return scanRemoteActor(db.queryRowPrepared(ctx, "SELECT "+remoteActorColumns+" FROM remote_actors WHERE id = ?", id))
 }
 
 // SaveRemoteActor caches a (re)fetched actor document.
@@ -313,7 +314,7 @@ func (tx *Tx) SetSourceState(ctx context.Context, id int64, state bridges.Source
 
 // TouchSource records the time of a source's last activity.
 func (db *DB) TouchSource(ctx context.Context, id int64) error {
-	_, err := db.Exec(ctx, `UPDATE sources SET last_activity = ? WHERE id = ?`, micro(time.Now()), id)
+	_, err := db.execPrepared(ctx, `UPDATE sources SET last_activity = ? WHERE id = ?`, micro(time.Now()), id)
 	if err != nil {
 		return fmt.Errorf("touch source %d: %w", id, err)
 	}
