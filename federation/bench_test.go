@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 
 	"passerelle/bridges"
 	"passerelle/ical"
+	"passerelle/internal/storetest"
 )
 
 // verifyCost measures bare RSA-2048 PKCS#1 v1.5 SHA-256 verification
@@ -195,7 +197,12 @@ func BenchmarkInbox(b *testing.B) {
 // job's work itself, to time it) and, for the store stage, with the real
 // iCalendar renderer.
 func benchHarness(b *testing.B, render bool) *harness {
-	h := newHarnessJobs(b, Options{}, false)
+	// On PostgreSQL when PASSERELLE_TEST_POSTGRES names a server.
+	db := storetest.New(b)
+	if os.Getenv(storetest.PostgresEnv) != "" {
+		db = storetest.NewPostgres(b)
+	}
+	h := newHarnessOn(b, db, Options{}, false)
 	if render {
 		h.svc.events.Renderer = &ical.Renderer{}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"time"
 
 	"passerelle/bridges"
@@ -39,15 +40,6 @@ func (InboxJob) Kind() string { return "federation.inbox" }
 // then it commits the job and answers 202.
 func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	// Counted until the activity is handed to the committer (which then
-	// uncounts it) or refused.
-	s.inboxArriving.Add(1)
-	handed := false
-	defer func() {
-		if !handed {
-			s.inboxArriving.Add(-1)
-		}
-	}()
 	if u := r.PathValue("username"); u != "" {
 		if _, err := s.db.LocalActorByUsername(ctx, u); err != nil {
 			http.Error(w, "no such actor", http.StatusNotFound)
@@ -87,6 +79,16 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "domain blocked", http.StatusForbidden)
 		return
 	}
+	// Counted from here until the activity is handed to the committer
+	// (which then uncounts it) or refused, so that the committer can wait
+	// for it (see inboxCommitter).
+	s.inboxArriving.Add(1)
+	handed := false
+	defer func() {
+		if !handed {
+			s.inboxLeft()
+		}
+	}()
 	key, err := s.verifier.Verify(ctx, r, body)
 	if err != nil {
 		var se *SignatureError
@@ -131,19 +133,13 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 // inboxBatchMax bounds the activities committed in one transaction.
 const inboxBatchMax = 128
 
-// inboxCommitDelay bounds how long the committer gathers a batch, and
-// inboxQuiet is the pause in arrivals after which it commits anyway when
-// no other request is being read or verified (a lone request waits that
-// long at most). Under load, a batch then takes every request that was
-// being verified instead of the one or two that had finished: committing
-// each pair as it comes costs more CPU than verifying them (the same
-// trade as PostgreSQL's commit_delay and commit_siblings), while the
-// sender, an ActivityPub server across the network, does not notice a
-// millisecond before its 202.
-const (
-	inboxCommitDelay = time.Millisecond
-	inboxQuiet       = 50 * time.Microsecond
-)
+// inboxCommitDelay bounds how long the committer waits for requests that
+// are being verified, to commit them in the same batch: committing each
+// one or two as they come costs more CPU than verifying them (the trade
+// PostgreSQL's commit_delay and commit_siblings make), while the sender,
+// an ActivityPub server across the network, does not notice a millisecond
+// before its 202. A lone request does not wait.
+const inboxCommitDelay = time.Millisecond
 
 // inboxJobMax bounds the activities this process gives one job, so that a
 // busy inbox spreads its work over several jobs (and workers), and on
@@ -166,7 +162,6 @@ type inboxEntry struct {
 // once.
 func (s *Service) commitInbox(ctx context.Context, id, signer string, body []byte) error {
 	s.inboxOnce.Do(func() {
-		s.inboxQueue = make(chan *inboxEntry, inboxBatchMax)
 		go s.inboxCommitter()
 	})
 	e := &inboxEntry{id: id, signer: signer, body: body, done: make(chan error, 1)}
@@ -174,7 +169,7 @@ func (s *Service) commitInbox(ctx context.Context, id, signer string, body []byt
 	case s.inboxQueue <- e:
 		s.inboxArriving.Add(-1)
 	case <-ctx.Done():
-		s.inboxArriving.Add(-1)
+		s.inboxLeft()
 		return ctx.Err()
 	}
 	select {
@@ -187,41 +182,53 @@ func (s *Service) commitInbox(ctx context.Context, id, signer string, body []byt
 	}
 }
 
+// inboxLeft uncounts a request that will bring no activity, and wakes the
+// committer if it was the last one it could be waiting for.
+func (s *Service) inboxLeft() {
+	if s.inboxArriving.Add(-1) == 0 {
+		select {
+		case s.inboxWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 func (s *Service) inboxCommitter() {
 	// The job this process last gave activities to, and how many: past
 	// inboxJobMax, batches go to a newer job.
 	var lastJob, full int64
 	var given int
-	tick := time.NewTimer(0)
+	deadline := time.NewTimer(inboxCommitDelay)
+	deadline.Stop()
 	for first := range s.inboxQueue {
 		batch := []*inboxEntry{first}
-		// Take whatever else is already waiting, then whatever comes
-		// while requests are being verified or kept coming lately.
-		// (Counting requests in flight is not enough alone: one that has
-		// just handed its activity over often runs the committer before
-		// the next request has started.)
-		last := time.Now()
-		deadline := last.Add(inboxCommitDelay)
+		// Let the requests that are ready to run start first (the one
+		// that just handed its activity over runs the committer before
+		// them), then take every activity that requests being verified
+		// bring, until none is left in flight.
+		runtime.Gosched()
+		deadline.Reset(inboxCommitDelay)
+	gather:
 		for len(batch) < inboxBatchMax {
 			select {
 			case e := <-s.inboxQueue:
 				batch = append(batch, e)
-				last = time.Now()
 				continue
 			default:
 			}
-			now := time.Now()
-			if !now.Before(deadline) || s.inboxArriving.Load() == 0 && now.Sub(last) >= inboxQuiet {
+			if s.inboxArriving.Load() == 0 {
 				break
 			}
-			tick.Reset(inboxQuiet)
 			select {
 			case e := <-s.inboxQueue:
 				batch = append(batch, e)
-				last = time.Now()
-			case <-tick.C:
+			case <-s.inboxWake:
+				// A request was refused; look again.
+			case <-deadline.C:
+				break gather
 			}
 		}
+		deadline.Stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		var jobID int64
 		err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
