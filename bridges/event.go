@@ -174,6 +174,15 @@ func (e *Event) Over(now time.Time) bool {
 	return !now.Before(e.Start.Add(24 * time.Hour))
 }
 
+// WatchOnly reports whether taking part means watching the event online
+// and nothing else, as with a PeerTube live: online, joined elsewhere, and
+// no registration beyond the page where it is streamed. An online event
+// that takes registrations on another site still asks to register there.
+func (e *Event) WatchOnly() bool {
+	return e.Online && e.JoinMode == JoinExternal && e.OnlineURL != "" &&
+		(e.ExternalParticipationURL == "" || e.ExternalParticipationURL == e.OnlineURL)
+}
+
 // Location returns the event's time zone, UTC when it has none or the zone
 // is unknown to this machine.
 func (e *Event) Location() *time.Location {

@@ -87,6 +87,7 @@ func Default() Config {
 		Federation: Federation{
 			ActorName:       "passerelle",
 			SignatureWindow: Duration(12 * time.Hour),
+			LiveDuration:    Duration(time.Hour),
 		},
 		Mail: Mail{SendInterval: Duration(200 * time.Millisecond)},
 	}

@@ -22,6 +22,10 @@ type Federation struct {
 	AllowPrivateNetworks bool `toml:"allow_private_networks"`
 	// SignatureWindow is how far a signed request's Date may be from now.
 	SignatureWindow Duration `toml:"signature_window"`
+	// LiveDuration is how long a PeerTube live is taken to last in the
+	// calendars: PeerTube federates a scheduled live's start, never its
+	// end or length.
+	LiveDuration Duration `toml:"live_duration"`
 }
 
 func (f *Federation) validate() []error {
@@ -41,6 +45,9 @@ func (f *Federation) validate() []error {
 	}
 	if w := time.Duration(f.SignatureWindow); w < time.Minute || w > 7*24*time.Hour {
 		errs = append(errs, &Error{Key: "federation.signature_window", Msg: fmt.Sprintf("want between 1m and 168h; got %s", w)})
+	}
+	if d := time.Duration(f.LiveDuration); d < time.Minute || d > 48*time.Hour {
+		errs = append(errs, &Error{Key: "federation.live_duration", Msg: fmt.Sprintf("want between 1m and 48h, such as 1h; got %s", d)})
 	}
 	return errs
 }

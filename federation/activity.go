@@ -42,6 +42,25 @@ func ref(raw json.RawMessage) string {
 	return ""
 }
 
+// refs reads every id of a property that is an id, an object or an array
+// of them (PeerTube's attributedTo lists the account, then the channel).
+func refs(raw json.RawMessage) []string {
+	var arr []json.RawMessage
+	if json.Unmarshal(raw, &arr) != nil {
+		if r := ref(raw); r != "" {
+			return []string{r}
+		}
+		return nil
+	}
+	var out []string
+	for _, a := range arr {
+		if r := ref(a); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // objectHeader is what passerelle reads of an object before handing it to
 // a dialect.
 type objectHeader struct {

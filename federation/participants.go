@@ -47,9 +47,12 @@ func (s *Service) participantActor(ctx context.Context, tx *store.Tx, p *bridges
 	return a.Username, nil
 }
 
-// participationActivity builds a Join or Leave of the event, addressed to
-// its organiser: Mobilizon's personal inboxes refuse activities that do not
-// name them.
+// participationActivity builds a Join or Leave of the event the way
+// Mobilizon writes its own (FORMAT.md §5.1, §5.4): the event by URL,
+// addressed to the participant and the organiser (group or person) —
+// Mobilizon's personal inboxes refuse activities that do not name them.
+// Nothing is public: a participation is between the participant and the
+// organisers.
 func (s *Service) participationActivity(kind, id, actor string, ev *bridges.StoredEvent) ([]byte, error) {
 	act := map[string]any{
 		"@context": "https://www.w3.org/ns/activitystreams",
@@ -57,8 +60,8 @@ func (s *Service) participationActivity(kind, id, actor string, ev *bridges.Stor
 		"id":       id,
 		"actor":    actor,
 		"object":   ev.APID,
-		"to":       []string{ev.OrganizerURL},
-		"cc":       []string{"https://www.w3.org/ns/activitystreams#Public"},
+		"to":       []string{actor, ev.OrganizerURL},
+		"cc":       []string{},
 	}
 	if kind == "Join" {
 		act["participationMessage"] = nil

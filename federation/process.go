@@ -82,8 +82,10 @@ func (s *Service) Process(ctx context.Context, body []byte, signer string) error
 }
 
 // sourceFor finds the followed source an event belongs to: the activity's
-// actor (a Gancio relay, a group announcing), the object's attributedTo
-// (Mobilizon's group, when a member sends the Create) or its organiser.
+// actor (a Gancio relay, a group or PeerTube channel announcing), the
+// object's attributedTo (Mobilizon's group, when a member sends the
+// Create; PeerTube's channel, when its account sends the Update) or its
+// organiser.
 // The actor must be on the source's host: a member Person of a group
 // lives on the group's instance.
 func (s *Service) sourceFor(ctx context.Context, actor string, candidates ...string) (*bridges.Source, error) {
@@ -144,7 +146,10 @@ func (s *Service) processEvent(ctx context.Context, act *Activity, actor string)
 	if err != nil {
 		return err
 	}
-	src, err := s.sourceFor(ctx, actor, ref(obj.AttributedTo), ref(act.AttributedTo), ref(obj.Actor))
+	// Every attributedTo entry is a candidate: PeerTube's Update comes
+	// from the account and names the followed channel second.
+	candidates := append(refs(obj.AttributedTo), ref(act.AttributedTo), ref(obj.Actor))
+	src, err := s.sourceFor(ctx, actor, candidates...)
 	if err != nil {
 		return err
 	}

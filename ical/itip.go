@@ -170,14 +170,23 @@ type Invitee struct {
 	PartStat string
 }
 
-// ITIP renders the event as an iTIP REQUEST or CANCEL for one attendee
-// (RFC 5546 §3.2.2 and §3.2.5), from the same calendar the Renderer
-// stores: same UID, SEQUENCE and VTIMEZONE, with METHOD, ORGANIZER and
-// the ATTENDEE added. A CANCEL also says STATUS:CANCELLED.
+// ITIP renders the event as an iTIP PUBLISH, REQUEST or CANCEL for one
+// recipient (RFC 5546 §3.2.1, §3.2.2 and §3.2.5), from the same calendar
+// the Renderer stores: same UID, SEQUENCE and VTIMEZONE, with METHOD,
+// ORGANIZER and (except in a PUBLISH) the ATTENDEE added. A CANCEL also
+// says STATUS:CANCELLED.
+//
+// PUBLISH is for events with nobody to answer (a live stream to watch):
+// RFC 5546 §1.4 gives it "no interactivity between the publisher and any
+// other Calendar User", and its §3.2.1 table requires the ORGANIZER and
+// forbids ATTENDEE, so there is no RSVP=TRUE for a client to act on and
+// calendar apps offer "add" instead of Accept/Decline. The ORGANIZER is
+// still the tokenised reply address: a client that answers anyway reaches
+// passerelle's mailbox, not a stranger.
 func (r *Renderer) ITIP(ev *bridges.Event, method string, to Invitee) ([]byte, error) {
 	method = strings.ToUpper(method)
-	if method != "REQUEST" && method != "CANCEL" {
-		return nil, fmt.Errorf("render iTIP for %s: method %q (want REQUEST or CANCEL)", ev.APID, method)
+	if method != "PUBLISH" && method != "REQUEST" && method != "CANCEL" {
+		return nil, fmt.Errorf("render iTIP for %s: method %q (want PUBLISH, REQUEST or CANCEL)", ev.APID, method)
 	}
 	if to.Organizer == "" || to.Attendee == "" {
 		return nil, fmt.Errorf("render iTIP for %s: organizer and attendee addresses are required", ev.APID)
@@ -192,6 +201,9 @@ func (r *Renderer) ITIP(ev *bridges.Event, method string, to Invitee) ([]byte, e
 		orgParams = append(orgParams, ics.WithCN(n))
 	}
 	vev.SetProperty(ics.ComponentPropertyOrganizer, "mailto:"+to.Organizer, orgParams...)
+	if method == "PUBLISH" {
+		return Serialize(cal), nil
+	}
 	partstat := to.PartStat
 	if partstat == "" {
 		partstat = "NEEDS-ACTION"

@@ -132,7 +132,35 @@ func TestITIPRoundTrip(t *testing.T) {
 			t.Error("CANCEL without STATUS:CANCELLED")
 		}
 	}
-	if _, err := r.ITIP(ev, "PUBLISH", to); err == nil {
-		t.Error("PUBLISH accepted")
+	if _, err := r.ITIP(ev, "REPLY", to); err == nil {
+		t.Error("REPLY accepted: passerelle answers no one's invitation")
+	}
+}
+
+// TestITIPPublish checks the calendar of an event nobody answers (a live
+// to watch): RFC 5546 §3.2.1 wants its ORGANIZER and no ATTENDEE, hence
+// no RSVP for a client to turn into Accept/Decline buttons.
+func TestITIPPublish(t *testing.T) {
+	ev := eventfixtures.Events()["paris-dst"]
+	r := &Renderer{Now: func() time.Time { return time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC) }}
+	to := Invitee{Organizer: "rsvp+r-tok@passerelle.example", OrganizerName: "Chaîne", Attendee: "jane@example.net"}
+	b, err := r.ITIP(ev, "publish", to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWellFormed(t, b)
+	s := string(bytes.ReplaceAll(b, []byte("\r\n "), nil))
+	for _, unwanted := range []string{"ATTENDEE", "RSVP", "PARTSTAT", "STATUS:CANCELLED"} {
+		if strings.Contains(s, unwanted) {
+			t.Errorf("PUBLISH carries %s:\n%s", unwanted, s)
+		}
+	}
+	msg, err := ParseITIP(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := msg.Events[0]
+	if msg.Method != "PUBLISH" || e.UID != ev.APID || e.Organizer != to.Organizer || len(e.Attendees) != 0 || e.Sequence != ev.Sequence {
+		t.Errorf("PUBLISH read back as %+v", msg)
 	}
 }

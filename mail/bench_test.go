@@ -1,7 +1,9 @@
 package mail
 
 import (
+	"bytes"
 	"io"
+	"os"
 	"testing"
 
 	"passerelle/ical"
@@ -27,4 +29,20 @@ func BenchmarkCompose(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "mails/s")
+}
+
+// BenchmarkParseReply measures reading a real calendar reply (Gmail's,
+// with its calendar twice) as the watcher does for each mail.
+func BenchmarkParseReply(b *testing.B) {
+	raw, err := os.ReadFile("testdata/imip/gmail-reply-accepted.eml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := Parse(bytes.NewReader(raw), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

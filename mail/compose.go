@@ -39,7 +39,7 @@ const (
 )
 
 // Method is the iTIP method of the calendar a kind of mail carries, empty
-// when it carries none.
+// when it carries none. Outgoing.Method refines it for the event at hand.
 func (k Kind) Method() string {
 	switch k {
 	case KindInvitation, KindUpdate, KindJoined, KindMaybe:
@@ -48,6 +48,25 @@ func (k Kind) Method() string {
 		return "CANCEL"
 	}
 	return ""
+}
+
+// Method is the iTIP method of this mail's calendar: the kind's, except
+// that a live to watch (see bridges.Event.WatchOnly) is published, not requested. RFC
+// 5546 §1.4: PUBLISH has "no interactivity", REQUEST "require[s] the
+// receiver to respond"; there is nothing to answer about a stream anyone
+// may watch, so its mails carry METHOD:PUBLISH without ATTENDEE or RSVP,
+// and calendar apps show "add to calendar" instead of Accept/Decline. A
+// later PUBLISH with the same UID and a higher SEQUENCE updates the copy;
+// a cancellation stays a CANCEL (§3.2.5 applies to published events too).
+// Whoever answers anyway reaches the tokenised ORGANIZER, and bridges.RSVP
+// treats the answer as for any external event: nothing is sent to the
+// home server, the reply gets the "watch online" mail.
+func (o *Outgoing) Method() string {
+	m := o.Kind.Method()
+	if m == "REQUEST" && o.Event != nil && o.Event.WatchOnly() {
+		return "PUBLISH"
+	}
+	return m
 }
 
 // Outgoing is one mail to one participant, before it is written out.
@@ -96,23 +115,74 @@ var texts = map[Kind]struct{ subject, lead string }{
 	KindLeft:        {"You left: {{.Title}}", "You no longer take part in {{.Title}}; the organisers were told."},
 }
 
+// liveTexts are what the mails about a live to watch say, in the live's
+// language: no answer is asked for, the watch page is the one link that
+// matters. Kinds missing here cannot happen for a live (nothing is ever
+// joined) and fall back to texts.
+var liveTexts = map[string]map[Kind]struct{ subject, lead string }{
+	"en": {
+		KindInvitation: {"Live stream: {{.Title}}", "{{.Title}}, by {{.Organizer}}, is streamed live. There is nothing to answer: watch it online when it starts."},
+		KindUpdate:     {"Updated live stream: {{.Title}}", "The live stream {{.Title}} has changed; this mail carries the new details for your calendar."},
+		KindCancel:     {"Cancelled live stream: {{.Title}}", "The live stream {{.Title}} has been cancelled by its organisers."},
+		KindExternal:   {"Watch online: {{.Title}}", "There is nothing to register for: {{.Title}} is streamed live, watch it online when it starts."},
+		KindMaybe:      {"Watch online: {{.Title}}", "There is nothing to answer: {{.Title}} is streamed live, watch it online when it starts."},
+	},
+	"fr": {
+		KindInvitation: {"En direct : {{.Title}}", "« {{.Title}} », par {{.Organizer}}, est diffusé en direct. Il n'y a rien à répondre : regardez-le en ligne dès qu'il commence."},
+		KindUpdate:     {"Direct modifié : {{.Title}}", "Le direct « {{.Title}} » a changé ; ce message en porte les nouvelles informations pour votre agenda."},
+		KindCancel:     {"Direct annulé : {{.Title}}", "Le direct « {{.Title}} » a été annulé par ses organisateurs."},
+		KindExternal:   {"À regarder en ligne : {{.Title}}", "Il n'y a pas d'inscription : « {{.Title}} » est diffusé en direct, regardez-le en ligne dès qu'il commence."},
+		KindMaybe:      {"À regarder en ligne : {{.Title}}", "Il n'y a rien à répondre : « {{.Title}} » est diffusé en direct, regardez-le en ligne dès qu'il commence."},
+	},
+}
+
+// labels are the fixed words around the lead. Only mails about lives are
+// localised so far (to the live's language); every other mail is English.
+type labels struct {
+	When, Where, More, Watch, Answer, Calendar, Footer string
+	// The HTML part's own words.
+	WhenHTML, WhereHTML, WatchHTML, EventPage, AnswerHTML, CalendarHTML, FooterHTML, Unsubscribe string
+	// Organizers stands in for an organiser without a name.
+	Organizers string
+}
+
+var labelsByLang = map[string]labels{
+	"en": {
+		When: "When:  ", Where: "Where: ", More: "More:  ", Watch: "Watch online: ",
+		Answer: "Your answer, on the web: ", Calendar: "Your calendar of the events you answered: ",
+		Footer:   "You get this mail because you were invited to this event. To receive no\nmore mail from this address at all: ",
+		WhenHTML: "When:", WhereHTML: "Where:", WatchHTML: "Watch online:", EventPage: "Event page",
+		AnswerHTML: "Answer on the web", CalendarHTML: "Your calendar of the events you answered", FooterHTML: "You get this mail because you were invited to this event.",
+		Unsubscribe: "Receive no more mail from this address", Organizers: "its organisers",
+	},
+	"fr": {
+		When: "Quand : ", Where: "Où : ", More: "Page : ", Watch: "Regarder en ligne : ",
+		Answer: "Votre réponse, sur le web : ", Calendar: "Votre agenda des événements auxquels vous avez répondu : ",
+		Footer:   "Vous recevez ce message parce que vous avez été invité·e à cet événement. Pour ne\nplus recevoir aucun message de cette adresse : ",
+		WhenHTML: "Quand :", WhereHTML: "Où :", WatchHTML: "Regarder en ligne :", EventPage: "Page de l'événement",
+		AnswerHTML: "Répondre sur le web", CalendarHTML: "Votre agenda des événements auxquels vous avez répondu", FooterHTML: "Vous recevez ce message parce que vous avez été invité·e à cet événement.",
+		Unsubscribe: "Ne plus recevoir aucun message de cette adresse", Organizers: "ses organisateurs",
+	},
+}
+
 type view struct {
-	Title, Organizer, When, Where, Link, ExternalURL, Lead, Unsubscribe, Page, Calendar string
+	Title, Organizer, When, Where, Link, Watch, ExternalURL, Lead, Unsubscribe, Page, Calendar string
+	L                                                                                          labels
 }
 
 var textBody = template.Must(template.New("text").Parse(`{{.Lead}}
 
 {{.Title}}
-When:  {{.When}}
-{{if .Where}}Where: {{.Where}}
-{{end}}{{if .Link}}More:  {{.Link}}
+{{.L.When}}{{.When}}
+{{if .Where}}{{.L.Where}}{{.Where}}
+{{end}}{{if .Watch}}{{.L.Watch}}{{.Watch}}
+{{end}}{{if .Link}}{{.L.More}}{{.Link}}
 {{end}}{{if .Page}}
-Your answer, on the web: {{.Page}}
-{{end}}{{if .Calendar}}Your calendar of the events you answered: {{.Calendar}}
+{{.L.Answer}}{{.Page}}
+{{end}}{{if .Calendar}}{{.L.Calendar}}{{.Calendar}}
 {{end}}
 --
-You get this mail because you were invited to this event. To receive no
-more mail from this address at all: {{.Unsubscribe}}
+{{.L.Footer}}{{.Unsubscribe}}
 `))
 
 var htmlBody = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
@@ -120,14 +190,15 @@ var htmlBody = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 <body>
 <p>{{.Lead}}</p>
 <h1>{{.Title}}</h1>
-<p><strong>When:</strong> {{.When}}{{if .Where}}<br>
-<strong>Where:</strong> {{.Where}}{{end}}{{if .Link}}<br>
-<a href="{{.Link}}">Event page</a>{{end}}</p>
-{{if .Page}}<p><a href="{{.Page}}">Answer on the web</a></p>
-{{end}}{{if .Calendar}}<p><a href="{{.Calendar}}">Your calendar of the events you answered</a></p>
+<p><strong>{{.L.WhenHTML}}</strong> {{.When}}{{if .Where}}<br>
+<strong>{{.L.WhereHTML}}</strong> {{.Where}}{{end}}{{if .Watch}}<br>
+<strong>{{.L.WatchHTML}}</strong> <a href="{{.Watch}}">{{.Watch}}</a>{{end}}{{if .Link}}<br>
+<a href="{{.Link}}">{{.L.EventPage}}</a>{{end}}</p>
+{{if .Page}}<p><a href="{{.Page}}">{{.L.AnswerHTML}}</a></p>
+{{end}}{{if .Calendar}}<p><a href="{{.Calendar}}">{{.L.CalendarHTML}}</a></p>
 {{end}}<hr>
-<p><small>You get this mail because you were invited to this event.
-<a href="{{.Unsubscribe}}">Receive no more mail from this address</a>.</small></p>
+<p><small>{{.L.FooterHTML}}
+<a href="{{.Unsubscribe}}">{{.L.Unsubscribe}}</a>.</small></p>
 </body></html>
 `))
 
@@ -142,18 +213,38 @@ func (o *Outgoing) view() (view, string, error) {
 		Unsubscribe: o.UnsubscribeURL,
 		Page:        o.PageURL,
 		Calendar:    o.CalendarURL,
+		L:           labelsByLang["en"],
 	}
-	if v.Organizer == "" {
-		v.Organizer = "its organisers"
-	}
-	if v.Where == "" && ev.Online {
-		v.Where = "online"
-	}
-	v.When = When(ev)
 	t, ok := texts[o.Kind]
 	if !ok {
 		return view{}, "", fmt.Errorf("compose mail: unknown kind %q", o.Kind)
 	}
+	lang := liveLanguage(ev.Language)
+	lt, live := liveTexts[lang][o.Kind]
+	live = live && ev.WatchOnly()
+	if !live {
+		lang = "en"
+	} else {
+		t, v.L = lt, labelsByLang[lang]
+		// The watch page replaces "online", the answer page and the
+		// calendar of answered events: there is nothing to answer. A
+		// cancelled live keeps its page as the link to read why, not
+		// to watch.
+		v.Page, v.Where, v.Calendar = "", "", ""
+		if o.Kind != KindCancel {
+			v.Watch = ev.OnlineURL
+			if v.Link == v.Watch {
+				v.Link = ""
+			}
+		}
+	}
+	if v.Organizer == "" {
+		v.Organizer = v.L.Organizers
+	}
+	if v.Where == "" && ev.Online && !live {
+		v.Where = "online"
+	}
+	v.When = when(ev, lang)
 	var lead, subject strings.Builder
 	if err := template.Must(template.New("").Parse(t.lead)).Execute(&lead, v); err != nil {
 		return view{}, "", fmt.Errorf("compose %s mail: %w", o.Kind, err)
@@ -167,19 +258,46 @@ func (o *Outgoing) view() (view, string, error) {
 
 // When writes the event's time in its own zone, the way people read it:
 // "Sat 7 June 2025, 19:00–22:00 (Europe/Paris)".
-func When(ev *bridges.Event) string {
+func When(ev *bridges.Event) string { return when(ev, "en") }
+
+// when is When in a language of liveTexts; French reads
+// "vendredi 1 août 2025, 20:00–21:00 (Europe/Paris)".
+func when(ev *bridges.Event, lang string) string {
+	day := func(t time.Time) string { return t.Format("Mon 2 January 2006, 15:04") }
+	if lang == "fr" {
+		day = func(t time.Time) string {
+			return fmt.Sprintf("%s %d %s %d, %s", frenchDays[t.Weekday()], t.Day(), frenchMonths[t.Month()-1], t.Year(), t.Format("15:04"))
+		}
+	}
 	loc := ev.Location()
 	s := ev.Start.In(loc)
-	out := s.Format("Mon 2 January 2006, 15:04")
+	out := day(s)
 	if !ev.End.IsZero() {
 		e := ev.End.In(loc)
 		if e.YearDay() == s.YearDay() && e.Year() == s.Year() {
 			out += "–" + e.Format("15:04")
 		} else {
-			out += " – " + e.Format("Mon 2 January 2006, 15:04")
+			out += " – " + day(e)
 		}
 	}
 	return out + " (" + loc.String() + ")"
+}
+
+// Go's time package speaks only English; these are the French names.
+var (
+	frenchDays   = [...]string{"dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"}
+	frenchMonths = [...]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
+)
+
+// liveLanguage picks the language of a live's mails from its own language
+// tag ("fr", "fr-CA"): French for French streams, English otherwise. The
+// participant's language is unknown; the stream's is what they will hear.
+func liveLanguage(tag string) string {
+	primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
+	if _, ok := liveTexts[primary]; ok {
+		return primary
+	}
+	return "en"
 }
 
 // WriteTo writes the mail as RFC 5322 text: multipart/mixed holding a
@@ -190,7 +308,7 @@ func (o *Outgoing) WriteTo(w io.Writer) (int64, error) {
 	if o.Event == nil || o.To == "" || o.From == "" || o.MessageID == "" {
 		return 0, fmt.Errorf("compose %s mail: event, From, To and Message-ID are required", o.Kind)
 	}
-	method := o.Kind.Method()
+	method := o.Method()
 	if (method == "") != (len(o.Calendar) == 0) {
 		return 0, fmt.Errorf("compose %s mail: calendar and method disagree (method %q, %d bytes of calendar)", o.Kind, method, len(o.Calendar))
 	}

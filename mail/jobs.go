@@ -135,7 +135,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 			CalendarURL: base + "/feeds/personal/" + calToken + ".ics",
 			Date:        s.now(),
 		}
-		if m := out.Kind.Method(); m != "" {
+		if m := out.Method(); m != "" {
 			out.Calendar, err = s.Renderer.ITIP(&ev.Event, m, ical.Invitee{
 				Organizer: out.ReplyTo, OrganizerName: ev.OrganizerName, Attendee: p.Address, PartStat: partstats[out.Kind],
 			})

@@ -169,46 +169,66 @@ func Classify(err error) ErrorKind {
 	return Temporary
 }
 
-// Limits reads the instance's status limits from /api/v2/instance, with
-// Mastodon's defaults for what it does not say (older servers have no v2:
-// then the defaults too).
+// Limits reads the instance's status limits from /api/v2/instance; a
+// server without it (older Mastodon, Pleroma, Akkoma) is asked
+// /api/v1/instance, which has the same configuration block on Mastodon
+// and max_toot_chars on Pleroma and Akkoma. What neither says is
+// Mastodon's default.
 func (c *Client) Limits(ctx context.Context) (Limits, error) {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+"/api/v2/instance", nil)
-	if err != nil {
+	doc, err := c.instanceDoc(ctx, "/api/v2/instance")
+	if err == nil && doc == nil {
+		doc, err = c.instanceDoc(ctx, "/api/v1/instance")
+	}
+	if err != nil || doc == nil {
 		return DefaultLimits, err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return DefaultLimits, fmt.Errorf("fetch instance limits: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return DefaultLimits, nil
-	}
-	if resp.StatusCode != http.StatusOK {
-		return DefaultLimits, fmt.Errorf("fetch instance limits: %w", &gomasto.APIError{StatusCode: resp.StatusCode})
-	}
-	var doc struct {
-		Configuration struct {
-			Statuses struct {
-				MaxCharacters  int `json:"max_characters"`
-				ReservedPerURL int `json:"characters_reserved_per_url"`
-			} `json:"statuses"`
-		} `json:"configuration"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
-		return DefaultLimits, fmt.Errorf("read instance limits: %w", err)
 	}
 	l := DefaultLimits
 	if n := doc.Configuration.Statuses.MaxCharacters; n > 0 {
 		l.MaxCharacters = n
+	} else if doc.MaxTootChars > 0 {
+		l.MaxCharacters = doc.MaxTootChars
 	}
 	if n := doc.Configuration.Statuses.ReservedPerURL; n > 0 {
 		l.ReservedPerURL = n
 	}
 	return l, nil
+}
+
+type instanceDoc struct {
+	Configuration struct {
+		Statuses struct {
+			MaxCharacters  int `json:"max_characters"`
+			ReservedPerURL int `json:"characters_reserved_per_url"`
+		} `json:"statuses"`
+	} `json:"configuration"`
+	MaxTootChars int `json:"max_toot_chars"`
+}
+
+// instanceDoc fetches an instance document; nil without error when the
+// server has no such endpoint (404).
+func (c *Client) instanceDoc(ctx context.Context, path string) (*instanceDoc, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch instance limits: %w", err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, nil
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("fetch instance limits (%s): %w", path, &gomasto.APIError{StatusCode: resp.StatusCode})
+	}
+	var doc instanceDoc
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("read instance limits (%s): %w", path, err)
+	}
+	return &doc, nil
 }
 
 // Me returns the account the token belongs to (verify_credentials).

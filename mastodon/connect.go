@@ -54,6 +54,19 @@ func Register(ctx context.Context, hc *http.Client, instance string) (*App, erro
 	return &App{Instance: instance, ClientID: app.ClientID, ClientSecret: app.ClientSecret, AuthorizeURL: app.AuthURI}, nil
 }
 
+// Revoke revokes the account's token on its instance (POST /oauth/revoke),
+// so that a disconnected passerelle can no longer post there.
+func Revoke(ctx context.Context, hc *http.Client, a *Account) error {
+	api := gomasto.NewClient(&gomasto.Config{Server: a.Instance, ClientID: a.ClientID, ClientSecret: a.ClientSecret, AccessToken: a.Token})
+	api.Client = *wrapHTTP(hc)
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if err := api.RevokeToken(ctx); err != nil {
+		return fmt.Errorf("revoke passerelle's token on %s: %w", a.Instance, err)
+	}
+	return nil
+}
+
 // Authorize exchanges the code the owner pasted for a token, checks it with
 // verify_credentials and returns the account ready to store.
 func Authorize(ctx context.Context, hc *http.Client, app *App, code string) (*Account, error) {

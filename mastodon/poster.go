@@ -174,26 +174,8 @@ func (p *Poster) open(ctx context.Context, eventID, accountID int64) (*thread, b
 		p.log.Warn("mastodon: account needs reconnection, not posting", "account", acct.Acct)
 		return nil, false, nil
 	}
-	ev, err := p.store.EventByID(ctx, eventID)
-	if errors.Is(err, bridges.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	routes, err := p.store.MastodonRoutes(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	var route *Route
-	for i := range routes {
-		if routes[i].AccountID == accountID && routes[i].SourceID == ev.SourceID {
-			route = &routes[i]
-		}
-	}
-	if route == nil {
-		return nil, false, nil // unrouted since
-	}
+	// Claim first, then read: the event is read as it is once no other
+	// job works on this thread, so the last job acts on the last version.
 	ok, err := p.store.ClaimMastodonThread(ctx, eventID, accountID, p.owner, p.Now().Add(claimTTL))
 	if err != nil {
 		return nil, false, err
@@ -201,21 +183,46 @@ func (p *Poster) open(ctx context.Context, eventID, accountID int64) (*thread, b
 	if !ok {
 		return nil, false, river.JobSnooze(5 * time.Second)
 	}
-	t := &thread{acct: acct, route: route, ev: ev, c: NewClient(p.hc, acct.Instance, acct.Token)}
-	t.c.MediaPoll = p.MediaPoll
-	if t.tmpl, err = p.template(route.Template); err != nil {
+	t := &thread{acct: acct}
+	t.ev, err = p.store.EventByID(ctx, eventID)
+	if err != nil {
+		p.releaseIDs(eventID, accountID)
+		if errors.Is(err, bridges.ErrNotFound) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	routes, err := p.store.MastodonRoutes(ctx)
+	if err != nil {
 		p.release(t)
-		return nil, false, river.JobCancel(fmt.Errorf("route %d: %w", route.ID, err))
+		return nil, false, err
+	}
+	for i := range routes {
+		if routes[i].AccountID == accountID && routes[i].SourceID == t.ev.SourceID {
+			t.route = &routes[i]
+		}
+	}
+	if t.route == nil {
+		p.release(t)
+		return nil, false, nil // unrouted since
+	}
+	t.c = NewClient(p.hc, acct.Instance, acct.Token)
+	t.c.MediaPoll = p.MediaPoll
+	if t.tmpl, err = p.template(t.route.Template); err != nil {
+		p.release(t)
+		return nil, false, river.JobCancel(fmt.Errorf("route %d: %w", t.route.ID, err))
 	}
 	return t, true, nil
 }
 
-func (p *Poster) release(t *thread) {
+func (p *Poster) release(t *thread) { p.releaseIDs(t.ev.ID, t.acct.ID) }
+
+func (p *Poster) releaseIDs(eventID, accountID int64) {
 	// A fresh context: the job's may be done, and the claim must go.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := p.store.ReleaseMastodonThread(ctx, t.ev.ID, t.acct.ID, p.owner); err != nil {
-		p.log.Warn("mastodon: release thread", "event", t.ev.ID, "account", t.acct.Acct, "err", err)
+	if err := p.store.ReleaseMastodonThread(ctx, eventID, accountID, p.owner); err != nil {
+		p.log.Warn("mastodon: release thread", "event", eventID, "account", accountID, "err", err)
 	}
 }
 
@@ -530,7 +537,7 @@ func (p *Poster) cancel(ctx context.Context, t *thread, root *Post) error {
 		reply = &Post{EventID: t.ev.ID, AccountID: t.acct.ID, Kind: KindCancel}
 	}
 	l := labels[baseLang(t.ev.Language)]
-	if _, err := p.publish(ctx, t, reply, root.StatusID, p.replyToot(t, l.Cancelled+" "+l.CancelReply)); err != nil {
+	if _, err := p.publish(ctx, t, reply, root.StatusID, p.replyToot(t, l.CancelReply)); err != nil {
 		return err
 	}
 	root.Version = t.ev.Sequence

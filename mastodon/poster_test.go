@@ -133,7 +133,7 @@ func TestLifecycle(t *testing.T) {
 			if !strings.HasPrefix(sts[0].Text, "❌ ANNULÉ : Café libre") {
 				t.Errorf("cancelled status not marked:\n%s", sts[0].Text)
 			}
-			if sts[1].InReplyToID != st.ID || !strings.Contains(sts[1].Text, "Cet événement est annulé.") || sts[1].Visibility != "public" {
+			if sts[1].InReplyToID != st.ID || !strings.HasPrefix(sts[1].Text, "❌ Cet événement est annulé : Café libre") || sts[1].Visibility != "public" {
 				t.Errorf("cancel reply %+v", sts[1])
 			}
 
@@ -239,6 +239,37 @@ func TestLostAnswerThenCancelled(t *testing.T) {
 	}
 }
 
+func TestLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		v2   string // empty: 404
+		v1   string
+		want Limits
+	}{
+		{"mastodon v2", `{"configuration":{"statuses":{"max_characters":1000,"characters_reserved_per_url":23}}}`, "", Limits{1000, 23}},
+		{"old mastodon v1", "", `{"configuration":{"statuses":{"max_characters":500,"characters_reserved_per_url":23}}}`, Limits{500, 23}},
+		{"akkoma v1", "", `{"max_toot_chars":5000,"configuration":{"statuses":{}}}`, Limits{5000, 23}},
+		{"says nothing", "", `{}`, DefaultLimits},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body := map[string]string{"/api/v2/instance": tt.v2, "/api/v1/instance": tt.v1}[r.URL.Path]
+				if body == "" {
+					http.NotFound(w, r)
+					return
+				}
+				io.WriteString(w, body)
+			}))
+			defer srv.Close()
+			got, err := NewClient(http.DefaultClient, srv.URL, "t").Limits(context.Background())
+			if err != nil || got != tt.want {
+				t.Errorf("Limits = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestResetTime(t *testing.T) {
 	now := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -310,7 +341,7 @@ func TestServerErrors(t *testing.T) {
 		body string
 	}{
 		{mastodontest.Mastodon, 422, `{"error":"Validation failed: Text can't be blank"}`},
-		{mastodontest.GoToSocial, 400, `{"error":"Bad Request: status too long, 612 characters provided (including content warning), but limit is 500"}`},
+		{mastodontest.GoToSocial, 400, `{"error":"Bad Request: text with spoiler exceed max chars (500)"}`},
 	} {
 		t.Run(strings.Join([]string{string(tc.mode), http.StatusText(tc.code)}, " "), func(t *testing.T) {
 			f := newFixture(t, tc.mode)

@@ -3,9 +3,11 @@ package mastodon_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +96,64 @@ func (l *lostOnce) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, io.ErrUnexpectedEOF
 	}
 	return resp, err
+}
+
+// TestResync: after a reconnection, the account's upcoming routed events
+// and the events it has statuses for get a job each; a job then brings a
+// missed edit.
+func TestResync(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		srv := mastodontest.New(t, mastodontest.Options{})
+		src := &bridges.Source{Slug: "cafe", ActorURL: "https://mobilizon.test/@cafe", Software: "mobilizon", State: bridges.SourceFollowed, CreatedAt: time.Now()}
+		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
+			t.Fatal(err)
+		}
+		acct := &mastodon.Account{Instance: srv.URL, Acct: srv.Acct(), RemoteID: mastodontest.AccountID, Token: srv.Token(), State: mastodon.AccountActive}
+		db.SaveMastodonAccount(ctx, acct)
+		db.SaveMastodonRoute(ctx, &mastodon.Route{SourceID: src.ID, AccountID: acct.ID, Visibility: "public", On: mastodon.AllTriggers})
+		flow := &bridges.Events{Store: db}
+		start := time.Now().Add(48 * time.Hour).Truncate(time.Hour)
+		var ids []int64
+		for i, title := range []string{"Posted then changed", "Never posted", "Over"} {
+			s := start
+			if i == 2 {
+				s = time.Now().Add(-48 * time.Hour)
+			}
+			ch, err := flow.Apply(ctx, bridges.Event{SourceID: src.ID, APID: fmt.Sprintf("https://mobilizon.test/events/%d", i), URL: fmt.Sprintf("https://mobilizon.test/events/%d", i),
+				Title: title, Start: s, End: s.Add(time.Hour), Status: bridges.StatusConfirmed, JoinMode: bridges.JoinFree, Public: true}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, ch.Event.ID)
+		}
+		p := mastodon.NewPoster(db, http.DefaultClient, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err := p.Sync(ctx, mastodon.PostArgs{EventID: ids[0], AccountID: acct.ID}); err != nil {
+			t.Fatal(err)
+		}
+		// The token is refused while the event changes…
+		db.SetMastodonAccountState(ctx, acct.ID, mastodon.AccountReconnect, "401")
+		ev, _ := db.EventByID(ctx, ids[0])
+		ev.Title = "Posted then changed (new room)"
+		if _, err := flow.Apply(ctx, ev.Event, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Sync(ctx, mastodon.PostArgs{EventID: ids[0], AccountID: acct.ID}); err != nil {
+			t.Fatal(err)
+		}
+		// …then the account is connected again.
+		acct.State = mastodon.AccountActive
+		db.SaveMastodonAccount(ctx, acct)
+		n, err := mastodon.Resync(ctx, db, acct.ID, time.Now())
+		if err != nil || n != 2 {
+			t.Fatalf("resync: %d jobs, %v; want 2 (the posted event and the upcoming one, not the one over)", n, err)
+		}
+		if err := p.Sync(ctx, mastodon.PostArgs{EventID: ids[0], AccountID: acct.ID}); err != nil {
+			t.Fatal(err)
+		}
+		sts := srv.Statuses()
+		if len(sts) != 1 || !strings.Contains(sts[0].Text, "new room") {
+			t.Errorf("statuses %+v, want the missed edit", sts)
+		}
+	})
 }

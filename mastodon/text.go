@@ -20,7 +20,8 @@ import (
 const DefaultTemplate = `{{if .Cancelled}}{{.L.Cancelled}} {{end}}{{.Title}}
 
 📅 {{.When}}
-📍 {{.Where}}
+{{- with .Where}}
+📍 {{.}}{{end}}
 {{- with .Description}}
 
 {{.}}{{end}}
@@ -38,15 +39,16 @@ type Labels struct {
 	Online string
 	// Reminder introduces a reminder reply.
 	Reminder string
-	// CancelReply is the reply posted under a cancelled event's status.
+	// CancelReply introduces the reply posted under a cancelled event's
+	// status.
 	CancelReply string
 	// Updated introduces a reply that replaces an edit the server refused.
 	Updated string
 }
 
 var labels = map[string]Labels{
-	"en": {Cancelled: "❌ CANCELLED:", Online: "Online", Reminder: "⏰ Starting soon:", CancelReply: "This event is cancelled.", Updated: "✏️ Updated:"},
-	"fr": {Cancelled: "❌ ANNULÉ :", Online: "En ligne", Reminder: "⏰ Bientôt :", CancelReply: "Cet événement est annulé.", Updated: "✏️ Mise à jour :"},
+	"en": {Cancelled: "❌ CANCELLED:", Online: "Online", Reminder: "⏰ Starting soon:", CancelReply: "❌ This event is cancelled:", Updated: "✏️ Updated:"},
+	"fr": {Cancelled: "❌ ANNULÉ :", Online: "En ligne", Reminder: "⏰ Bientôt :", CancelReply: "❌ Cet événement est annulé :", Updated: "✏️ Mise à jour :"},
 }
 
 // StatusData is what a status template sees.
@@ -54,7 +56,8 @@ type StatusData struct {
 	Title string
 	// When is the date and time in the event's zone, in its language.
 	When string
-	// Where is the place, "online" in the event's language, or both.
+	// Where is the place, "online" in the event's language, both, or
+	// nothing when the source said neither.
 	Where       string
 	Online      bool
 	Description string
@@ -223,7 +226,7 @@ func newStatusData(ev *bridges.Event) *StatusData {
 	switch {
 	case ev.Online && place != "":
 		d.Where = place + " · " + l.Online
-	case ev.Online || place == "":
+	case ev.Online:
 		d.Where = l.Online
 	default:
 		d.Where = place

@@ -131,6 +131,18 @@ func TestTrimKeepsWhatMatters(t *testing.T) {
 	}
 }
 
+func TestNoPlaceNoLine(t *testing.T) {
+	tp, _ := ParseTemplate("")
+	ev := &bridges.Event{APID: "https://x.example/e/1", Title: "Somewhere", Start: time.Date(2025, 2, 3, 10, 0, 0, 0, time.UTC)}
+	got, err := tp.Compose(ev, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Somewhere\n\n📅 Monday, February 3, 2025, 10:00 AM (UTC)\n\n🔗 https://x.example/e/1"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
 func TestParseTemplate(t *testing.T) {
 	tests := []struct {
 		text, err string

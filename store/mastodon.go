@@ -275,6 +275,12 @@ func (db *DB) MastodonPostsOf(ctx context.Context, eventID int64) ([]MastodonPos
 	return mastodonPosts(ctx, db, "WHERE event_id = ?", eventID)
 }
 
+// MastodonPostsOfAccount lists the statuses of one account's event
+// threads (kind "status"), whatever their state.
+func (db *DB) MastodonPostsOfAccount(ctx context.Context, accountID int64) ([]MastodonPost, error) {
+	return mastodonPosts(ctx, db, "WHERE account_id = ? AND kind = ?", accountID, "status")
+}
+
 // PendingMastodonPosts lists posts whose outcome is unknown.
 func (db *DB) PendingMastodonPosts(ctx context.Context) ([]MastodonPost, error) {
 	return mastodonPosts(ctx, db, "WHERE state = ?", "pending")

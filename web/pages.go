@@ -369,6 +369,9 @@ func (p *Pages) eventData(r *http.Request, e *bridges.StoredEvent) eventPage {
 		d.Capacity = strconv.Itoa(e.MaxCapacity)
 	}
 	d.JoinText = l.T("join." + string(e.JoinMode))
+	if e.WatchOnly() {
+		d.JoinText = l.T("join.watch")
+	}
 	if e.JoinMode == bridges.JoinExternal {
 		d.ExternalURL = e.ExternalParticipationURL
 		if d.ExternalURL == "" {

@@ -292,3 +292,21 @@ func TestAnswerByEmail(t *testing.T) {
 		t.Errorf("failing inviter: %d", resp.StatusCode)
 	}
 }
+
+func TestLiveIsToWatch(t *testing.T) {
+	s := newSite(t)
+	flow := &bridges.Events{Store: s.db, Renderer: &ical.Renderer{}}
+	ch, err := flow.Apply(context.Background(), bridges.Event{APID: "https://peertube.test/videos/watch/1", URL: "https://peertube.test/w/1",
+		Title: "Assemblée en direct", Start: now.Add(48 * time.Hour), Status: bridges.StatusConfirmed, JoinMode: bridges.JoinExternal,
+		Online: true, OnlineURL: "https://peertube.test/w/1", Public: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fr := s.get(t, "/events/"+strconv.FormatInt(ch.Event.ID, 10), "Accept-Language", "fr")
+	if !strings.Contains(fr, "À regarder en ligne") || !strings.Contains(fr, `href="https://peertube.test/w/1"`) || strings.Contains(fr, "inscription") {
+		t.Errorf("a live's page must invite to watch it:\n%s", fr)
+	}
+	if strings.Contains(fr, "<form") {
+		t.Error("a live to watch offers the answer form")
+	}
+}

@@ -189,7 +189,12 @@ func (d Dialect) event(o *asevent.Object, start time.Time) (bridges.Event, error
 		return ev, err
 	}
 	if state != nil && *state == stateLiveEnded && ev.Updated.After(start) {
-		ev.End = ev.Updated
+		// Whole seconds, as DTEND shows it: a CalDAV time range starting
+		// at that second must not still find the live.
+		ev.End = ev.Updated.Truncate(time.Second)
+		if !ev.End.After(start) {
+			ev.End = start.Add(time.Second)
+		}
 	}
 
 	ev.Language = identified(o.JSON["language"], "identifier")

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"time"
+
 	"passerelle/bridges/dialects"
 	"passerelle/federation"
 )
 
 // eventDialects maps each software name NodeInfo gives (and "generic", for
-// any other ActivityPub server) to the dialect that reads its objects.
-func eventDialects() map[string]federation.Dialect {
+// any other ActivityPub server) to the dialect that reads its objects;
+// liveDuration is federation.live_duration (PeerTube lives).
+func eventDialects(liveDuration time.Duration) map[string]federation.Dialect {
 	m := map[string]federation.Dialect{}
 	for _, name := range []string{dialects.Mobilizon, dialects.Gancio, dialects.PeerTube, dialects.Generic} {
-		m[name] = dialects.For(name, dialects.Options{})
+		m[name] = dialects.For(name, dialects.Options{LiveDuration: liveDuration})
 	}
 	return m
 }

@@ -25,7 +25,7 @@ func newFederation(a *app, db *store.DB, events *bridges.Events, joins bridges.J
 		AllowPrivateNetworks: f.AllowPrivateNetworks,
 		DateWindow:           time.Duration(f.SignatureWindow),
 		Version:              versionString(),
-	}, federation.Deps{DB: db, Events: events, Dialects: eventDialects(), JoinAnswers: joins, Log: a.log})
+	}, federation.Deps{DB: db, Events: events, Dialects: eventDialects(time.Duration(f.LiveDuration)), JoinAnswers: joins, Log: a.log})
 }
 
 // backfillProgress reports a backfill: a progress bar on a terminal, a

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
-	"passerelle/bridges"
 	"passerelle/federation"
 	"passerelle/mastodon"
 	"passerelle/store"
@@ -68,22 +66,4 @@ func findAccount(ctx context.Context, db *store.DB, name string) (*mastodon.Acco
 		}
 	}
 	return nil, usageError{fmt.Errorf("no connected account %s (see `passerelle mastodon accounts`)", handle)}
-}
-
-// findSource resolves SOURCE: its handle @user@host[:port], its actor URL
-// or its slug.
-func findSource(ctx context.Context, db *store.DB, name string) (*bridges.Source, error) {
-	name = strings.TrimSpace(name)
-	column, value := "slug", name
-	switch {
-	case strings.HasPrefix(name, "https://"), strings.HasPrefix(name, "http://"):
-		column = "actor_url"
-	case strings.Count(name, "@") >= 1 && strings.Contains(name, "."):
-		column, value = "handle", "@"+strings.TrimPrefix(name, "@")
-	}
-	src, err := db.SourceWhere(ctx, column, value)
-	if errors.Is(err, bridges.ErrNotFound) {
-		return nil, usageError{fmt.Errorf("no source %q: name one by handle, actor URL or slug (see `passerelle sources`)", name)}
-	}
-	return src, err
 }

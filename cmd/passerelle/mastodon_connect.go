@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"time"
 
 	"passerelle/mastodon"
 )
@@ -36,6 +37,12 @@ func (c mastodonConnectCmd) Run(a *app) error {
 	}
 	if err := db.SaveMastodonAccount(a.ctx, acct); err != nil {
 		return err
+	}
+	// Connected again after a refused token: catch up what changed.
+	if n, err := mastodon.Resync(a.ctx, db, acct.ID, time.Now()); err != nil {
+		return err
+	} else if n > 0 {
+		fmt.Fprintf(a.stdout, "\n%d events queued to bring %s up to date", n, acct.Acct)
 	}
 	fmt.Fprintf(a.stdout, "\nconnected %s; route a source to it with `passerelle mastodon route --source SOURCE --account %s`\n", acct.Acct, acct.Acct)
 	return nil

@@ -1,6 +1,10 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+
+	"passerelle/mastodon"
+)
 
 type mastodonDisconnectCmd struct {
 	Account string `arg:"" name:"ACCOUNT" help:"@user@host, or the instance URL when it has one account."`
@@ -16,9 +20,16 @@ func (c mastodonDisconnectCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
+	// Forget the account even when the instance cannot be reached: the
+	// owner can still revoke passerelle in the account's settings.
+	revokeErr := mastodon.Revoke(a.ctx, mastodonHTTP(a), acct)
 	if err := db.DeleteMastodonAccount(a.ctx, acct.ID); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "disconnected %s; its statuses stay on %s (revoke passerelle there in the account's settings)\n", acct.Acct, acct.Instance)
+	if revokeErr != nil {
+		fmt.Fprintf(a.stdout, "disconnected %s, but %v: revoke passerelle in the account's settings on %s\n", acct.Acct, revokeErr, acct.Instance)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "disconnected %s and revoked its token; its statuses stay on %s\n", acct.Acct, acct.Instance)
 	return nil
 }

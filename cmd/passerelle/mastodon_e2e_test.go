@@ -17,6 +17,7 @@ import (
 
 	"passerelle/bridges"
 	"passerelle/internal/binarytest"
+	"passerelle/internal/fedipeertest"
 	"passerelle/internal/mastodontest"
 	"passerelle/mastodon"
 	"passerelle/store"
@@ -45,6 +46,7 @@ func newSite(t *testing.T) *site {
 	s := &site{t: t, dir: dir, listen: binarytest.FreeAddr(t, "127.0.0.1")}
 	s.env = []string{
 		"PASSERELLE_DATABASE_URL=" + dbURL,
+		"PASSERELLE_LISTEN=" + s.listen,
 		"PASSERELLE_PUBLIC_URL=http://" + s.listen,
 		"PASSERELLE_FEDERATION_ALLOW_PRIVATE_NETWORKS=true",
 		"PASSERELLE_LOG_LEVEL=debug",
@@ -55,10 +57,9 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		s.stop()
-		s.db.Close()
-	})
+	// A serve still running at the end is killed by binarytest's own
+	// cleanup, which also prints its output when the test failed.
+	t.Cleanup(func() { s.db.Close() })
 	return s
 }
 
@@ -261,7 +262,7 @@ func TestMastodonLifecycle(t *testing.T) {
 		t.Errorf("bad template: exit %d, %s", r.Code, r.Stderr)
 	}
 	r = binarytest.Run(t, s.dir, s.env, "mastodon", "route", "--source", "nosuch", "--account", srv.Acct())
-	if r.Code != 2 || !strings.Contains(r.Stderr, `no source "nosuch"`) {
+	if r.Code != 2 || !strings.Contains(r.Stderr, `no source named "nosuch"`) {
 		t.Errorf("unknown source: exit %d, %s", r.Code, r.Stderr)
 	}
 	s.start()
@@ -307,7 +308,10 @@ func TestMastodonLifecycle(t *testing.T) {
 		t.Errorf("%d statuses left, want only the cancellation reply", n)
 	}
 	s.run(nil, "mastodon", "unroute", "--source", "cafe", "--account", srv.Acct())
-	s.run(nil, "mastodon", "disconnect", srv.Acct())
+	token := mustAccount(t, s).Token
+	if out := s.run(nil, "mastodon", "disconnect", srv.Acct()); !strings.Contains(out, "revoked its token") || srv.TokenValid(token) {
+		t.Errorf("disconnect: %s (token still valid: %v)", out, srv.TokenValid(token))
+	}
 	if out := s.run(nil, "mastodon", "accounts"); strings.Contains(out, srv.Acct()) {
 		t.Errorf("account still listed after disconnect: %s", out)
 	}
@@ -320,4 +324,54 @@ func mustAccount(t *testing.T, s *site) *mastodon.Account {
 		t.Fatalf("accounts %v, %v", accounts, err)
 	}
 	return &accounts[0]
+}
+
+// TestMastodonFromFedify: the whole way, with the real binary. An event
+// created on the Fedify-based Mobilizon peer reaches passerelle over
+// ActivityPub and is posted once to the routed account; updated, the status
+// is edited; cancelled, it is marked and answered once; deleted, the status
+// is removed.
+func TestMastodonFromFedify(t *testing.T) {
+	peer := fedipeertest.Start(t, fedipeertest.Mobilizon)
+	srv := mastodontest.New(t, mastodontest.Options{Mode: mastodontest.Mastodon})
+	s := newSite(t)
+	s.start()
+	if out := s.run(nil, "follow", peer.Handle("mygroup")); !strings.Contains(out, "accepted the follow") {
+		t.Fatalf("follow: %s", out)
+	}
+	s.connect(srv)
+	s.run(nil, "mastodon", "route", "--source", peer.Handle("mygroup"), "--account", srv.Acct())
+
+	start := time.Now().Add(72 * time.Hour).Truncate(time.Hour).In(time.FixedZone("CET", 3600))
+	created := peer.CreateEvent(t, fedipeertest.Event{
+		Name: "Soirée jeux", Content: "<p>Jeux de société pour tous.</p>", Timezone: "Europe/Paris",
+		StartTime: start.Format(time.RFC3339), EndTime: start.Add(3 * time.Hour).Format(time.RFC3339),
+	})
+	waitFor(t, "the status", 60*time.Second, func() bool { return len(srv.Statuses()) >= 1 })
+	time.Sleep(time.Second) // the group's Announce follows the Create: still one status
+	sts := srv.Statuses()
+	if len(sts) != 1 || !strings.Contains(sts[0].Text, "Soirée jeux") || !strings.Contains(sts[0].Text, peer.EventURL(created.UUID)) || sts[0].Visibility != "public" {
+		t.Fatalf("statuses after the Create: %+v", sts)
+	}
+	id := sts[0].ID
+
+	peer.UpdateEvent(t, created.UUID, map[string]any{"name": "Soirée jeux (complet)"})
+	waitFor(t, "the edit", 60*time.Second, func() bool {
+		st, _ := srv.Status(id)
+		return strings.Contains(st.Text, "(complet)")
+	})
+	peer.CancelEvent(t, created.UUID)
+	waitFor(t, "the cancellation", 60*time.Second, func() bool {
+		st, _ := srv.Status(id)
+		return len(srv.Statuses()) == 2 && (strings.Contains(st.Text, "CANCELLED") || strings.Contains(st.Text, "ANNULÉ"))
+	})
+	peer.DeleteEvent(t, created.UUID)
+	waitFor(t, "the deletion", 60*time.Second, func() bool {
+		st, _ := srv.Status(id)
+		return st.Deleted
+	})
+	if n := len(srv.Statuses()); n != 1 {
+		t.Errorf("%d statuses left, want only the cancellation reply", n)
+	}
+	s.stop()
 }

@@ -8,7 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"passerelle/bridges"
 	"passerelle/mastodon"
+	"passerelle/store"
 )
 
 type mastodonRouteCmd struct {
@@ -45,7 +47,7 @@ func (c mastodonRouteCmd) Run(a *app) error {
 		return err
 	}
 	defer db.Close()
-	src, err := findSource(a.ctx, db, c.Source)
+	src, err := findSource(a, db, c.Source)
 	if err != nil {
 		return err
 	}
@@ -72,7 +74,7 @@ func (c mastodonUnrouteCmd) Run(a *app) error {
 		return err
 	}
 	defer db.Close()
-	src, err := findSource(a.ctx, db, c.Source)
+	src, err := findSource(a, db, c.Source)
 	if err != nil {
 		return err
 	}
@@ -132,4 +134,18 @@ func (mastodonRoutesCmd) Run(a *app) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", src.Slug, acct.Acct, r.Visibility, strings.Join(on, ","), reminder, tmpl)
 	}
 	return w.Flush()
+}
+
+// findSource resolves SOURCE the way every command does (federation's
+// FindSource: handle, actor URL or slug).
+func findSource(a *app, db *store.DB, name string) (*bridges.Source, error) {
+	in, err := newInstance(a, db)
+	if err != nil {
+		return nil, err
+	}
+	src, err := in.federation.FindSource(a.ctx, name)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return src, nil
 }

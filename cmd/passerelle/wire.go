@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -97,7 +98,12 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		if err != nil {
 			return nil, err
 		}
+		pages.JoinAddress = func(slug string) string { return reply.Tagged("join-" + slug) }
 		mail.Register(in.workers, m.sender(a, db, reply), &mail.ConfirmChecker{RSVP: m.rsvp})
+		// Answered events are re-fetched from their origin (Mobilizon
+		// sends their participants no Update or Delete); the sweep runs
+		// every minute, the tightest schedule is ten minutes.
+		in.periodic = append(in.periodic, fed.RegisterRefetch(in.workers, time.Minute))
 	}
 	fed.Mount(in.mux)
 	fed.Register(in.workers)

@@ -37,8 +37,25 @@
 // offsets, no time zone name, location {name}) go out as Create/Update/
 // Delete from the relay; a bad signature gets 401.
 //
+// The PeerTube shape (Start(t, PeerTube)) is a PeerTube 7.3 instance as
+// ../../shared/fixtures/peertube/FORMAT.md reads its source: the instance
+// actor /accounts/peertube (Application), the account /accounts/root
+// (Person) and its channel /video-channels/root_channel (Group), SPKI
+// keys, WebFinger for each, NodeInfo 2.0 (software peertube, linked from
+// /.well-known/nodeinfo with the instance actor), follows accepted at once
+// by the followed actor; videos at /videos/watch/UUID (404 once deleted);
+// outboxes with the account's Creates and the channel's and instance
+// actor's Announces (object: the video URL), paginated as PeerTube does.
+// CreateVideo federates Create{Video} from the account plus Announces by
+// the instance actor and the channel; UpdateVideo a full Update{Video}
+// from the account; DeleteVideo a Delete of the bare URL from the account;
+// each goes to the followers of the actors involved. Its inbox answers 204,
+// or 403 to a bad signature.
+//
 // Every POST the peer received is listed by Received, with whether
-// Fedify verified it.
+// Fedify verified it. Events are served with an ETag and a Last-Modified
+// and answer a matching If-None-Match / If-Modified-Since with 304; every
+// GET of an event is listed by Fetched.
 package fedipeertest
 
 import (
@@ -69,6 +86,7 @@ type Shape string
 const (
 	Mobilizon Shape = "mobilizon"
 	Gancio    Shape = "gancio"
+	PeerTube  Shape = "peertube"
 )
 
 // Peer is a running peer.
@@ -152,10 +170,17 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 func (p *Peer) Host() string { return strings.TrimPrefix(p.URL, "http://") }
 
 // ActorURL is the id of one of the peer's actors: "mygroup", "alice",
-// "mod", "closedgroup", "relay" (Mobilizon); "relay" (Gancio).
+// "mod", "closedgroup", "relay" (Mobilizon); "relay" (Gancio);
+// "root_channel", "root", "peertube" (PeerTube).
 func (p *Peer) ActorURL(name string) string {
 	if p.Shape == Gancio {
 		return p.URL + "/federation/u/" + name
+	}
+	if p.Shape == PeerTube {
+		if name == "root_channel" {
+			return p.URL + "/video-channels/" + name
+		}
+		return p.URL + "/accounts/" + name
 	}
 	if name == "relay" {
 		return p.URL + "/relay"
@@ -322,6 +347,9 @@ type Received struct {
 	Verified bool           `json:"verified"`
 	Status   int            `json:"status"`
 	Activity map[string]any `json:"activity"`
+	// At is when the peer recorded it (after verifying), in Unix
+	// milliseconds of this machine's clock.
+	At int64 `json:"at"`
 }
 
 // Received lists every POST the peer got, oldest first.
@@ -366,4 +394,74 @@ func (p *Peer) State(t testing.TB) State {
 	var s State
 	p.call(t, "GET", "/state", nil, &s)
 	return s
+}
+
+// Video describes a PeerTube video to create; by default a live
+// (IsLiveBroadcast nil means true) waiting for its stream (state 4).
+type Video struct {
+	UUID    string `json:"uuid,omitempty"`
+	Name    string `json:"name"`
+	Content string `json:"content,omitempty"`
+	// StartDate is the schedule's startDate (ISO 8601 UTC with
+	// milliseconds, as PeerTube writes it); empty: no schedule.
+	StartDate       string   `json:"startDate,omitempty"`
+	IsLiveBroadcast *bool    `json:"isLiveBroadcast,omitempty"`
+	State           int      `json:"state,omitempty"`
+	PermanentLive   bool     `json:"permanentLive,omitempty"`
+	SaveReplay      bool     `json:"saveReplay,omitempty"`
+	Tags            []string `json:"tags,omitempty"`
+	// StringAttributedTo writes attributedTo as bare URLs (newest PeerTube).
+	StringAttributedTo bool `json:"stringAttributedTo,omitempty"`
+	// Silent federates nothing: the video is only in the outboxes.
+	Silent bool `json:"silent,omitempty"`
+}
+
+// PeerTubeTime formats t as PeerTube writes dates (UTC, milliseconds).
+func PeerTubeTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// VideoURL is a PeerTube video's id.
+func (p *Peer) VideoURL(uuid string) string { return p.URL + "/videos/watch/" + uuid }
+
+// CreateVideo creates a video on the PeerTube peer and federates it.
+func (p *Peer) CreateVideo(t testing.TB, v Video) Created {
+	t.Helper()
+	var c Created
+	p.call(t, "POST", "/videos", v, &c)
+	return c
+}
+
+// UpdateVideo changes fields of a video (JSON names as in Video, plus
+// "duration"): {"startDate"} reschedules, {"state": 1} starts the stream
+// (published is reset), {"state": 5} ends it, {"isLiveBroadcast": false,
+// "state": 1} turns it into its replay. It federates an Update.
+func (p *Peer) UpdateVideo(t testing.TB, uuid string, fields map[string]any) []Delivery {
+	t.Helper()
+	var out struct{ Deliveries []Delivery }
+	p.call(t, "PATCH", "/videos/"+uuid, fields, &out)
+	return out.Deliveries
+}
+
+// DeleteVideo federates a Delete; afterwards the video's URL answers 404.
+func (p *Peer) DeleteVideo(t testing.TB, uuid string) []Delivery {
+	t.Helper()
+	var out struct{ Deliveries []Delivery }
+	p.call(t, "DELETE", "/videos/"+uuid, map[string]any{}, &out)
+	return out.Deliveries
+}
+
+// Fetch is one GET of an event the peer answered.
+type Fetch struct {
+	Path            string `json:"path"`
+	Signed          bool   `json:"signed"`
+	IfNoneMatch     string `json:"ifNoneMatch"`
+	IfModifiedSince string `json:"ifModifiedSince"`
+	Status          int    `json:"status"`
+}
+
+// Fetched lists every GET of an event the peer answered, oldest first.
+func (p *Peer) Fetched(t testing.TB) []Fetch {
+	t.Helper()
+	var f []Fetch
+	p.call(t, "GET", "/fetched", nil, &f)
+	return f
 }

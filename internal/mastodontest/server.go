@@ -11,7 +11,13 @@
 //     23 characters per URL and publishes statuses publicly by default.
 //   - GoToSocial ignores Idempotency-Key, answers 400 to an over-long status,
 //     processes images at once (200), counts 25 characters per URL and makes
-//     statuses unlisted when no visibility is given.
+//     statuses unlisted when no visibility is given (the default privacy
+//     of a new GoToSocial account; it follows the account's setting).
+//
+// The GoToSocial answers were checked against GoToSocial's own testrig
+// (commit 57cb4fe7): Idempotency-Key ignored, 400 "Bad Request: text with
+// spoiler exceed max chars (N)", media 200 with its url, 25 per URL,
+// 401 "Unauthorized: token not supplied".
 //
 // Tests steer it with controls: inject failures, rate limits (429 with
 // X-RateLimit-Reset), revoked tokens (401), refused edits, and a hook that
@@ -296,6 +302,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/apps", s.registerApp)
 	mux.HandleFunc("GET /oauth/authorize", s.authorize)
 	mux.HandleFunc("POST /oauth/token", s.token)
+	mux.HandleFunc("POST /oauth/revoke", s.revoke)
 	mux.HandleFunc("GET /api/v2/instance", s.instance)
 	mux.HandleFunc("GET /api/v1/accounts/verify_credentials", s.authed("read:accounts", s.verifyCredentials))
 	mux.HandleFunc("GET /api/v1/accounts/{id}/statuses", s.authed("read:statuses", s.accountStatuses))
@@ -342,7 +349,7 @@ func (s *Server) authed(scope string, h http.HandlerFunc) http.HandlerFunc {
 		s.mu.Unlock()
 		if !ok || !valid {
 			if s.opts.Mode == GoToSocial {
-				writeError(w, http.StatusUnauthorized, "Unauthorized: token not supplied or invalid")
+				writeError(w, http.StatusUnauthorized, "Unauthorized: token not supplied")
 			} else {
 				writeError(w, http.StatusUnauthorized, "The access token is invalid")
 			}
@@ -437,6 +444,34 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// revoke answers 200 with an empty object, whether or not the token
+// existed, as Doorkeeper (RFC 7009) does; a wrong client is refused.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.mu.Lock()
+	a, ok := s.apps[r.PostForm.Get("client_id")]
+	if ok && a.secret == r.PostForm.Get("client_secret") {
+		delete(s.tokens, r.PostForm.Get("token"))
+	}
+	s.mu.Unlock()
+	if !ok || a.secret != r.PostForm.Get("client_secret") {
+		writeError(w, http.StatusForbidden, "unauthorized_client")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// TokenValid reports whether an access token is still accepted.
+func (s *Server) TokenValid(tok string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.tokens[tok]
+	return ok
+}
+
 func (s *Server) instance(w http.ResponseWriter, r *http.Request) {
 	var doc map[string]any
 	if err := json.Unmarshal(instanceV2, &doc); err != nil {
@@ -500,7 +535,8 @@ func (s *Server) checkText(w http.ResponseWriter, text string, media []string) b
 	}
 	if n := s.Length(text); n > s.opts.MaxCharacters {
 		if s.opts.Mode == GoToSocial {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: status too long, %d characters provided (including content warning), but limit is %d", n, s.opts.MaxCharacters))
+			// As GoToSocial (commit 57cb4fe7) words it.
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Bad Request: text with spoiler exceed max chars (%d)", s.opts.MaxCharacters))
 		} else {
 			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Validation failed: Text character limit of %d exceeded", s.opts.MaxCharacters))
 		}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle/bridges"
+	"passerelle/ical"
+	"passerelle/internal/binarytest"
+	"passerelle/internal/browsertest"
+	"passerelle/internal/mailtest"
+	"passerelle/internal/storetest"
+	"passerelle/store"
+)
+
+// TestVisitorInBrowserGetsInvitation is issue 8's whole path on the real
+// binary: a visitor in chromium opens the front page, follows an event,
+// downloads its .ics, asks for the invitation by email — and the
+// invitation reaches a real SMTP server.
+func TestVisitorInBrowserGetsInvitation(t *testing.T) {
+	smtpd := mailtest.StartSMTP(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	addr := binarytest.FreeAddr(t, "127.0.0.1")
+	dbURL := storetest.SQLiteURL(t)
+
+	db, err := store.Open(ctx, dbURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &bridges.Source{Slug: "velo", Name: "Vélo libre", ActorURL: "http://127.0.0.1:9/@velo", Software: "mobilizon", State: bridges.SourceFollowed, CreatedAt: time.Now()}
+	if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
+		t.Fatal(err)
+	}
+	flow := &bridges.Events{Store: db, Renderer: &ical.Renderer{}}
+	start := time.Now().Add(96 * time.Hour).Truncate(time.Hour)
+	for i, title := range []string{"Atelier réparation vélo", "Balade du dimanche"} {
+		_, err := flow.Apply(ctx, bridges.Event{APID: fmt.Sprintf("http://127.0.0.1:9/events/%d", i), URL: fmt.Sprintf("http://127.0.0.1:9/events/%d", i),
+			Title: title, Start: start.Add(time.Duration(i) * 24 * time.Hour), End: start.Add(time.Duration(i)*24*time.Hour + 2*time.Hour),
+			TimeZone: "Europe/Paris", Status: bridges.StatusConfirmed, JoinMode: bridges.JoinFree, Public: true,
+			Place:         &bridges.Place{Name: "Atelier", Locality: "Nantes"},
+			OrganizerName: "Vélo libre", OrganizerURL: src.ActorURL, SourceID: src.ID}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	binarytest.Start(t, dir, addr, []string{
+		"PASSERELLE_DATABASE_URL=" + dbURL,
+		"PASSERELLE_PUBLIC_URL=http://" + addr,
+		"PASSERELLE_INSTANCE_NAME=Passerelle Nantes",
+		"PASSERELLE_FEDERATION_ALLOW_PRIVATE_NETWORKS=true",
+		"PASSERELLE_MAIL_FROM=Passerelle <rsvp@example.org>",
+		"PASSERELLE_MAIL_SMTP=" + smtpd.URL(),
+		"PASSERELLE_MAIL_SEND_INTERVAL=0s",
+	})
+	shots, _ := filepath.Abs(filepath.Join("..", "..", "web", "screenshots", "binary"))
+	r := browsertest.Walk(t, "http://"+addr, shots, "visitor@example.net")
+	r.Check(t, "visitor@example.net")
+
+	resp, err := http.Get("http://" + addr + "/sources/velo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "rsvp&#43;join-velo@example.org") {
+		t.Errorf("the source page does not show the join address")
+	}
+
+	msgs := smtpd.Wait(t, 1, 30*time.Second)
+	m := string(msgs[0])
+	for _, want := range []string{"X-Envelope-To: visitor@example.net", "method=REQUEST", "Atelier r", "List-Unsubscribe-Post: List-Unsubscribe=One-Click"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("invitation lacks %q:\n%s", want, m)
+		}
+	}
+}
