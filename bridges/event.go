@@ -189,7 +189,7 @@ func (e *Event) Location() *time.Location {
 	if e.TimeZone == "" {
 		return time.UTC
 	}
-	loc, err := time.LoadLocation(e.TimeZone)
+	loc, err := LoadLocation(e.TimeZone)
 	if err != nil {
 		return time.UTC
 	}
@@ -216,7 +216,7 @@ func (e *Event) Validate() error {
 		return fmt.Errorf("event %s: %w", e.APID, err)
 	}
 	if e.TimeZone != "" {
-		if _, err := time.LoadLocation(e.TimeZone); err != nil {
+		if _, err := LoadLocation(e.TimeZone); err != nil {
 			return fmt.Errorf("event %s: unknown time zone %q", e.APID, e.TimeZone)
 		}
 	}

@@ -247,7 +247,7 @@ type inboxWorker struct {
 }
 
 func (w *inboxWorker) Work(ctx context.Context, job *river.Job[InboxJob]) error {
-	return w.s.ProcessBatch(ctx, job.Args)
+	return w.s.ProcessBatch(ctx, job.ID)
 }
 
 // Register adds the federation workers (inbox processing, delivery) to

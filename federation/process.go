@@ -19,24 +19,28 @@ func skipf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errSkip, fmt.Sprintf(format, args...))
 }
 
-// ProcessBatch runs an inbox job: it processes each activity of the batch
-// and clears the processed bodies. A transient failure retries the whole
-// batch, which is harmless: storing an event again changes nothing.
-func (s *Service) ProcessBatch(ctx context.Context, job InboxJob) error {
-	acts, err := s.db.InboxActivities(ctx, job.Activities)
+// ProcessBatch runs the inbox job jobID: it processes each activity
+// recorded for it, in the order received, and clears the bodies of those
+// processed. A transient failure retries the job, which then takes only
+// what is left.
+func (s *Service) ProcessBatch(ctx context.Context, jobID int64) error {
+	acts, err := s.db.PendingInboxActivities(ctx, jobID)
 	if err != nil {
 		return err
 	}
 	var errs []error
+	done := make([]int64, 0, len(acts))
 	for _, a := range acts {
 		if err := s.Process(ctx, a.Body, a.Signer); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		done = append(done, a.ID)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
+	if err := s.db.InboxActivitiesDone(ctx, done); err != nil {
+		errs = append(errs, err)
 	}
-	return s.db.InboxActivitiesDone(ctx, job.Activities)
+	return errors.Join(errs...)
 }
 
 // Process acts on one verified activity, signed by signer. It returns an

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"passerelle/bridges"
@@ -64,6 +65,12 @@ type Service struct {
 	// The inbox's group commit (see commitInbox).
 	inboxOnce  sync.Once
 	inboxQueue chan *inboxEntry
+	// inboxArriving counts inbox requests being read and verified, which
+	// the committer may wait for (see inboxCommitDelay).
+	inboxArriving atomic.Int64
+	// inboxWake tells the committer that a request it may be waiting for
+	// was refused.
+	inboxWake chan struct{}
 }
 
 // Deps are the service's collaborators, wired in cmd/passerelle.
@@ -103,6 +110,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 	s := &Service{
 		opts: opts, base: base, events: deps.Events, dialects: deps.Dialects, joins: deps.JoinAnswers,
 		log: log.With("component", "federation"), now: now, hosts: map[string]chan struct{}{},
+		inboxQueue: make(chan *inboxEntry, inboxBatchMax), inboxWake: make(chan struct{}, 1),
 	}
 	s.db = deps.DB
 	s.policy = &Policy{Allow: opts.Allow, Block: opts.Block, Store: deps.DB}

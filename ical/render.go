@@ -79,7 +79,7 @@ func (r *Renderer) Calendar(ev *bridges.Event) (*ics.Calendar, *ics.VEvent, erro
 	}
 	loc := time.UTC
 	if ev.TimeZone != "" {
-		l, err := time.LoadLocation(ev.TimeZone)
+		l, err := bridges.LoadLocation(ev.TimeZone)
 		if err != nil {
 			return nil, nil, fmt.Errorf("render event %s: time zone %q: %w", ev.APID, ev.TimeZone, err)
 		}

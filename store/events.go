@@ -99,7 +99,8 @@ type querier interface {
 // EventByAPID returns the event with that ActivityPub id, deleted ones
 // included, or bridges.ErrNotFound.
 func (tx *Tx) EventByAPID(ctx context.Context, apID string) (*bridges.StoredEvent, error) {
-	return eventWhere(ctx, tx, "ap_id = ?", apID)
+	// Prepared: every incoming copy of an event starts with this look-up.
+	return scanEvent(tx.queryRowPrepared(ctx, "SELECT "+eventColumns+" FROM events WHERE ap_id = ?", apID))
 }
 
 // EventByAPID returns the event with that ActivityPub id, or
@@ -122,8 +123,33 @@ func eventWhere(ctx context.Context, q querier, where string, arg any) (*bridges
 	return scanEvent(q.QueryRow(ctx, "SELECT "+eventColumns+" FROM events WHERE "+where, arg))
 }
 
+// saveEventColumns are the columns SaveEvent writes, in its argument
+// order; saveEventQuery upserts them by ap_id.
+const saveEventColumns = `ap_id, source_id, url, title, description_html, description_text, summary,
+	start_at, end_at, until_at, timezone, status, join_mode, external_participation_url,
+	max_capacity, remaining_capacity, participant_count, online, online_url,
+	place_name, place_street, place_postal_code, place_locality, place_region, place_country, latitude, longitude,
+	tags, category, language, banner_url, banner_alt,
+	organizer_name, organizer_url, draft, public, published, updated, sequence,
+	raw, calendar, etag, deleted, created_at, modified_at, change_seq`
+
+var saveEventQuery = func() string {
+	cols := strings.Split(saveEventColumns, ",")
+	var set []string
+	for _, c := range cols {
+		if c = strings.TrimSpace(c); c != "ap_id" && c != "created_at" {
+			set = append(set, c+" = excluded."+c)
+		}
+	}
+	return "INSERT INTO events (" + saveEventColumns + ") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") +
+		") ON CONFLICT (ap_id) DO UPDATE SET " + strings.Join(set, ", ") + " RETURNING id"
+}()
+
 // SaveEvent inserts or updates the event by its ActivityPub id and appends
-// the change to the change log; it sets ev.ID and ev.ChangeSeq.
+// the change to the change log; it sets ev.ID and ev.ChangeSeq. An event
+// with an ID (read in this transaction) gets its change-log entry first,
+// so that the upsert writes the sequence with the rest: two statements
+// instead of three.
 func (tx *Tx) SaveEvent(ctx context.Context, ev *bridges.StoredEvent) error {
 	tags, err := json.Marshal(ev.Tags)
 	if err != nil {
@@ -149,38 +175,35 @@ func (tx *Tx) SaveEvent(ctx context.Context, ev *bridges.StoredEvent) error {
 	if until.IsZero() {
 		until = ev.Start
 	}
+	kind := "changed"
+	if ev.Deleted {
+		kind = "deleted"
+	}
+	var seq int64
+	if ev.ID != 0 {
+		if seq, err = tx.appendChange(ctx, ev.SourceID, ev.ID, kind); err != nil {
+			return err
+		}
+	}
 	args := []any{ev.APID, nullID(ev.SourceID), ev.URL, ev.Title, ev.DescriptionHTML, ev.DescriptionText, ev.Summary,
 		micro(ev.Start), micro(ev.End), micro(until), ev.TimeZone, string(ev.Status), string(ev.JoinMode), ev.ExternalParticipationURL,
 		ev.MaxCapacity, remaining, ev.ParticipantCount, ev.Online, ev.OnlineURL,
 		p.Name, p.Street, p.PostalCode, p.Locality, p.Region, p.Country, lat, lon,
 		string(tags), ev.Category, ev.Language, ev.BannerURL, ev.BannerAlt,
 		ev.OrganizerName, ev.OrganizerURL, ev.Draft, ev.Public, micro(ev.Published), micro(ev.Updated), ev.Sequence,
-		string(ev.Raw), string(ev.Calendar), ev.ETag, ev.Deleted, micro(ev.CreatedAt), micro(ev.ModifiedAt)}
-	const cols = `ap_id, source_id, url, title, description_html, description_text, summary,
-		start_at, end_at, until_at, timezone, status, join_mode, external_participation_url,
-		max_capacity, remaining_capacity, participant_count, online, online_url,
-		place_name, place_street, place_postal_code, place_locality, place_region, place_country, latitude, longitude,
-		tags, category, language, banner_url, banner_alt,
-		organizer_name, organizer_url, draft, public, published, updated, sequence,
-		raw, calendar, etag, deleted, created_at, modified_at`
-	var set []string
-	for _, c := range strings.Split(cols, ",") {
-		if c = strings.TrimSpace(c); c != "ap_id" && c != "created_at" {
-			set = append(set, c+" = excluded."+c)
-		}
-	}
-	q := "INSERT INTO events (" + cols + ") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ") +
-		") ON CONFLICT (ap_id) DO UPDATE SET " + strings.Join(set, ", ") + " RETURNING id"
-	if err := tx.QueryRow(ctx, q, args...).Scan(&ev.ID); err != nil {
+		string(ev.Raw), string(ev.Calendar), ev.ETag, ev.Deleted, micro(ev.CreatedAt), micro(ev.ModifiedAt), seq}
+	id := ev.ID
+	if err := tx.queryRowPrepared(ctx, saveEventQuery, args...).Scan(&ev.ID); err != nil {
 		return fmt.Errorf("store event %s: %w", ev.APID, err)
 	}
-	kind := "changed"
-	if ev.Deleted {
-		kind = "deleted"
+	if id != 0 && ev.ID != id {
+		return fmt.Errorf("store event %s: it is row %d, not %d as read", ev.APID, ev.ID, id)
 	}
-	seq, err := tx.AppendChange(ctx, ev.SourceID, ev.ID, kind)
-	if err != nil {
-		return err
+	if seq == 0 {
+		// A new event: its id was not known for the change log.
+		if seq, err = tx.AppendChange(ctx, ev.SourceID, ev.ID, kind); err != nil {
+			return err
+		}
 	}
 	ev.ChangeSeq = seq
 	return nil
@@ -195,19 +218,28 @@ const changeLogLock = 0x6368616e6765
 // it (kind "changed", "deleted", or "hidden" when its source was
 // unfollowed), stamps the event with the new sequence and returns it.
 func (tx *Tx) AppendChange(ctx context.Context, sourceID, eventID int64, kind string) (int64, error) {
+	seq, err := tx.appendChange(ctx, sourceID, eventID, kind)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.execPrepared(ctx, "UPDATE events SET change_seq = ? WHERE id = ?", seq, eventID); err != nil {
+		return 0, fmt.Errorf("stamp event change: %w", err)
+	}
+	return seq, nil
+}
+
+// appendChange is AppendChange without stamping the event.
+func (tx *Tx) appendChange(ctx context.Context, sourceID, eventID int64, kind string) (int64, error) {
 	if tx.db.backend == Postgres {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(?)", changeLogLock); err != nil {
+		if _, err := tx.execPrepared(ctx, "SELECT pg_advisory_xact_lock(?)", changeLogLock); err != nil {
 			return 0, fmt.Errorf("lock change log: %w", err)
 		}
 	}
 	var seq int64
-	err := tx.QueryRow(ctx, "INSERT INTO change_log (source_id, event_id, kind, at) VALUES (?, ?, ?, ?) RETURNING seq",
+	err := tx.queryRowPrepared(ctx, "INSERT INTO change_log (source_id, event_id, kind, at) VALUES (?, ?, ?, ?) RETURNING seq",
 		nullID(sourceID), eventID, kind, time.Now().UnixMicro()).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("append to change log: %w", err)
-	}
-	if _, err := tx.Exec(ctx, "UPDATE events SET change_seq = ? WHERE id = ?", seq, eventID); err != nil {
-		return 0, fmt.Errorf("stamp event change: %w", err)
 	}
 	return seq, nil
 }

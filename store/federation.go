@@ -62,7 +62,8 @@ func (db *DB) RemoteActorByKeyID(ctx context.Context, keyID string) (*RemoteActo
 
 // RemoteActor returns the cached actor with that id, or bridges.ErrNotFound.
 func (db *DB) RemoteActor(ctx context.Context, id string) (*RemoteActor, error) {
-	return scanRemoteActor(db.QueryRow(ctx, "SELECT "+remoteActorColumns+" FROM remote_actors WHERE id = ?", id))
+	// Prepared: incoming events name their organiser, looked up here.
+	return scanRemoteActor(db.queryRowPrepared(ctx, "SELECT "+remoteActorColumns+" FROM remote_actors WHERE id = ?", id))
 }
 
 // SaveRemoteActor caches a (re)fetched actor document.
@@ -85,51 +86,29 @@ type NewInboxActivity struct {
 	Body   []byte
 }
 
-// AddInboxActivities records verified incoming activities with one
-// statement and returns the row ids of those that are new, in order; an
-// activity already received (same id, same body: a replay) gets 0. See
-// migration 0002.
-func (tx *Tx) AddInboxActivities(ctx context.Context, acts []NewInboxActivity) ([]int64, error) {
-	if len(acts) == 0 {
-		return nil, nil
-	}
-	keys := make([]string, len(acts))
-	var q strings.Builder
-	q.WriteString(`INSERT INTO inbox_activities (dedupe_key, signer, body, received_at) VALUES `)
-	args := make([]any, 0, 4*len(acts))
-	now := micro(time.Now())
-	for i, a := range acts {
-		sum := sha256.Sum256(a.Body)
-		keys[i] = a.ID + " " + hex.EncodeToString(sum[:16])
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?)")
-		args = append(args, keys[i], a.Signer, a.Body, now)
-	}
-	q.WriteString(` ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key`)
-	rows, err := tx.Query(ctx, q.String(), args...)
+// AddInboxActivities records verified incoming activities for the job
+// jobID (see Tx.WaitingJob) and returns the row ids of those that are new,
+// in order; an activity already received (same id, same body: a replay)
+// gets 0. See migration 0002.
+func (tx *Tx) AddInboxActivities(ctx context.Context, jobID int64, acts []NewInboxActivity) ([]int64, error) {
+	// One prepared insert per activity: cheaper on SQLite than one
+	// statement for the batch, whose text (so parse and plan) differs with
+	// every batch size.
+	const q = `INSERT INTO inbox_activities (dedupe_key, signer, body, received_at, job_id) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`
+	s, err := tx.stmt(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("record %d activities: %w", len(acts), err)
-	}
-	defer rows.Close()
-	inserted := map[string]int64{}
-	for rows.Next() {
-		var id int64
-		var key string
-		if err := rows.Scan(&id, &key); err != nil {
-			return nil, fmt.Errorf("record activities: %w", err)
-		}
-		inserted[key] = id
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("record activities: %w", err)
 	}
 	ids := make([]int64, len(acts))
-	for i, k := range keys {
-		// A replay inside the batch itself: only its first copy is new.
-		ids[i] = inserted[k]
-		delete(inserted, k)
+	now := micro(time.Now())
+	for i, a := range acts {
+		sum := sha256.Sum256(a.Body)
+		key := a.ID + " " + hex.EncodeToString(sum[:16])
+		err := s.QueryRowContext(ctx, key, a.Signer, a.Body, now, jobID).Scan(&ids[i])
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("record activity %s: %w", a.ID, err)
+		}
 	}
 	return ids, nil
 }
@@ -141,22 +120,24 @@ type InboxActivity struct {
 	Body   []byte
 }
 
-// InboxActivities loads received activities by row id; processed ones
-// (body cleared) are left out.
-func (db *DB) InboxActivities(ctx context.Context, ids []int64) ([]InboxActivity, error) {
+// PendingInboxActivities loads the activities recorded for the job jobID
+// that are not processed yet (body not cleared), in the order received.
+func (db *DB) PendingInboxActivities(ctx context.Context, jobID int64) ([]InboxActivity, error) {
+	rows, err := db.Query(ctx, `SELECT id, signer, body FROM inbox_activities WHERE job_id = ? AND body IS NOT NULL ORDER BY id`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("load inbox activities of job %d: %w", jobID, err)
+	}
+	defer rows.Close()
 	var out []InboxActivity
-	for _, id := range ids {
+	for rows.Next() {
 		var a InboxActivity
-		err := db.QueryRow(ctx, `SELECT id, signer, body FROM inbox_activities WHERE id = ?`, id).Scan(&a.ID, &a.Signer, &a.Body)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
+		if err := rows.Scan(&a.ID, &a.Signer, &a.Body); err != nil {
+			return nil, fmt.Errorf("load inbox activities of job %d: %w", jobID, err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("load inbox activity %d: %w", id, err)
-		}
-		if len(a.Body) > 0 {
-			out = append(out, a)
-		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load inbox activities of job %d: %w", jobID, err)
 	}
 	return out, nil
 }
@@ -164,10 +145,16 @@ func (db *DB) InboxActivities(ctx context.Context, ids []int64) ([]InboxActivity
 // InboxActivitiesDone clears the bodies of processed activities; the rows
 // stay as the replay guard.
 func (db *DB) InboxActivitiesDone(ctx context.Context, ids []int64) error {
-	for _, id := range ids {
-		if _, err := db.Exec(ctx, `UPDATE inbox_activities SET body = NULL WHERE id = ?`, id); err != nil {
-			return fmt.Errorf("mark inbox activity %d processed: %w", id, err)
-		}
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	q := `UPDATE inbox_activities SET body = NULL WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + `)`
+	if _, err := db.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("mark %d inbox activities processed: %w", len(ids), err)
 	}
 	return nil
 }
@@ -327,7 +314,7 @@ func (tx *Tx) SetSourceState(ctx context.Context, id int64, state bridges.Source
 
 // TouchSource records the time of a source's last activity.
 func (db *DB) TouchSource(ctx context.Context, id int64) error {
-	_, err := db.Exec(ctx, `UPDATE sources SET last_activity = ? WHERE id = ?`, micro(time.Now()), id)
+	_, err := db.execPrepared(ctx, `UPDATE sources SET last_activity = ? WHERE id = ?`, micro(time.Now()), id)
 	if err != nil {
 		return fmt.Errorf("touch source %d: %w", id, err)
 	}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -19,11 +20,19 @@ func TestFederationStorage(t *testing.T) {
 
 		// Inbox activities: a replay (same id and body), also within one
 		// batch, is not recorded twice; a changed body under the same id
-		// (Mobilizon's Update) is.
+		// (Mobilizon's Update) is. A batch goes to the job still waiting
+		// to run, when there is one, instead of a new job.
 		var ids []int64
+		var job int64
 		err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			var err error
-			ids, err = tx.AddInboxActivities(ctx, []store.NewInboxActivity{
+			waiting, err := tx.WaitingJob(ctx, pingArgs{}.Kind(), 0)
+			if err != nil || waiting != 0 {
+				return fmt.Errorf("waiting job %d before any: %v", waiting, err)
+			}
+			if job, err = tx.EnqueueID(ctx, pingArgs{Note: "inbox"}, bridges.JobOpts{}); err != nil {
+				return err
+			}
+			ids, err = tx.AddInboxActivities(ctx, job, []store.NewInboxActivity{
 				{ID: "https://m.example/e/1/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":1}`)},
 				{ID: "https://m.example/e/1/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":1}`)},
 				{ID: "https://m.example/e/1/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":2}`)},
@@ -38,21 +47,74 @@ func TestFederationStorage(t *testing.T) {
 		}
 		var again []int64
 		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			var err error
-			again, err = tx.AddInboxActivities(ctx, []store.NewInboxActivity{{ID: "https://m.example/e/1/activity", Signer: "x", Body: []byte(`{"v":2}`)}})
+			waiting, err := tx.WaitingJob(ctx, pingArgs{}.Kind(), 0)
+			if err != nil || waiting != job {
+				return fmt.Errorf("waiting job %d, want %d: %v", waiting, job, err)
+			}
+			if waiting, err = tx.WaitingJob(ctx, pingArgs{}.Kind(), job); err != nil || waiting != 0 {
+				return fmt.Errorf("waiting job after %d: %d, want none: %v", job, waiting, err)
+			}
+			again, err = tx.AddInboxActivities(ctx, job, []store.NewInboxActivity{
+				{ID: "https://m.example/e/1/activity", Signer: "x", Body: []byte(`{"v":2}`)},
+				{ID: "https://m.example/e/2/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":3}`)},
+			})
 			return err
-		}); err != nil || again[0] != 0 {
+		}); err != nil || again[0] != 0 || again[1] == 0 {
 			t.Fatalf("replay in a later batch: %v %v", again, err)
 		}
-		acts, err := db.InboxActivities(ctx, []int64{ids[0], ids[2]})
-		if err != nil || len(acts) != 2 || string(acts[1].Body) != `{"v":2}` || acts[0].Signer != "https://m.example/@a" {
+		acts, err := db.PendingInboxActivities(ctx, job)
+		if err != nil || len(acts) != 3 || string(acts[1].Body) != `{"v":2}` || acts[0].Signer != "https://m.example/@a" || acts[2].ID != again[1] {
 			t.Fatalf("activities %+v %v", acts, err)
 		}
-		if err := db.InboxActivitiesDone(ctx, []int64{ids[0]}); err != nil {
+		if err := db.InboxActivitiesDone(ctx, []int64{ids[0], again[1]}); err != nil {
 			t.Fatal(err)
 		}
-		if acts, _ := db.InboxActivities(ctx, []int64{ids[0], ids[2]}); len(acts) != 1 {
-			t.Errorf("a processed activity is still pending: %+v", acts)
+		if acts, _ := db.PendingInboxActivities(ctx, job); len(acts) != 1 || acts[0].ID != ids[2] {
+			t.Errorf("pending after two were processed: %+v", acts)
+		}
+		// A job a worker has taken is no longer waiting.
+		if _, err := db.Exec(ctx, `UPDATE river_job SET state = 'running' WHERE id = ?`, job); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			waiting, err := tx.WaitingJob(ctx, pingArgs{}.Kind(), 0)
+			if err != nil || waiting != 0 {
+				return fmt.Errorf("waiting job %d once the job runs: %v", waiting, err)
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+
+		if db.Backend() == store.Postgres {
+			// On PostgreSQL the job stays locked until the transaction that
+			// found it ends: River's fetch (FOR UPDATE SKIP LOCKED) cannot
+			// start it meanwhile, and another inbox transaction leaves it.
+			if _, err := db.Exec(ctx, `UPDATE river_job SET state = 'available' WHERE id = ?`, job); err != nil {
+				t.Fatal(err)
+			}
+			err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+				if waiting, err := tx.WaitingJob(ctx, pingArgs{}.Kind(), 0); err != nil || waiting != job {
+					return fmt.Errorf("waiting job %d, want %d: %v", waiting, job, err)
+				}
+				res, err := db.Exec(ctx, `UPDATE river_job SET state = 'running' WHERE id IN
+					(SELECT id FROM river_job WHERE state = 'available' AND id = ? FOR UPDATE SKIP LOCKED)`, job)
+				if err != nil {
+					return err
+				}
+				if n, _ := res.RowsAffected(); n != 0 {
+					return fmt.Errorf("a fetch took the job while an inbox transaction held it")
+				}
+				return db.Tx(ctx, func(ctx context.Context, other *store.Tx) error {
+					if waiting, err := other.WaitingJob(ctx, pingArgs{}.Kind(), 0); err != nil || waiting != 0 {
+						return fmt.Errorf("a second transaction found job %d locked by the first: %v", waiting, err)
+					}
+					return nil
+				})
+			})
+			if err != nil {
+				t.Error(err)
+			}
 		}
 
 		// Remote actors: upsert by id, found by key id.

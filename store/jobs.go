@@ -24,6 +24,41 @@ func (tx *Tx) Enqueue(ctx context.Context, job bridges.Job, opts bridges.JobOpts
 	return nil
 }
 
+// EnqueueID is Enqueue that also returns the new job's id, for work the
+// transaction then records for that job to find (see WaitingJob).
+func (tx *Tx) EnqueueID(ctx context.Context, job bridges.Job, opts bridges.JobOpts) (int64, error) {
+	res, err := tx.db.client().InsertTx(ctx, tx.tx, job, insertOpts(opts))
+	if err != nil {
+		return 0, fmt.Errorf("enqueue %s job: %w", job.Kind(), err)
+	}
+	return res.Job.ID, nil
+}
+
+// WaitingJob returns the id of the newest job of that kind, above after,
+// that is queued and not started, or 0 when there is none. A transaction
+// may record more work for that job instead of inserting another one (a
+// River insert costs far more than this look-up): no worker can start the
+// job before the transaction ends, so the job sees all of it. On SQLite
+// the transaction holds the write lock from BEGIN (immediate transactions,
+// see Open) and River's fetch is a write; on PostgreSQL the job's row is
+// locked here and River's fetch skips locked rows (FOR UPDATE SKIP
+// LOCKED), while a job that a fetch has already locked is skipped here.
+func (tx *Tx) WaitingJob(ctx context.Context, kind string, after int64) (int64, error) {
+	q := `SELECT id FROM river_job WHERE kind = ? AND state = 'available' AND id > ? ORDER BY id DESC LIMIT 1`
+	if tx.db.backend == Postgres {
+		q += ` FOR UPDATE SKIP LOCKED`
+	}
+	var id int64
+	err := tx.queryRowPrepared(ctx, q, kind, after).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("look for a waiting %s job: %w", kind, err)
+	}
+	return id, nil
+}
+
 // Enqueue adds a durable job in a transaction of its own.
 func (db *DB) Enqueue(ctx context.Context, job bridges.Job, opts bridges.JobOpts) error {
 	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error { return tx.Enqueue(ctx, job, opts) })

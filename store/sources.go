@@ -60,6 +60,10 @@ func (tx *Tx) SourceWhere(ctx context.Context, column string, value any) (*bridg
 // SourceWhere finds one source by a column (id, slug, actor_url, handle or
 // follow_id), or bridges.ErrNotFound.
 func (db *DB) SourceWhere(ctx context.Context, column string, value any) (*bridges.Source, error) {
+	if column == "actor_url" {
+		// Prepared: the inbox looks up the source of every incoming event.
+		return scanSource(db.queryRowPrepared(ctx, "SELECT "+sourceColumns+" FROM sources WHERE actor_url = ?", value))
+	}
 	return sourceWhere(ctx, db, column, value)
 }
 

@@ -44,6 +44,9 @@ type DB struct {
 
 	mu    sync.RWMutex
 	river *river.Client[*sql.Tx]
+
+	// stmts holds prepared statements by query text (stmtcache.go).
+	stmts sync.Map
 }
 
 var _ bridges.Store = (*DB)(nil)
@@ -122,7 +125,13 @@ func (db *DB) driver() riverdriver.Driver[*sql.Tx] {
 }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stmts.Range(func(_, s any) bool {
+		s.(*sql.Stmt).Close()
+		return true
+	})
+	return db.sql.Close()
+}
 
 // SQL is the underlying pool, for packages that keep their own tables.
 func (db *DB) SQL() *sql.DB { return db.sql }

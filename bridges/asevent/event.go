@@ -102,7 +102,7 @@ func decodeEvent(o *Object, rules Rules) (bridges.Event, error) {
 		return ev, err
 	}
 	if ev.TimeZone = strings.TrimSpace(ev.TimeZone); ev.TimeZone != "" {
-		if _, err := time.LoadLocation(ev.TimeZone); err != nil {
+		if _, err := bridges.LoadLocation(ev.TimeZone); err != nil {
 			return ev, fmt.Errorf("timezone: %q is not an IANA time zone this machine knows", ev.TimeZone)
 		}
 	}

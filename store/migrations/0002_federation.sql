@@ -21,16 +21,19 @@ CREATE INDEX remote_actors_key_id ON remote_actors (key_id);
 -- id plus a digest of its body: Mobilizon reuses one id for a Create and
 -- all its Updates, so the id alone would lose updates, while a replay of
 -- the same document is dropped. The body waits here for the inbox job
--- (one job per committed batch) and is cleared once processed; the row
--- stays as the replay guard.
+-- that job_id names (River's river_job.id: a job that had not started
+-- when the row committed, so it sees the row) and is cleared once
+-- processed; the row stays as the replay guard.
 CREATE TABLE inbox_activities (
     id {{serial}},
     dedupe_key TEXT NOT NULL UNIQUE,
     signer TEXT NOT NULL,
     body {{blob}},
-    received_at BIGINT NOT NULL
+    received_at BIGINT NOT NULL,
+    job_id BIGINT
 );
 CREATE INDEX inbox_activities_received_at ON inbox_activities (received_at);
+CREATE INDEX inbox_activities_job_id ON inbox_activities (job_id);
 
 CREATE TABLE blocked_domains (
     domain TEXT PRIMARY KEY,
