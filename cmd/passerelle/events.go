@@ -45,13 +45,9 @@ func (c eventsCmd) Run(a *app) error {
 		slugs[s.ID] = s.Slug
 	}
 	if c.Source != "" {
-		in, err := newInstance(a, db)
+		src, err := findSource(a, db, c.Source)
 		if err != nil {
 			return err
-		}
-		src, err := in.federation.FindSource(a.ctx, c.Source)
-		if err != nil {
-			return usageError{err}
 		}
 		q.SourceID = src.ID
 	}

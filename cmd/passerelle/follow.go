@@ -18,15 +18,11 @@ type followCmd struct {
 // serve to deliver, backfills its events, then waits for the answer. It
 // exits 0 once followed and backfilled, or when still pending (saying so).
 func (c followCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	in, err := openInstance(a)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	in, err := newInstance(a, db)
-	if err != nil {
-		return err
-	}
+	defer in.db.Close()
 	fed := in.federation
 	res, err := fed.Resolve(a.ctx, c.Source)
 	if err != nil {
@@ -51,7 +47,7 @@ func (c followCmd) Run(a *app) error {
 	}
 	deadline := time.Now().Add(c.Wait)
 	for {
-		cur, err := db.SourceWhere(a.ctx, "id", src.ID)
+		cur, err := in.db.SourceWhere(a.ctx, "id", src.ID)
 		if err != nil {
 			return err
 		}

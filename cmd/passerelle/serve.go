@@ -17,15 +17,11 @@ type serveCmd struct {
 }
 
 func (c serveCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	in, err := openInstance(a)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	in, err := newInstance(a, db)
-	if err != nil {
-		return err
-	}
+	defer in.db.Close()
 	// The instance actor and its key are made at first start.
 	if err := in.federation.Start(a.ctx); err != nil {
 		return err
@@ -45,7 +41,7 @@ func (c serveCmd) Run(a *app) error {
 	}
 	// Jobs run on a context of their own: SIGTERM must let them finish
 	// (drain), not cancel them at once.
-	stopJobs, err := db.StartJobs(context.WithoutCancel(a.ctx), store.Jobs{Workers: in.workers, Periodic: in.periodic})
+	stopJobs, err := in.db.StartJobs(context.WithoutCancel(a.ctx), store.Jobs{Workers: in.workers, Periodic: in.periodic})
 	if err != nil {
 		ln.Close()
 		return err
@@ -65,7 +61,7 @@ func (c serveCmd) Run(a *app) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	a.log.Info("passerelle serving", "listen", ln.Addr().String(), "public_url", a.cfg.PublicURL,
-		"database", db.Backend(), "version", versionString())
+		"database", in.db.Backend(), "version", versionString())
 
 	select {
 	case err = <-served:

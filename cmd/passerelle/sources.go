@@ -76,15 +76,11 @@ type sourcesRefreshCmd struct {
 }
 
 func (c sourcesRefreshCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	in, err := openInstance(a)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	in, err := newInstance(a, db)
-	if err != nil {
-		return err
-	}
+	defer in.db.Close()
 	src, err := in.federation.FindSource(a.ctx, c.Source)
 	if err != nil {
 		return usageError{err}

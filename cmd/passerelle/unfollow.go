@@ -9,15 +9,11 @@ type unfollowCmd struct {
 // Run queues an Undo{Follow}; the source's events stay stored, marked,
 // and leave the calendars.
 func (c unfollowCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	in, err := openInstance(a)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	in, err := newInstance(a, db)
-	if err != nil {
-		return err
-	}
+	defer in.db.Close()
 	src, err := in.federation.FindSource(a.ctx, c.Source)
 	if err != nil {
 		return usageError{err}

@@ -34,6 +34,22 @@ type instance struct {
 	mail *mailParts
 }
 
+// openInstance opens and migrates the database and wires passerelle on
+// it, for the commands that act through the same flows serve runs. The
+// caller closes in.db.
+func openInstance(a *app) (*instance, error) {
+	db, err := openDB(a, true)
+	if err != nil {
+		return nil, err
+	}
+	in, err := newInstance(a, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return in, nil
+}
+
 // newInstance wires every area. Each area adds its handlers, workers and
 // change listeners here, in one place, so that the whole assembly reads top
 // to bottom.
