@@ -98,7 +98,9 @@ func (s *Service) lookupActor(w http.ResponseWriter, r *http.Request) *store.Loc
 	username := r.PathValue("username")
 	a, err := s.db.LocalActorByUsername(r.Context(), username)
 	if errors.Is(err, bridges.ErrNotFound) {
-		http.Error(w, "no such actor", http.StatusNotFound)
+		if !s.erasedActor(w, r, username) {
+			http.Error(w, "no such actor", http.StatusNotFound)
+		}
 		return nil
 	}
 	if err != nil {

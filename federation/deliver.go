@@ -255,6 +255,7 @@ func (w *inboxWorker) Work(ctx context.Context, job *river.Job[InboxJob]) error 
 func (s *Service) Register(workers *river.Workers) {
 	river.AddWorker(workers, &inboxWorker{s: s})
 	river.AddWorker(workers, &deliverWorker{s: s})
+	river.AddWorker(workers, &eraseActorWorker{s: s})
 }
 
 // newActivityID mints an id under public_url for an outgoing activity.

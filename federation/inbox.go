@@ -42,7 +42,9 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if u := r.PathValue("username"); u != "" {
 		if _, err := s.db.LocalActorByUsername(ctx, u); err != nil {
-			http.Error(w, "no such actor", http.StatusNotFound)
+			if !s.erasedActor(w, r, u) {
+				http.Error(w, "no such actor", http.StatusNotFound)
+			}
 			return
 		}
 	}

@@ -117,9 +117,9 @@ func (s *Service) Leave(ctx context.Context, tx bridges.Tx, p *bridges.Participa
 
 // Forget sends a Delete of the participant's actor to the organisers it
 // spoke to, durably, in tx, and gives the actor back its neutral name.
-// The actor's row and key stay: the queued Leaves and this Delete are
-// signed with that key when they are sent, and the row holds nothing
-// about the person.
+// The actor's row and key stay until the queued Leaves and this Delete
+// are sent (they are signed with that key then, and recipients fetch it):
+// an EraseActorJob, enqueued in tx, removes them after that (erase.go).
 func (s *Service) Forget(ctx context.Context, tx bridges.Tx, p *bridges.Participant, organizers []string) error {
 	stx, ok := tx.(*store.Tx)
 	if !ok {
@@ -152,7 +152,7 @@ func (s *Service) Forget(ctx context.Context, tx bridges.Tx, p *bridges.Particip
 			return err
 		}
 	}
-	return nil
+	return s.enqueueEraseActor(ctx, tx, p.ActorID)
 }
 
 var _ bridges.Forgetter = (*Service)(nil)

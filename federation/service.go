@@ -36,6 +36,10 @@ type Options struct {
 	DateWindow time.Duration
 	// Version is passerelle's version, shown in NodeInfo.
 	Version string
+	// EraseCheckInterval is the first wait between checks of whether an
+	// erased participant's deliveries are done; zero means 30 s (tests
+	// shorten it).
+	EraseCheckInterval time.Duration
 }
 
 // Service is passerelle's ActivityPub side: it serves the local actors and
