@@ -83,7 +83,10 @@ type rsvpPage struct {
 	eventPage
 	Token, StateText string
 	// Closed says why the event takes no answers; empty when it does.
-	Closed       string
+	Closed string
+	// WatchURL is where a live to watch is streamed: there is nothing to
+	// answer, so the page links there instead of offering the buttons.
+	WatchURL     string
 	Done         bool
 	Unsubscribed bool
 }
@@ -98,6 +101,10 @@ func (m *MailPages) rsvpData(r *http.Request, ti *bridges.TokenInvitation, done 
 		if d.ExternalURL == "" {
 			d.ExternalURL = ti.Event.URL
 		}
+	}
+	if ti.Event.WatchOnly() {
+		d.WatchURL = ti.Event.OnlineURL
+		d.ExternalURL = "" // the same link, given once below
 	}
 	switch {
 	case ti.Event.Deleted || ti.Event.Status == bridges.StatusCancelled:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"passerelle/bridges"
+	"passerelle/ical"
 	"passerelle/store"
 )
 
@@ -246,4 +247,57 @@ func invitedBefore(t *testing.T, db *store.DB, address string, eventID int64) in
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestMailPagesLiveToWatch: the page a mail links to, for a live to
+// watch (a PeerTube live), has nothing to answer: it links to the stream
+// instead of offering the buttons, in French and English.
+func TestMailPagesLiveToWatch(t *testing.T) {
+	s := newMailSite(t)
+	ctx := context.Background()
+	flow := &bridges.Events{Store: s.db, Renderer: &ical.Renderer{Now: func() time.Time { return now }}, Now: func() time.Time { return now }}
+	ch, err := flow.Apply(ctx, bridges.Event{APID: "https://peertube.test/videos/watch/1", URL: "https://peertube.test/w/1",
+		Title: "Assemblée en direct", Start: now.Add(48 * time.Hour), TimeZone: "Europe/Paris", Status: bridges.StatusConfirmed,
+		JoinMode: bridges.JoinExternal, Online: true, OnlineURL: "https://peertube.test/w/1", Public: true, OrganizerName: "Libre Café"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ch.Event.WatchOnly() {
+		t.Fatal("the fixture is not a live to watch")
+	}
+	invs, err := s.rsvp.Invite(ctx, "ana@example.net", []int64{ch.Event.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(invs) == 0 {
+		invs = append(invs, invitedBefore(t, s.db, "ana@example.net", ch.Event.ID))
+	}
+	if err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return tx.AddToken(ctx, invs[0], bridges.HashToken("tok-live"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.flow.take()
+	for _, tc := range []struct{ lang, watch, file string }{
+		{"fr", "À regarder en ligne", "rsvp-live.fr.html"},
+		{"en", "Watch it online", "rsvp-live.en.html"},
+	} {
+		resp, body := s.get(t, "/rsvp/tok-live", "Accept-Language", tc.lang)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", tc.lang, resp.StatusCode)
+		}
+		if !strings.Contains(body, tc.watch) || !strings.Contains(body, `href="https://peertube.test/w/1"`) {
+			t.Errorf("%s: the page does not link to the live", tc.lang)
+		}
+		if strings.Contains(body, "<form") || strings.Contains(body, `name="answer"`) {
+			t.Errorf("%s: a live to watch offers the answer buttons", tc.lang)
+		}
+		if n := strings.Count(body, `href="https://peertube.test/w/1"`); n != 1 {
+			t.Errorf("%s: the live's link is given %d times, want once", tc.lang, n)
+		}
+		golden(t, tc.file, body)
+	}
+	if c := s.flow.take(); len(c) != 0 {
+		t.Errorf("GETs acted: %q", c)
+	}
 }
