@@ -89,7 +89,7 @@ func Default() Config {
 			SignatureWindow: Duration(12 * time.Hour),
 			LiveDuration:    Duration(time.Hour),
 		},
-		Mail: Mail{SendInterval: Duration(200 * time.Millisecond)},
+		Mail: Mail{SendInterval: Duration(200 * time.Millisecond), ConfirmWait: Duration(2 * time.Minute)},
 	}
 }
 

@@ -27,6 +27,10 @@ type Mail struct {
 	// SendInterval spaces out the mails one replica sends, so that relays
 	// do not throttle a burst of invitations; 0 sends without waiting.
 	SendInterval Duration `toml:"send_interval"`
+	// ConfirmWait is how long a Join may go unanswered before the
+	// participant hears "delivered, but not confirmed" (Mobilizon accepts
+	// Joins to a free group event without a local moderator silently).
+	ConfirmWait Duration `toml:"confirm_wait"`
 }
 
 // Enabled reports whether passerelle can send mail.
@@ -65,6 +69,9 @@ func (m *Mail) validate() []error {
 	}
 	if d := time.Duration(m.SendInterval); d < 0 || d > time.Hour {
 		bad("mail.send_interval", "want a duration between 0s and 1h, such as \"200ms\"; got %s", d)
+	}
+	if d := time.Duration(m.ConfirmWait); d < time.Second || d > 24*time.Hour {
+		bad("mail.confirm_wait", "want a duration between 1s and 24h, such as \"2m\"; got %s", d)
 	}
 	if m.ReplyAddress != "" && (!validAddress(m.ReplyAddress) || strings.Contains(m.ReplyAddress, "+")) {
 		bad("mail.reply_address", "want a plain mail address without a +tag, such as rsvp@example.org; got %q", m.ReplyAddress)

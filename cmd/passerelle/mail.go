@@ -53,7 +53,8 @@ func newMail(a *app, db *store.DB, participator bridges.Participator) (*mailPart
 		return nil, err
 	}
 	m := &mailParts{smtp: smtp}
-	m.rsvp = &bridges.RSVP{Store: db, Participator: participator, Mailer: mail.Notifier{}, Log: a.log}
+	m.rsvp = &bridges.RSVP{Store: db, Participator: participator, Mailer: mail.Notifier{}, Log: a.log,
+		ConfirmWait: time.Duration(a.cfg.Mail.ConfirmWait)}
 	m.receiver = &mail.Receiver{RSVP: m.rsvp, Reply: reply, Log: a.log}
 	if a.cfg.Mail.IMAP != "" {
 		m.watcher, err = mail.NewWatcher(a.cfg.Mail.IMAP, db, m.receiver)

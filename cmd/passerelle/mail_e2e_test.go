@@ -49,6 +49,13 @@ type mailWorld struct {
 
 func startMailWorld(t testing.TB) *mailWorld {
 	t.Helper()
+	return startMailWorldEnv(t)
+}
+
+// startMailWorldEnv is startMailWorld with more settings for serve and
+// the commands (NAME=value).
+func startMailWorldEnv(t testing.TB, extra ...string) *mailWorld {
+	t.Helper()
 	w := &mailWorld{t: t, peer: fedipeertest.Start(t, fedipeertest.Mobilizon), smtp: mailtest.StartSMTP(t), imap: mailtest.StartDovecot(t),
 		dir: t.TempDir(), dbURL: storetest.SQLiteURL(t), ids: map[string]int64{}, starts: map[string]time.Time{}}
 	addr := binarytest.FreeAddr(t, "127.0.0.1")
@@ -63,6 +70,7 @@ func startMailWorld(t testing.TB) *mailWorld {
 		"PASSERELLE_LOG_LEVEL=info",
 		"PASSERELLE_LISTEN=" + addr,
 	}
+	w.env = append(w.env, extra...)
 	w.srv = binarytest.Start(t, w.dir, addr, w.env)
 	if r := w.cli("follow", w.peer.Handle("mygroup")); r.Code != 0 {
 		t.Fatalf("follow: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
@@ -575,4 +583,53 @@ func TestMailBadInputThroughServe(t *testing.T) {
 		t.Fatalf("serve after the bad mail: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// TestMailRSVPUnconfirmedEndToEnd: Mobilizon accepts a Join to a free
+// group event without a local moderator and sends no Accept. After
+// mail.confirm_wait (2 s here, 2 min by default) the participant hears
+// that the answer was delivered but not confirmed; an Accept coming later
+// confirms it, once.
+func TestMailRSVPUnconfirmedEndToEnd(t *testing.T) {
+	const wait = 2 * time.Second
+	w := startMailWorldEnv(t, "PASSERELLE_MAIL_CONFIRM_WAIT="+wait.String())
+	quiet := w.event(fedipeertest.Event{Name: "Quiet picnic", QuietJoins: true})
+	const gmail = "tcataldo@gmail.com"
+	w.invite("Quiet picnic", gmail)
+	inv := w.waitMail(gmail, "Invitation: Quiet picnic", 1)
+	_, invEv := inv.calendar(t)
+	w.appendMail(reply(t, "gmail-reply-accepted.eml", "14ef516ad2e6ce325d5c8efcf9d7ddbfa30f9d15", quiet.ID, invEv.Organizer))
+	join := w.waitReceived("Join", quiet.ID)
+	joinedAt := time.Now()
+	joinID, _ := join.Activity["id"].(string)
+	if st := w.peer.State(t).Joins[joinID]; st.State != "accepted" {
+		t.Errorf("the peer holds the Join as %q, want accepted (silently)", st.State)
+	}
+
+	unconfirmed := w.waitMailWithin(gmail, "Answer delivered: Quiet picnic", 1, wait+30*time.Second)
+	if time.Since(joinedAt) < wait-500*time.Millisecond {
+		t.Errorf("the not-confirmed mail came %s after the Join, before the %s wait", time.Since(joinedAt), wait)
+	}
+	if !strings.Contains(unconfirmed.In.Text, "did not confirm") || !bytes.Contains(unconfirmed.Raw, []byte("In-Reply-To: <"+inv.MessageID+">")) {
+		t.Errorf("not-confirmed mail:\n%s", unconfirmed.Raw)
+	}
+	if n := len(w.mails(gmail, "Confirmed: Quiet picnic")); n != 0 {
+		t.Errorf("%d you're-in mails before any Accept: passerelle claimed more than it knows", n)
+	}
+
+	// The organisers confirm later: "you're in", with PARTSTAT=ACCEPTED.
+	w.peer.AcceptJoin(t, joinID)
+	confirmed := w.waitMail(gmail, "Confirmed: Quiet picnic", 1)
+	if _, ev := confirmed.calendar(t); len(ev.Attendees) != 1 || ev.Attendees[0].PartStat != "ACCEPTED" {
+		t.Errorf("you're-in calendar: %+v", ev)
+	}
+	// A second Accept of the same Join confirms nothing more.
+	w.peer.AcceptJoin(t, joinID)
+	time.Sleep(3 * time.Second)
+	if n := len(w.mails(gmail, "Confirmed: Quiet picnic")); n != 1 {
+		t.Errorf("%d you're-in mails after two Accepts, want 1", n)
+	}
+	if n := len(w.mails(gmail, "Answer delivered: Quiet picnic")); n != 1 {
+		t.Errorf("%d not-confirmed mails, want 1", n)
+	}
 }

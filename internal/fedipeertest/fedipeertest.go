@@ -250,6 +250,10 @@ type Event struct {
 	AnnounceOnly bool `json:"announceOnly,omitempty"`
 	NoAnnounce   bool `json:"noAnnounce,omitempty"`
 	Silent       bool `json:"silent,omitempty"`
+	// QuietJoins makes a free event accept Joins without sending any
+	// Accept, as Mobilizon does for a free group event without a local
+	// moderator; AcceptJoin still sends one later.
+	QuietJoins bool `json:"quietJoins,omitempty"`
 }
 
 // Delivery is what one POST of the peer got back.

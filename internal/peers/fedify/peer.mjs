@@ -390,7 +390,16 @@ async function act(activity, actor) {
       const full = e.maximumAttendeeCapacity > 0 && (e.participants ?? 0) >= e.maximumAttendeeCapacity;
       if (full) return; // FORMAT §5: a Join to a full event gets no answer.
       joins.set(activity.id, { join: activity, state: "pending", uuid });
-      if ((e.joinMode ?? "free") === "free") await answerJoin(activity.id, "Accept", true);
+      if ((e.joinMode ?? "free") !== "free") return;
+      // Mobilizon accepts a Join to a free group event without a local
+      // moderator but sends no Accept: quietJoins events behave so (a
+      // later /_control/joins/accept still sends one).
+      if (quietJoins.has(uuid)) {
+        joins.get(activity.id).state = "accepted";
+        e.participants = (e.participants ?? 0) + 1;
+        return;
+      }
+      await answerJoin(activity.id, "Accept", true);
       return;
     }
     case "Leave": {
@@ -424,11 +433,12 @@ async function answerFollow(target, follower, type) {
 async function answerJoin(joinId, type, auto = false) {
   const j = joins.get(joinId);
   if (!j) throw new Error(`no join ${joinId}`);
+  const wasAccepted = j.state === "accepted";
   j.state = type === "Accept" ? "accepted" : "rejected";
   const group = actors.get("mygroup");
   const mod = actors.get("mod");
   const e = events.get(j.uuid);
-  if (type === "Accept") e.participants = (e.participants ?? 0) + 1;
+  if (type === "Accept" && !wasAccepted) e.participants = (e.participants ?? 0) + 1;
   const answer = ctx({
     id: `${base}/${type.toLowerCase()}/join/${crypto.randomUUID()}`, type, actor: id(mod),
     object: { type: "Join", id: j.join.id, actor: j.join.actor, object: j.join.object, participationMessage: j.join.participationMessage ?? null, published: new Date().toISOString() },
@@ -441,6 +451,9 @@ async function answerJoin(joinId, type, auto = false) {
 // ---------------------------------------------------------------- control API
 
 let seq = 0;
+// quietJoins: uuids of free events whose Joins are accepted without an
+// Accept (POST /_control/events {quietJoins: true}).
+const quietJoins = new Set();
 async function control(req, res, url) {
   const body = req.method === "GET" ? {} : JSON.parse((await readBody(req)).toString("utf8") || "{}");
   const parts = url.pathname.split("/").filter(Boolean).slice(1); // after _control
@@ -457,7 +470,8 @@ async function control(req, res, url) {
     }
     if (req.method === "POST" && parts[0] === "events" && parts.length === 1) {
       const e = { uuid: body.uuid ?? `e${++seq}-${crypto.randomUUID().slice(0, 8)}`, published: now, updated: now, ...body };
-      delete e.announceOnly; delete e.noAnnounce; delete e.silent;
+      delete e.announceOnly; delete e.noAnnounce; delete e.silent; delete e.quietJoins;
+      if (body.quietJoins) quietJoins.add(e.uuid);
       events.set(e.uuid, e);
       const deliveries = body.silent ? [] : await publish(e, "Create", body);
       return send(res, 200, { uuid: e.uuid, id: base + eventPath(e.uuid), deliveries }, "application/json");
