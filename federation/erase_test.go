@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"passerelle/bridges"
+	"passerelle/internal/fedipeertest"
 	"passerelle/internal/storetest"
 	"passerelle/store"
 )
@@ -220,5 +221,42 @@ func TestEraseActorByJobs(t *testing.T) {
 	}
 	if !deleteSeen {
 		t.Error("the actor was removed before its Delete was delivered")
+	}
+}
+
+// TestFedifyEraseActor: against the Fedify peer shaped as Mobilizon, which
+// verifies every signature by fetching the sender's actor unsigned, the
+// erased participant's Leave and Delete are verified — the actor is still
+// served while they are sent — and only then does the actor answer 410.
+func TestFedifyEraseActor(t *testing.T) {
+	peer := fedipeertest.Start(t, fedipeertest.Mobilizon)
+	h := newHarness(t, Options{EraseCheckInterval: 50 * time.Millisecond})
+	free := peer.CreateEvent(t, fedipeertest.Event{Name: "Libre", StartTime: future(30 * time.Hour), Silent: true})
+	p := &bridges.Participant{ID: 1, Address: "ana@example.org"}
+	eraseParticipant(t, h, p, participantEvent(peer, free))
+	a, err := h.db.LocalActorByID(context.Background(), p.ActorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := h.svc.ActorURL(a.Username)
+	eventually(t, "the erased actor's URL to answer 410", func() bool {
+		code, _, _ := getJSON(t, me, contentTypeActivity)
+		return code == http.StatusGone
+	})
+	seen := map[string]bool{}
+	for _, r := range peer.Received(t) {
+		if r.Activity["actor"] != me {
+			continue
+		}
+		typ, _ := r.Activity["type"].(string)
+		seen[typ] = true
+		if !r.Verified {
+			t.Errorf("Fedify could not verify the erased participant's %s (HTTP %d): the actor went too early", typ, r.Status)
+		}
+	}
+	for _, typ := range []string{"Join", "Leave", "Delete"} {
+		if !seen[typ] {
+			t.Errorf("the peer received no %s from the participant before the actor went", typ)
+		}
 	}
 }

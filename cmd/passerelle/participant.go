@@ -62,7 +62,7 @@ func (c participantEraseCmd) Run(a *app) error {
 	}
 	fmt.Fprintf(a.stdout, "erased: %d invitation(s) removed, %d future event(s) left", out.Invitations, out.Left)
 	if out.ActorDeleted {
-		fmt.Fprint(a.stdout, ", Delete of their actor queued")
+		fmt.Fprint(a.stdout, ", Delete of their actor queued (the actor and its key go once it is delivered)")
 	}
 	fmt.Fprintln(a.stdout)
 	return nil
