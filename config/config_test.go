@@ -129,3 +129,17 @@ func TestExampleFileIsCompleteAndValid(t *testing.T) {
 		}
 	}
 }
+
+func TestReadmeShowsTheExampleFile(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../passerelle.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```toml\n"+string(example)+"```") {
+		t.Error("README.md's configuration block differs from passerelle.example.toml: copy the file into it again")
+	}
+}
