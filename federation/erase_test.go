@@ -211,7 +211,9 @@ func TestEraseActorByJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the erased actor's URL to answer 410", func() bool {
+	// The erase job re-checks with a doubling interval while deliveries
+	// (each verified by fetching the actor) go out: allow for -race.
+	eventuallyWithin(t, time.Minute, "the erased actor's URL to answer 410", func() bool {
 		code, _, _ := getJSON(t, h.svc.ActorURL(a.Username), contentTypeActivity)
 		return code == http.StatusGone
 	})
@@ -239,7 +241,9 @@ func TestFedifyEraseActor(t *testing.T) {
 		t.Fatal(err)
 	}
 	me := h.svc.ActorURL(a.Username)
-	eventually(t, "the erased actor's URL to answer 410", func() bool {
+	// The erase job re-checks with a doubling interval while deliveries
+	// (each verified by fetching the actor) go out: allow for -race.
+	eventuallyWithin(t, time.Minute, "the erased actor's URL to answer 410", func() bool {
 		code, _, _ := getJSON(t, me, contentTypeActivity)
 		return code == http.StatusGone
 	})
