@@ -125,7 +125,7 @@ func newHarnessOn(t testing.TB, db *store.DB, opts Options, jobs bool) *harness 
 // eventually polls cond until it holds or 10 s pass.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	eventuallyWithin(t, 10*time.Second, what, cond)
+	eventuallyWithin(t, 30*time.Second, what, cond)
 }
 
 // eventuallyWithin is eventually with its own bound, for waits that

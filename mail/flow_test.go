@@ -185,7 +185,7 @@ func TestFlowRefusedForGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for {
 		var log []store.MailLogEntry
 		_ = env.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {

@@ -149,7 +149,7 @@ func TestMailByTheBinary(t *testing.T) {
 		}
 		tokens = append(tokens, tok[1])
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for imapCount(t, dove, "Processed") != 1 && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
