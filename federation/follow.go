@@ -283,22 +283,8 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
-// FindSource finds a source by what a user types: its handle
-// (@user@host[:port], the leading @ optional), its actor URL or its slug.
+// FindSource finds a source by what a user types (handle, actor URL or
+// slug); see store.DB.FindSource.
 func (s *Service) FindSource(ctx context.Context, name string) (*bridges.Source, error) {
-	name = strings.TrimSpace(name)
-	tries := []struct{ col, val string }{{"slug", name}, {"actor_url", name}}
-	if handleRE.MatchString(name) {
-		tries = append(tries, struct{ col, val string }{"handle", "@" + strings.TrimPrefix(name, "@")})
-	}
-	for _, t := range tries {
-		src, err := s.db.SourceWhere(ctx, t.col, t.val)
-		if err == nil {
-			return src, nil
-		}
-		if !errors.Is(err, bridges.ErrNotFound) {
-			return nil, err
-		}
-	}
-	return nil, fmt.Errorf("no source named %q (give its handle @user@host, its actor URL or its slug; `passerelle sources` lists them): %w", name, bridges.ErrNotFound)
+	return s.db.FindSource(ctx, name)
 }

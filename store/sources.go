@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"passerelle/bridges"
 )
@@ -74,6 +76,31 @@ func sourceWhere(ctx context.Context, q querier, column string, value any) (*bri
 		return nil, fmt.Errorf("sources have no lookup column %q", column)
 	}
 	return scanSource(q.QueryRow(ctx, "SELECT "+sourceColumns+" FROM sources WHERE "+column+" = ?", value))
+}
+
+// handlePattern is a WebFinger handle as users type it: @user@host[:port],
+// the leading @ optional.
+var handlePattern = regexp.MustCompile(`^@?([^@/\s]+)@([^@/\s]+)$`)
+
+// FindSource finds a source by what a user types in a command: its slug,
+// its actor URL or its handle (@user@host[:port], the leading @ optional),
+// as the CLI contract names a SOURCE.
+func (db *DB) FindSource(ctx context.Context, name string) (*bridges.Source, error) {
+	name = strings.TrimSpace(name)
+	tries := []struct{ col, val string }{{"slug", name}, {"actor_url", name}}
+	if handlePattern.MatchString(name) {
+		tries = append(tries, struct{ col, val string }{"handle", "@" + strings.TrimPrefix(name, "@")})
+	}
+	for _, t := range tries {
+		src, err := db.SourceWhere(ctx, t.col, t.val)
+		if err == nil {
+			return src, nil
+		}
+		if !errors.Is(err, bridges.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("no source named %q (give its handle @user@host, its actor URL or its slug; `passerelle sources` lists them): %w", name, bridges.ErrNotFound)
 }
 
 // SourceBySlug returns the source with that slug, or bridges.ErrNotFound.

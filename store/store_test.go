@@ -288,3 +288,21 @@ func TestJobsCommitWithTheTransaction(t *testing.T) {
 		}
 	})
 }
+
+func TestFindSourceByWhatUsersType(t *testing.T) {
+	db := storetest.New(t)
+	ctx := context.Background()
+	src := &bridges.Source{Slug: "libre-cafe", ActorURL: "https://mobilizon.test/@libre_cafe", Handle: "@libre_cafe@mobilizon.test",
+		Software: "mobilizon", State: bridges.SourceFollowed, CreatedAt: time.Now()}
+	if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"libre-cafe", " https://mobilizon.test/@libre_cafe ", "@libre_cafe@mobilizon.test", "libre_cafe@mobilizon.test"} {
+		if got, err := db.FindSource(ctx, name); err != nil || got.ID != src.ID {
+			t.Errorf("FindSource(%q) = %v, %v", name, got, err)
+		}
+	}
+	if _, err := db.FindSource(ctx, "@nobody@mobilizon.test"); !errors.Is(err, bridges.ErrNotFound) || !strings.Contains(err.Error(), "passerelle sources") {
+		t.Errorf("unknown source: %v", err)
+	}
+}

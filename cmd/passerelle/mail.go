@@ -8,7 +8,6 @@ import (
 	netmail "net/mail"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"passerelle/bridges"
@@ -157,9 +156,9 @@ func (c inviteCmd) Run(a *app) error {
 	if c.Event != 0 {
 		ids = []int64{c.Event}
 	} else {
-		src, err := db.SourceBySlug(a.ctx, strings.TrimPrefix(c.Source, "@"))
+		src, err := findSource(a, db, c.Source)
 		if err != nil {
-			return fmt.Errorf("source %q: %w", c.Source, err)
+			return err
 		}
 		evs, err := db.Events(a.ctx, store.EventQuery{SourceID: src.ID, From: time.Now()})
 		if err != nil {

@@ -136,16 +136,12 @@ func (mastodonRoutesCmd) Run(a *app) error {
 	return w.Flush()
 }
 
-// findSource resolves SOURCE the way every command does (federation's
-// FindSource: handle, actor URL or slug).
+// findSource resolves SOURCE the way every command does: handle, actor
+// URL or slug; an unknown name is a usage error.
 func findSource(a *app, db *store.DB, name string) (*bridges.Source, error) {
-	in, err := newInstance(a, db)
-	if err != nil {
-		return nil, err
-	}
-	src, err := in.federation.FindSource(a.ctx, name)
-	if err != nil {
+	src, err := db.FindSource(a.ctx, name)
+	if errors.Is(err, bridges.ErrNotFound) {
 		return nil, usageError{err}
 	}
-	return src, nil
+	return src, err
 }
