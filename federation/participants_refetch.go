@@ -70,20 +70,25 @@ func (s *Service) SweepRefetches(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, d := range due {
+		claimed := false
 		err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			if err := tx.ScheduleRefetch(ctx, d.EventID, now.Add(RefetchInterval(now, d.Start))); err != nil {
+			// Not a unique job: River's uniqueness counts completed jobs
+			// too, and the next re-fetch is the same job again. Claiming
+			// next_at in this transaction is what keeps an event from
+			// being enqueued twice, even by two sweeps at once.
+			var err error
+			claimed, err = tx.ClaimRefetch(ctx, d.EventID, now, now.Add(RefetchInterval(now, d.Start)))
+			if err != nil || !claimed {
 				return err
 			}
-			// Not a unique job: River's uniqueness counts completed jobs
-			// too, and the next re-fetch is the same job again. next_at,
-			// set in this transaction, is what keeps an event from being
-			// enqueued twice.
 			return tx.Enqueue(ctx, RefetchJob{EventID: d.EventID}, bridges.JobOpts{MaxAttempts: 3})
 		})
 		if err != nil {
 			return n, fmt.Errorf("schedule re-fetch of %s: %w", d.APID, err)
 		}
-		n++
+		if claimed {
+			n++
+		}
 	}
 	return n, nil
 }

@@ -65,6 +65,22 @@ func (tx *Tx) ScheduleRefetch(ctx context.Context, eventID int64, at time.Time) 
 	return nil
 }
 
+// ClaimRefetch moves an event's next re-fetch from due (at or before now)
+// to next, and says whether it did: of two sweeps that both found the
+// event due, only the one that claims it enqueues the re-fetch.
+func (tx *Tx) ClaimRefetch(ctx context.Context, eventID int64, now, next time.Time) (bool, error) {
+	res, err := tx.Exec(ctx, `INSERT INTO event_refetch (event_id, next_at) VALUES (?, ?)
+		ON CONFLICT (event_id) DO UPDATE SET next_at = excluded.next_at WHERE event_refetch.next_at <= ?`, eventID, micro(next), micro(now))
+	if err != nil {
+		return false, fmt.Errorf("schedule re-fetch of event %d: %w", eventID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("schedule re-fetch of event %d: %w", eventID, err)
+	}
+	return n > 0, nil
+}
+
 // DueRefetch is an answered event whose re-fetch is due.
 type DueRefetch struct {
 	EventID int64

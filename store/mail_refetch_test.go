@@ -95,5 +95,27 @@ func TestRefetchSchedule(t *testing.T) {
 		if st, err := db.RefetchState(ctx, events["pending"].ID); err != nil || !st.NextAt.IsZero() || st.ETag != "" {
 			t.Errorf("never re-fetched: %+v, %v", st, err)
 		}
+
+		// Two sweeps that both found "pending" due (never scheduled) and
+		// then "joined" (due again): only the first claim of each wins.
+		claim := func(id int64, now time.Time) bool {
+			t.Helper()
+			var ok bool
+			if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+				var err error
+				ok, err = tx.ClaimRefetch(ctx, id, now, now.Add(10*time.Minute))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		later := time.Now()
+		if !claim(events["pending"].ID, later) || claim(events["pending"].ID, later.Add(time.Second)) {
+			t.Error("a never-scheduled re-fetch was claimed twice, or not at all")
+		}
+		if !claim(events["joined"].ID, next) || claim(events["joined"].ID, next.Add(time.Second)) {
+			t.Error("a due re-fetch was claimed twice, or not at all")
+		}
 	})
 }
