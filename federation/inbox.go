@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -25,7 +26,7 @@ var handledTypes = map[string]bool{
 }
 
 // InboxJob processes verified incoming activities after the 202: the rows
-// of inbox_activities recorded for it (their job_id is the job's id). A
+// of inbox_pending recorded for it (their job_id is the job's id). A
 // job queued and not yet started takes every batch committed meanwhile,
 // so that the job queue costs one insert per many activities rather than
 // one per activity (see commitInbox).
@@ -36,8 +37,10 @@ func (InboxJob) Kind() string { return "federation.inbox" }
 
 // serveInbox is the shared /inbox and every actor's inbox. It does only
 // what must happen before answering: the size bound, the domain policy
-// (before any other work), the signature, the key owner, the replay check;
-// then it commits the job and answers 202.
+// (before any other work), the signature, the key owner; then it commits
+// the activity for its job and answers 202. Replays are the job's to drop:
+// checking them here would cost every request an index look-up and
+// insert for what is, with a valid signature, rare.
 func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if u := r.PathValue("username"); u != "" {
@@ -49,7 +52,8 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// The keyId names the sender's host before the body is even read.
-	if keyID := parseSignatureParams(r.Header.Get("Signature"))["keyId"]; keyID != "" {
+	params := signatureParams(r)
+	if keyID := params["keyId"]; keyID != "" {
 		if u, err := url.Parse(keyID); err == nil {
 			if err := s.policy.CheckHost(ctx, u.Host); errors.Is(err, ErrBlocked) {
 				http.Error(w, "domain blocked", http.StatusForbidden)
@@ -57,7 +61,7 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxInboxBody))
+	body, err := readBody(w, r, MaxInboxBody)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -67,7 +71,12 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
-	var act Activity
+	// Only what the answer depends on; the job reads the rest.
+	var act struct {
+		Type  string          `json:"type"`
+		ID    string          `json:"id"`
+		Actor json.RawMessage `json:"actor"`
+	}
 	if err := json.Unmarshal(body, &act); err != nil || act.Type == "" {
 		http.Error(w, "body is not an ActivityStreams activity", http.StatusBadRequest)
 		return
@@ -91,7 +100,7 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 			s.inboxLeft()
 		}
 	}()
-	key, err := s.verifier.Verify(ctx, r, body)
+	key, err := s.verifier.verify(ctx, r, body, params)
 	if err != nil {
 		var se *SignatureError
 		if errors.As(err, &se) {
@@ -117,14 +126,8 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	id := act.ID
-	if id == "" {
-		// Transient activities have no id; the body's digest still
-		// catches a replay.
-		id = "transient:" + actor
-	}
 	handed = true
-	if err := s.commitInbox(ctx, id, key.Owner, body); err != nil {
+	if err := s.commitInbox(ctx, key.Owner, body); err != nil {
 		s.log.Error("inbox: cannot queue activity", "id", act.ID, "err", err)
 		http.Error(w, "cannot queue activity, retry later", http.StatusServiceUnavailable)
 		return
@@ -149,9 +152,9 @@ const inboxCommitDelay = time.Millisecond
 const inboxJobMax = 256
 
 type inboxEntry struct {
-	id, signer string
-	body       []byte
-	done       chan error
+	signer string
+	body   []byte
+	done   chan error
 }
 
 // commitInbox records the activity and enqueues the job that processes
@@ -162,11 +165,11 @@ type inboxEntry struct {
 // batches cost a look-up instead of a River insert, which is what lets the
 // inbox keep up with signature verification. A lone request commits at
 // once.
-func (s *Service) commitInbox(ctx context.Context, id, signer string, body []byte) error {
+func (s *Service) commitInbox(ctx context.Context, signer string, body []byte) error {
 	s.inboxOnce.Do(func() {
 		go s.inboxCommitter()
 	})
-	e := &inboxEntry{id: id, signer: signer, body: body, done: make(chan error, 1)}
+	e := &inboxEntry{signer: signer, body: body, done: make(chan error, 1)}
 	select {
 	case s.inboxQueue <- e:
 		s.inboxArriving.Add(-1)
@@ -245,13 +248,13 @@ func (s *Service) inboxCommitter() {
 			}
 			acts := make([]store.NewInboxActivity, len(batch))
 			for i, e := range batch {
-				acts[i] = store.NewInboxActivity{ID: e.id, Signer: e.signer, Body: e.body}
+				acts[i] = store.NewInboxActivity{Signer: e.signer, Body: e.body}
 			}
-			_, err = tx.AddInboxActivities(ctx, jobID, acts)
-			return err
+			return tx.AddInboxActivities(ctx, jobID, acts)
 		})
 		cancel()
 		if err == nil {
+			s.inboxCommits.Add(1)
 			if jobID != lastJob {
 				lastJob, given = jobID, 0
 			}
@@ -263,4 +266,23 @@ func (s *Service) inboxCommitter() {
 			e.done <- err
 		}
 	}
+}
+
+// readBody reads a request body of at most limit bytes, in one allocation
+// when the sender gave its length.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(rd, body); err != nil {
+			return nil, err
+		}
+		// A body longer than announced is an error, not a truncation.
+		var one [1]byte
+		if m, _ := rd.Read(one[:]); m > 0 {
+			return nil, fmt.Errorf("body longer than its Content-Length")
+		}
+		return body, nil
+	}
+	return io.ReadAll(rd)
 }

@@ -141,19 +141,21 @@ func TestInboxRefusals(t *testing.T) {
 	if resp := forger.post(inbox, mallory, map[string]any{"id": forger.url("/c/1"), "type": "Create", "actor": mallory, "object": forged}, nil); resp.StatusCode != 202 {
 		t.Fatalf("forged Create: HTTP %d", resp.StatusCode)
 	}
-	// A replay: the same signed document twice; one job, one store.
+	// A replay: the same signed document twice; both accepted, one
+	// processed.
 	good := mk("replayed")
 	r.post(inbox, person, good, nil)
 	r.post(inbox, person, good, nil)
 	eventually(t, "the genuine event", func() bool { return h.event(good["object"].(map[string]any)["id"].(string)) != nil })
+	eventually(t, "the inbox drained", h.inboxDrained)
 
 	var recorded int
-	if err := h.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM inbox_activities`).Scan(&recorded); err != nil {
+	if err := h.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM inbox_seen`).Scan(&recorded); err != nil {
 		t.Fatal(err)
 	}
 	// forged + replayed (once): the refused requests recorded nothing.
 	if recorded != 2 {
-		t.Errorf("%d activities recorded, want 2 (forged Create, replayed Create once)", recorded)
+		t.Errorf("%d activities seen, want 2 (forged Create, replayed Create once)", recorded)
 	}
 	time.Sleep(200 * time.Millisecond)
 	for _, id := range []string{"u1", "u2", "u3", "u4", "u5", "forged"} {
@@ -201,8 +203,9 @@ func TestInboxAnswers(t *testing.T) {
 	src2 := h.addSource(refuser, bridges.SourcePending)
 	inbox := h.srv.URL + "/inbox"
 
-	r.post(inbox, group, map[string]any{"id": r.url("/accept/follow/1"), "type": "Accept", "actor": group,
-		"object": map[string]any{"type": "Follow", "id": src.FollowID, "actor": h.svc.ActorURL("passerelle"), "object": group}}, nil)
+	accept := map[string]any{"id": r.url("/accept/follow/1"), "type": "Accept", "actor": group,
+		"object": map[string]any{"type": "Follow", "id": src.FollowID, "actor": h.svc.ActorURL("passerelle"), "object": group}}
+	r.post(inbox, group, accept, nil)
 	r.post(inbox, refuser, map[string]any{"id": r.url("/reject/follow/1"), "type": "Reject", "actor": refuser, "object": src2.FollowID}, nil)
 	// A Person of the same host cannot accept the group's Follow.
 	src3 := h.addSource(r.addActor("g3", "Group", testKey(t, 3)), bridges.SourcePending)
@@ -242,6 +245,19 @@ func TestInboxAnswers(t *testing.T) {
 	}
 	if a := h.joins.get(r.url("/join/event/2")); a != "" {
 		t.Errorf("someone else's Join answered: %s", a)
+	}
+
+	// The group then drops passerelle (Reject after Accept, as Mastodon
+	// removes a follower); a replay of its earlier Accept, still within
+	// the signature window, must not follow again.
+	r.post(inbox, group, map[string]any{"id": r.url("/reject/follow/2"), "type": "Reject", "actor": group, "object": src.FollowID}, nil)
+	eventually(t, "follow dropped", func() bool { return state(src) == bridges.SourceRefused })
+	if resp := r.post(inbox, group, accept, nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("replayed Accept: HTTP %d", resp.StatusCode)
+	}
+	eventually(t, "the inbox drained", h.inboxDrained)
+	if st := state(src); st != bridges.SourceRefused {
+		t.Errorf("a replayed Accept changed the source to %s", st)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"passerelle/bridges"
 	"passerelle/bridges/dialects"
@@ -20,27 +21,62 @@ func skipf(format string, args ...any) error {
 }
 
 // ProcessBatch runs the inbox job jobID: it processes each activity
-// recorded for it, in the order received, and clears the bodies of those
-// processed. A transient failure retries the job, which then takes only
+// recorded for it, in the order received, except replays of activities
+// already processed, then removes them from the queue and adds them to the
+// replay guard. A transient failure retries the job, which then takes only
 // what is left.
 func (s *Service) ProcessBatch(ctx context.Context, jobID int64) error {
 	acts, err := s.db.PendingInboxActivities(ctx, jobID)
 	if err != nil {
 		return err
 	}
+	keys := make([]string, len(acts))
+	for i, a := range acts {
+		var head struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(a.Body, &head)
+		if head.ID == "" {
+			// Transient activities have no id; the body's digest still
+			// catches a replay.
+			head.ID = "transient:" + a.Signer
+		}
+		keys[i] = store.InboxDedupeKey(head.ID, a.Body)
+	}
+	seen, err := s.db.SeenInboxActivities(ctx, keys)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	done := make([]int64, 0, len(acts))
-	for _, a := range acts {
-		if err := s.Process(ctx, a.Body, a.Signer); err != nil {
+	doneKeys := make([]string, 0, len(acts))
+	for i, a := range acts {
+		if seen[keys[i]] {
+			s.log.Debug("inbox: replayed activity dropped", "key", keys[i])
+		} else if err := s.Process(ctx, a.Body, a.Signer); err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		seen[keys[i]] = true
 		done = append(done, a.ID)
+		doneKeys = append(doneKeys, keys[i])
 	}
-	if err := s.db.InboxActivitiesDone(ctx, done); err != nil {
+	if err := s.db.InboxActivitiesDone(ctx, done, doneKeys, s.now(), s.replayHorizon()); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// replayHorizon is how long an activity is remembered against replays:
+// one signed with a Date at the edge of the accepted window can be
+// replayed until the other edge, plus an hour of clock skew between
+// replicas.
+func (s *Service) replayHorizon() time.Duration {
+	window := s.verifier.Window
+	if window <= 0 {
+		window = DefaultDateWindow
+	}
+	return 2*window + time.Hour
 }
 
 // Process acts on one verified activity, signed by signer. It returns an

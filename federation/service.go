@@ -75,6 +75,9 @@ type Service struct {
 	// inboxWake tells the committer that a request it may be waiting for
 	// was refused.
 	inboxWake chan struct{}
+	// inboxCommits counts the committer's transactions, for the benchmark
+	// to report how many activities each carried.
+	inboxCommits atomic.Int64
 }
 
 // Deps are the service's collaborators, wired in cmd/passerelle.

@@ -12,10 +12,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-fed/httpsig"
 )
 
 // The draft-cavage-http-signatures-12 appendix C test key and its
@@ -258,4 +261,57 @@ func TestVerifyRefetchesRotatedKey(t *testing.T) {
 	if keys.refreshed != 1 {
 		t.Errorf("refreshed %d times, want 1", keys.refreshed)
 	}
+}
+
+// TestVerifyHS2019CreatedExpires checks the signing string passerelle
+// rebuilds against go-fed/httpsig's signer in the forms this test vector
+// and Fedify do not use: hs2019 with (created) and (expires), the
+// Authorization header, a header sent twice, and a query string.
+func TestVerifyHS2019CreatedExpires(t *testing.T) {
+	key, _ := newTestKey(t)
+	keyID := "https://mobilizon.test/@alice#main-key"
+	good := &PublicKey{ID: keyID, Owner: "https://mobilizon.test/@alice", Key: &key.PublicKey}
+	body := []byte(`{"type":"Create"}`)
+	sign := func(t *testing.T, scheme httpsig.SignatureScheme, expiresIn int64) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "http://mobilizon.test/inbox?x=1", bytes.NewReader(body))
+		r.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+		r.Header.Add("X-Trace", "a")
+		r.Header.Add("X-Trace", "b")
+		headers := []string{httpsig.RequestTarget, "host", "date", "digest", "x-trace"}
+		if expiresIn > 0 {
+			headers = append(headers, "(created)", "(expires)")
+		}
+		signer, _, err := httpsig.NewSigner([]httpsig.Algorithm{httpsig.RSA_SHA256}, httpsig.DigestSha256, headers, scheme, expiresIn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Host", r.Host)
+		if err := signer.SignRequest(key, keyID, r, body); err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Del("Host")
+		return r
+	}
+	v := &SignatureVerifier{Keys: mapKeys{keyID: good}}
+	for name, r := range map[string]*http.Request{
+		"Signature, created and expires": sign(t, httpsig.Signature, 300),
+		"Authorization":                  sign(t, httpsig.Authorization, 0),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got, err := v.Verify(context.Background(), r, body); err != nil || got.Owner != good.Owner {
+				t.Fatalf("refused: %v", err)
+			}
+			r.Header.Set("X-Trace", "a")
+			if _, err := v.Verify(context.Background(), r, body); err == nil || !strings.Contains(err.Error(), "does not verify") {
+				t.Fatalf("a changed signed header verified: %v", err)
+			}
+		})
+	}
+	t.Run("expired", func(t *testing.T) {
+		r := sign(t, httpsig.Signature, 300)
+		late := &SignatureVerifier{Keys: mapKeys{keyID: good}, Now: func() time.Time { return time.Now().Add(time.Hour) }}
+		if _, err := late.Verify(context.Background(), r, body); err == nil || !strings.Contains(err.Error(), "expired") {
+			t.Fatalf("an expired signature: %v", err)
+		}
+	})
 }

@@ -7,14 +7,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
 	"passerelle/bridges"
 )
 
-// This file holds the federation package's storage (migration 0002): the
-// remote actor cache, the seen-activity log, the domain block list and the
+// This file holds the federation package's storage (migrations 0002 and 0009): the
+// remote actor cache, the inbox queue and replay guard, the domain block list and the
 // delivery records, plus the few source and actor queries federation needs
 // beyond the core's.
 
@@ -81,36 +82,50 @@ func (db *DB) SaveRemoteActor(ctx context.Context, a *RemoteActor) error {
 
 // NewInboxActivity is a verified activity as the inbox received it.
 type NewInboxActivity struct {
-	ID     string
 	Signer string
 	Body   []byte
 }
 
 // AddInboxActivities records verified incoming activities for the job
-// jobID (see Tx.WaitingJob) and returns the row ids of those that are new,
-// in order; an activity already received (same id, same body: a replay)
-// gets 0. See migration 0002.
-func (tx *Tx) AddInboxActivities(ctx context.Context, jobID int64, acts []NewInboxActivity) ([]int64, error) {
-	// One prepared insert per activity: cheaper on SQLite than one
-	// statement for the batch, whose text (so parse and plan) differs with
-	// every batch size.
-	const q = `INSERT INTO inbox_activities (dedupe_key, signer, body, received_at, job_id) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`
-	s, err := tx.stmt(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("record activities: %w", err)
-	}
-	ids := make([]int64, len(acts))
-	now := micro(time.Now())
-	for i, a := range acts {
-		sum := sha256.Sum256(a.Body)
-		key := a.ID + " " + hex.EncodeToString(sum[:16])
-		err := s.QueryRowContext(ctx, key, a.Signer, a.Body, now, jobID).Scan(&ids[i])
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("record activity %s: %w", a.ID, err)
+// jobID (see Tx.WaitingJob), as they came: replays included, which the job
+// drops (see InboxDedupeKey). See migration 0009.
+func (tx *Tx) AddInboxActivities(ctx context.Context, jobID int64, acts []NewInboxActivity) error {
+	// Multi-row inserts of 64, 32, … 1 rows: fewer statements than one per
+	// row, from at most seven prepared texts, where one statement for the
+	// batch would be parsed and planned again for every batch size.
+	for len(acts) > 0 {
+		n := 64
+		for n > len(acts) {
+			n /= 2
 		}
+		s, err := tx.stmt(ctx, inboxInsert(n))
+		if err != nil {
+			return fmt.Errorf("record activities: %w", err)
+		}
+		args := make([]any, 0, 3*n)
+		for _, a := range acts[:n] {
+			args = append(args, jobID, a.Signer, a.Body)
+		}
+		if _, err := s.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("record %d activities: %w", n, err)
+		}
+		acts = acts[n:]
 	}
-	return ids, nil
+	return nil
+}
+
+// inboxInserts holds the insert of n rows into inbox_pending at index
+// log2(n).
+var inboxInserts = func() (qs [7]string) {
+	for i := range qs {
+		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", 1<<i), ", ")
+		qs[i] = `INSERT INTO inbox_pending (job_id, signer, body) VALUES ` + rows
+	}
+	return qs
+}()
+
+func inboxInsert(n int) string {
+	return inboxInserts[bits.Len(uint(n))-1]
 }
 
 // InboxActivity is a received activity waiting to be processed.
@@ -121,9 +136,9 @@ type InboxActivity struct {
 }
 
 // PendingInboxActivities loads the activities recorded for the job jobID
-// that are not processed yet (body not cleared), in the order received.
+// that are not processed yet, in the order received.
 func (db *DB) PendingInboxActivities(ctx context.Context, jobID int64) ([]InboxActivity, error) {
-	rows, err := db.Query(ctx, `SELECT id, signer, body FROM inbox_activities WHERE job_id = ? AND body IS NOT NULL ORDER BY id`, jobID)
+	rows, err := db.Query(ctx, `SELECT id, signer, body FROM inbox_pending WHERE job_id = ? ORDER BY id`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("load inbox activities of job %d: %w", jobID, err)
 	}
@@ -142,21 +157,60 @@ func (db *DB) PendingInboxActivities(ctx context.Context, jobID int64) ([]InboxA
 	return out, nil
 }
 
-// InboxActivitiesDone clears the bodies of processed activities; the rows
-// stay as the replay guard.
-func (db *DB) InboxActivitiesDone(ctx context.Context, ids []int64) error {
-	if len(ids) == 0 {
+// InboxDedupeKey names an activity for the replay guard: its id plus a
+// digest of its body, as Mobilizon reuses one id for a Create and all its
+// Updates (the id alone would lose updates) while a replay is the same
+// document.
+func InboxDedupeKey(activityID string, body []byte) string {
+	sum := sha256.Sum256(body)
+	return activityID + " " + hex.EncodeToString(sum[:16])
+}
+
+// SeenInboxActivities returns which of keys (see InboxDedupeKey) name
+// activities already processed.
+func (db *DB) SeenInboxActivities(ctx context.Context, keys []string) (map[string]bool, error) {
+	// A prepared look-up per key: one query text, parsed once, where an IN
+	// list would be parsed again for every batch size.
+	seen := map[string]bool{}
+	for _, k := range keys {
+		var one int
+		err := db.queryRowPrepared(ctx, `SELECT 1 FROM inbox_seen WHERE dedupe_key = ?`, k).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up processed activities: %w", err)
+		}
+		seen[k] = true
+	}
+	return seen, nil
+}
+
+// InboxActivitiesDone records, in one transaction, that the pending rows
+// ids are dealt with: they are deleted and keys (processed activities and
+// replays alike) join the replay guard, seen at now. Guard keys older than
+// keep are pruned on the way, a bounded number at a time.
+func (db *DB) InboxActivitiesDone(ctx context.Context, ids []int64, keys []string, now time.Time, keep time.Duration) error {
+	if len(ids) == 0 && len(keys) == 0 {
 		return nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	q := `UPDATE inbox_activities SET body = NULL WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + `)`
-	if _, err := db.Exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("mark %d inbox activities processed: %w", len(ids), err)
-	}
-	return nil
+	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
+		for _, k := range keys {
+			if _, err := tx.execPrepared(ctx, `INSERT INTO inbox_seen (dedupe_key, seen_at) VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING`, k, micro(now)); err != nil {
+				return fmt.Errorf("record a processed activity: %w", err)
+			}
+		}
+		for _, id := range ids {
+			if _, err := tx.execPrepared(ctx, `DELETE FROM inbox_pending WHERE id = ?`, id); err != nil {
+				return fmt.Errorf("remove processed inbox activity %d: %w", id, err)
+			}
+		}
+		if _, err := tx.execPrepared(ctx, `DELETE FROM inbox_seen WHERE dedupe_key IN
+			(SELECT dedupe_key FROM inbox_seen WHERE seen_at < ? LIMIT 1000)`, micro(now.Add(-keep))); err != nil {
+			return fmt.Errorf("prune the replay guard: %w", err)
+		}
+		return nil
+	})
 }
 
 // NormalizeDomain lower-cases a domain and drops a port, brackets and a

@@ -18,11 +18,9 @@ func TestFederationStorage(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 
-		// Inbox activities: a replay (same id and body), also within one
-		// batch, is not recorded twice; a changed body under the same id
-		// (Mobilizon's Update) is. A batch goes to the job still waiting
-		// to run, when there is one, instead of a new job.
-		var ids []int64
+		// Inbox activities: recorded as they come for the job still
+		// waiting to run, when there is one, instead of a new job; the job
+		// finds them in order, and removes what it dealt with.
 		var job int64
 		err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 			waiting, err := tx.WaitingJob(ctx, pingArgs{}.Kind(), 0)
@@ -32,20 +30,14 @@ func TestFederationStorage(t *testing.T) {
 			if job, err = tx.EnqueueID(ctx, pingArgs{Note: "inbox"}, bridges.JobOpts{}); err != nil {
 				return err
 			}
-			ids, err = tx.AddInboxActivities(ctx, job, []store.NewInboxActivity{
-				{ID: "https://m.example/e/1/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":1}`)},
-				{ID: "https://m.example/e/1/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":1}`)},
-				{ID: "https://m.example/e/1/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":2}`)},
+			return tx.AddInboxActivities(ctx, job, []store.NewInboxActivity{
+				{Signer: "https://m.example/@a", Body: []byte(`{"v":1}`)},
+				{Signer: "https://m.example/@a", Body: []byte(`{"v":1}`)},
 			})
-			return err
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ids) != 3 || ids[0] == 0 || ids[1] != 0 || ids[2] == 0 {
-			t.Fatalf("ids %v, want new, replay (0), new", ids)
-		}
-		var again []int64
 		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 			waiting, err := tx.WaitingJob(ctx, pingArgs{}.Kind(), 0)
 			if err != nil || waiting != job {
@@ -54,23 +46,37 @@ func TestFederationStorage(t *testing.T) {
 			if waiting, err = tx.WaitingJob(ctx, pingArgs{}.Kind(), job); err != nil || waiting != 0 {
 				return fmt.Errorf("waiting job after %d: %d, want none: %v", job, waiting, err)
 			}
-			again, err = tx.AddInboxActivities(ctx, job, []store.NewInboxActivity{
-				{ID: "https://m.example/e/1/activity", Signer: "x", Body: []byte(`{"v":2}`)},
-				{ID: "https://m.example/e/2/activity", Signer: "https://m.example/@a", Body: []byte(`{"v":3}`)},
-			})
-			return err
-		}); err != nil || again[0] != 0 || again[1] == 0 {
-			t.Fatalf("replay in a later batch: %v %v", again, err)
-		}
-		acts, err := db.PendingInboxActivities(ctx, job)
-		if err != nil || len(acts) != 3 || string(acts[1].Body) != `{"v":2}` || acts[0].Signer != "https://m.example/@a" || acts[2].ID != again[1] {
-			t.Fatalf("activities %+v %v", acts, err)
-		}
-		if err := db.InboxActivitiesDone(ctx, []int64{ids[0], again[1]}); err != nil {
+			return tx.AddInboxActivities(ctx, job, []store.NewInboxActivity{{Signer: "x", Body: []byte(`{"v":2}`)}})
+		}); err != nil {
 			t.Fatal(err)
 		}
-		if acts, _ := db.PendingInboxActivities(ctx, job); len(acts) != 1 || acts[0].ID != ids[2] {
-			t.Errorf("pending after two were processed: %+v", acts)
+		acts, err := db.PendingInboxActivities(ctx, job)
+		if err != nil || len(acts) != 3 || string(acts[0].Body) != `{"v":1}` || string(acts[2].Body) != `{"v":2}` ||
+			acts[0].Signer != "https://m.example/@a" || acts[2].Signer != "x" || !(acts[0].ID < acts[1].ID && acts[1].ID < acts[2].ID) {
+			t.Fatalf("activities %+v %v", acts, err)
+		}
+		// The replay guard: a key names the id and the body, so a changed
+		// body under the same id (Mobilizon's Update) is another activity.
+		k1 := store.InboxDedupeKey("https://m.example/e/1/activity", []byte(`{"v":1}`))
+		k2 := store.InboxDedupeKey("https://m.example/e/1/activity", []byte(`{"v":2}`))
+		if k1 == k2 {
+			t.Fatalf("one key for two bodies: %s", k1)
+		}
+		old := store.InboxDedupeKey("https://m.example/e/0/activity", nil)
+		if err := db.InboxActivitiesDone(ctx, nil, []string{old}, time.Now().Add(-3*time.Hour), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		// Two processed (one a replay, with the same key): their rows go,
+		// their key stays, and keys older than the horizon are forgotten.
+		if err := db.InboxActivitiesDone(ctx, []int64{acts[0].ID, acts[1].ID}, []string{k1, k1}, time.Now(), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if left, _ := db.PendingInboxActivities(ctx, job); len(left) != 1 || left[0].ID != acts[2].ID {
+			t.Errorf("pending after two were dealt with: %+v", left)
+		}
+		seen, err := db.SeenInboxActivities(ctx, []string{k1, k2, old})
+		if err != nil || !seen[k1] || seen[k2] || seen[old] {
+			t.Errorf("seen %v %v, want only %s", seen, err, k1)
 		}
 		// A job a worker has taken is no longer waiting.
 		if _, err := db.Exec(ctx, `UPDATE river_job SET state = 'running' WHERE id = ?`, job); err != nil {

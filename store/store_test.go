@@ -306,3 +306,59 @@ func TestFindSourceByWhatUsersType(t *testing.T) {
 		t.Errorf("unknown source: %v", err)
 	}
 }
+
+// TestUpgradeKeepsTheInboxQueue upgrades a database with activities
+// waiting and processed in inbox_activities (migration 0002) to
+// inbox_pending and inbox_seen (0009): nothing accepted is lost, and the
+// replay guard is kept.
+func TestUpgradeKeepsTheInboxQueue(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, _ *store.DB) {
+		ctx := context.Background()
+		var u string
+		if t.Name() == "TestUpgradeKeepsTheInboxQueue/"+store.SQLite {
+			u = "sqlite://" + filepath.Join(t.TempDir(), "old.db")
+		} else {
+			u = emptyPostgres(t)
+		}
+		db, err := store.Open(ctx, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		ms, err := store.Migrations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.Version >= 9 {
+				break
+			}
+			if err := db.ApplyForTest(ctx, m.Version, m.Name, m.SQL); err != nil {
+				t.Fatalf("migration %d: %v", m.Version, err)
+			}
+		}
+		processed := store.InboxDedupeKey("https://m.example/e/1/activity", []byte(`{"v":1}`))
+		for _, q := range []string{
+			`INSERT INTO inbox_activities (dedupe_key, signer, body, received_at, job_id) VALUES ('` + processed + `', 'https://m.example/@a', NULL, 1, 7)`,
+			`INSERT INTO inbox_activities (dedupe_key, signer, body, received_at, job_id) VALUES ('k2', 'https://m.example/@a', '{"v":2}', 2, 8)`,
+			`INSERT INTO inbox_activities (dedupe_key, signer, body, received_at, job_id) VALUES ('k3', 'https://m.example/@b', '{"v":3}', 3, 8)`,
+		} {
+			if _, err := db.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatalf("upgrade: %v", err)
+		}
+		acts, err := db.PendingInboxActivities(ctx, 8)
+		if err != nil || len(acts) != 2 || string(acts[0].Body) != `{"v":2}` || acts[1].Signer != "https://m.example/@b" {
+			t.Errorf("waiting activities after the upgrade: %+v %v", acts, err)
+		}
+		if acts, _ := db.PendingInboxActivities(ctx, 7); len(acts) != 0 {
+			t.Errorf("a processed activity is waiting again: %+v", acts)
+		}
+		if seen, err := db.SeenInboxActivities(ctx, []string{processed, "k2"}); err != nil || !seen[processed] || seen["k2"] {
+			t.Errorf("replay guard after the upgrade: %v %v", seen, err)
+		}
+	})
+}
