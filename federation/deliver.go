@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"time"
@@ -24,9 +25,24 @@ const (
 	deliveryFirstRetry  = 30 * time.Second
 	deliveryMaxRetry    = 24 * time.Hour
 	MaxDeliveryAttempts = 16
-	// perHostDeliveries bounds concurrent deliveries to one host from one
-	// process, so a slow server cannot take every worker.
+	// perHostDeliveries bounds the deliveries to one host in flight at once
+	// across all replicas (a lease in delivery_slots each), so a slow
+	// server cannot take every worker nor be flooded.
 	perHostDeliveries = 2
+	// deliveryPostTimeout bounds one POST, from signing to reading the
+	// answer, whatever the client's own timeout (30 s for NewHTTPClient's):
+	// the slot's lease must outlast it.
+	deliveryPostTimeout = time.Minute
+	// hostSlotLease is how long a slot is leased: the POST's bound plus a
+	// margin for the database round trips around it and for clock skew
+	// between replicas. A replica that dies mid-POST frees its slot after
+	// that.
+	hostSlotLease = deliveryPostTimeout + 30*time.Second
+	// hostBusyWait is the least wait before trying again when the host has
+	// no free slot, and hostBusyJitter the random part added to it, so that
+	// waiting deliveries do not all come back together.
+	hostBusyWait   = 2 * time.Second
+	hostBusyJitter = 3 * time.Second
 )
 
 // DeliverJob sends one recorded delivery (a row of deliveries).
@@ -134,7 +150,10 @@ func (s *Service) sendDelivery(ctx context.Context, d *store.Delivery) (string, 
 	if err != nil {
 		return inbox, 0, err
 	}
+	// Deferred, so that an error or a panic below frees the slot too.
 	defer release()
+	ctx, cancel := context.WithTimeout(ctx, deliveryPostTimeout)
+	defer cancel()
 	signer, err := s.SignerFor(from)
 	if err != nil {
 		return inbox, 0, fmt.Errorf("%w: %v", errPermanent, err)
@@ -168,26 +187,38 @@ func (s *Service) sendDelivery(ctx context.Context, d *store.Delivery) (string, 
 	}
 }
 
-// acquireHost waits for one of the host's delivery slots.
-func (s *Service) acquireHost(ctx context.Context, host string) (func(), error) {
-	s.hostsMu.Lock()
-	sem, ok := s.hosts[host]
+// errHostBusy says that every delivery slot of the host is taken: the
+// delivery waits a little without counting an attempt.
+var errHostBusy = errors.New("every delivery slot of the host is taken")
+
+// acquireHost leases one of the host's delivery slots, shared by all
+// replicas through the database, or returns errHostBusy at once: a worker
+// never waits for a slow host (the job is snoozed instead).
+func (s *Service) acquireHost(ctx context.Context, host string) (release func(), err error) {
+	token, ok, err := s.db.AcquireDeliverySlot(ctx, host, perHostDeliveries, time.Now().Add(hostSlotLease))
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
-		sem = make(chan struct{}, perHostDeliveries)
-		s.hosts[host] = sem
+		return nil, errHostBusy
 	}
-	s.hostsMu.Unlock()
-	select {
-	case sem <- struct{}{}:
-		return func() { <-sem }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return func() {
+		// The attempt's context may be done (job timeout, shutdown): the
+		// slot is freed anyway, and if the database is unreachable the
+		// lease runs out by itself.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.db.ReleaseDeliverySlot(ctx, host, token); err != nil {
+			s.log.Warn("delivery slot not released; it frees itself when its lease runs out", "host", host, "lease", hostSlotLease, "err", err)
+		}
+	}, nil
 }
 
 // RunDelivery makes one attempt at a delivery and records the outcome.
 // It returns nil when done (delivered, gone or given up) and otherwise the
-// time to wait before the next attempt.
+// time to wait before the next attempt. When the destination host has no
+// free delivery slot it sends nothing, records nothing and returns a wait
+// of a few seconds.
 func (s *Service) RunDelivery(ctx context.Context, id int64) (retryIn time.Duration, err error) {
 	d, err := s.db.DeliveryByID(ctx, id)
 	if errors.Is(err, bridges.ErrNotFound) {
@@ -202,6 +233,12 @@ func (s *Service) RunDelivery(ctx context.Context, id int64) (retryIn time.Durat
 	inbox, wait, sendErr := s.sendDelivery(ctx, d)
 	var se *StatusError
 	switch {
+	case errors.Is(sendErr, errHostBusy):
+		// Nothing was sent: not an attempt, so a busy host neither uses up
+		// the delivery's attempts nor makes it fail.
+		retryIn := hostBusyWait + rand.N(hostBusyJitter)
+		s.log.Debug("delivery waits for a free slot", "activity", d.ActivityID, "inbox", inbox, "retry_in", retryIn)
+		return retryIn, nil
 	case sendErr == nil:
 		s.log.Info("delivered", "activity", d.ActivityID, "inbox", inbox)
 		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryDelivered, inbox, "")
@@ -225,9 +262,9 @@ type deliverWorker struct {
 	s *Service
 }
 
-// Work runs an attempt; River only schedules: the wait (backoff or the
-// server's Retry-After) is a snooze, and the attempt count lives in the
-// deliveries row, which also says why a delivery was given up.
+// Work runs an attempt; River only schedules: the wait (backoff, the
+// server's Retry-After or a busy host) is a snooze, and the attempt count
+// lives in the deliveries row, which also says why a delivery was given up.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverJob]) error {
 	retryIn, err := w.s.RunDelivery(ctx, job.Args.DeliveryID)
 	if err != nil {

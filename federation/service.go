@@ -59,10 +59,6 @@ type Service struct {
 	fetcher  *Fetcher
 	verifier *SignatureVerifier
 
-	// hosts bounds concurrent deliveries per destination host.
-	hostsMu sync.Mutex
-	hosts   map[string]chan struct{}
-
 	instanceMu sync.Mutex
 	instance   *store.LocalActor
 
@@ -116,7 +112,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		opts: opts, base: base, events: deps.Events, dialects: deps.Dialects, joins: deps.JoinAnswers,
-		log: log.With("component", "federation"), now: now, hosts: map[string]chan struct{}{},
+		log: log.With("component", "federation"), now: now,
 		inboxQueue: make(chan *inboxEntry, inboxBatchMax), inboxWake: make(chan struct{}, 1),
 	}
 	s.db = deps.DB

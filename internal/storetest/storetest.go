@@ -43,6 +43,24 @@ func Each(t *testing.T, f func(t *testing.T, db *store.DB)) {
 	t.Run(store.Postgres, func(t *testing.T) { f(t, NewPostgres(t)) })
 }
 
+// EachReplicas is Each with n pools (*store.DB) open on one database, as n
+// replicas of serve would have: SQLite, then PostgreSQL (skipped, or failed
+// under PASSERELLE_REQUIRE_ALL, when PASSERELLE_TEST_POSTGRES is unset).
+// Several processes on one SQLite file are not a deployment passerelle
+// offers, but the pools share state only through the database there too.
+func EachReplicas(t *testing.T, n int, f func(t *testing.T, dbs []*store.DB)) {
+	t.Helper()
+	replicas := func(t *testing.T, u string) []*store.DB {
+		dbs := make([]*store.DB, n)
+		for i := range dbs {
+			dbs[i] = open(t, u)
+		}
+		return dbs
+	}
+	t.Run(store.SQLite, func(t *testing.T) { f(t, replicas(t, SQLiteURL(t))) })
+	t.Run(store.Postgres, func(t *testing.T) { f(t, replicas(t, PostgresURL(t))) })
+}
+
 // NewPostgres returns a migrated fresh PostgreSQL database for the test,
 // dropped at its end.
 func NewPostgres(t testing.TB) *store.DB {
