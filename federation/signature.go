@@ -228,6 +228,7 @@ func (v *SignatureVerifier) verify(ctx context.Context, r *http.Request, body []
 // Signature parameters, checked against the clock with 10 s of slack.
 func signingString(r *http.Request, signed []string, params map[string]string, now time.Time) (string, error) {
 	var b strings.Builder
+	b.Grow(256)
 	for i, h := range signed {
 		if i > 0 {
 			b.WriteByte('\n')
