@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -21,12 +22,12 @@ type Activity struct {
 // ref reads a property that is an id string, an object with an id, or an
 // array of either (the first entry counts).
 func ref(raw json.RawMessage) string {
-	raw = json.RawMessage(strings.TrimSpace(string(raw)))
+	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return ""
 	}
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if raw[0] == '"' && unquote(raw, &s) == nil {
 		return s
 	}
 	var o struct {

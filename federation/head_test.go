@@ -78,3 +78,20 @@ func checkHead(t *testing.T, body []byte) {
 		t.Fatalf("%q: got %q %q %s, encoding/json %q %q %s", body, got.Type, got.ID, got.Actor, want.Type, want.ID, want.Actor)
 	}
 }
+
+// TestRef reads the forms an actor or object reference takes.
+func TestRef(t *testing.T) {
+	for raw, want := range map[string]string{
+		`"https://m.example/@g"`:                          "https://m.example/@g",
+		` "https://m.example/@g" `:                        "https://m.example/@g",
+		`"https://m.example/@\u00e9t\u00e9"`:              "https://m.example/@été",
+		`{"id":"https://m.example/@g","type":"Group"}`:    "https://m.example/@g",
+		`["https://m.example/@a",{"id":"https://b"}]`:     "https://m.example/@a",
+		`[{"type":"Person","id":"https://m.example/@p"}]`: "https://m.example/@p",
+		`null`: "", ``: "", `[]`: "", `{}`: "", `3`: "",
+	} {
+		if got := ref(json.RawMessage(raw)); got != want {
+			t.Errorf("ref(%s) = %q, want %q", raw, got, want)
+		}
+	}
+}
