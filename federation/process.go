@@ -61,7 +61,13 @@ func (s *Service) ProcessBatch(ctx context.Context, jobID int64) error {
 		done = append(done, a.ID)
 		doneKeys = append(doneKeys, keys[i])
 	}
-	if err := s.db.InboxActivitiesDone(ctx, done, doneKeys, s.now(), s.replayHorizon()); err != nil {
+	// Pruning the guard once a minute is plenty: keys live for a day.
+	var keep time.Duration
+	if now := s.now(); now.Sub(time.UnixMicro(s.inboxPruned.Load())) > time.Minute {
+		s.inboxPruned.Store(now.UnixMicro())
+		keep = s.replayHorizon()
+	}
+	if err := s.db.InboxActivitiesDone(ctx, done, doneKeys, s.now(), keep); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

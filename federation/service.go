@@ -74,6 +74,9 @@ type Service struct {
 	// inboxCommits counts the committer's transactions, for the benchmark
 	// to report how many activities each carried.
 	inboxCommits atomic.Int64
+	// inboxPruned is when (unix µs) an inbox job of this process last
+	// pruned the replay guard.
+	inboxPruned atomic.Int64
 }
 
 // Deps are the service's collaborators, wired in cmd/passerelle.

@@ -188,8 +188,8 @@ func (db *DB) SeenInboxActivities(ctx context.Context, keys []string) (map[strin
 
 // InboxActivitiesDone records, in one transaction, that the pending rows
 // ids are dealt with: they are deleted and keys (processed activities and
-// replays alike) join the replay guard, seen at now. Guard keys older than
-// keep are pruned on the way, a bounded number at a time.
+// replays alike) join the replay guard, seen at now. With keep > 0, guard
+// keys older than keep are pruned on the way, a bounded number at a time.
 func (db *DB) InboxActivitiesDone(ctx context.Context, ids []int64, keys []string, now time.Time, keep time.Duration) error {
 	if len(ids) == 0 && len(keys) == 0 {
 		return nil
@@ -204,6 +204,9 @@ func (db *DB) InboxActivitiesDone(ctx context.Context, ids []int64, keys []strin
 			if _, err := tx.execPrepared(ctx, `DELETE FROM inbox_pending WHERE id = ?`, id); err != nil {
 				return fmt.Errorf("remove processed inbox activity %d: %w", id, err)
 			}
+		}
+		if keep <= 0 {
+			return nil
 		}
 		if _, err := tx.execPrepared(ctx, `DELETE FROM inbox_seen WHERE dedupe_key IN
 			(SELECT dedupe_key FROM inbox_seen WHERE seen_at < ? LIMIT 1000)`, micro(now.Add(-keep))); err != nil {
