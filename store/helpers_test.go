@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"passerelle/internal/storetest"
 	"passerelle/internal/testenv"
+	"passerelle/store"
 )
 
 // emptyPostgres creates an empty database (no schema) for the test.
@@ -38,4 +41,20 @@ func emptyPostgres(t *testing.T) string {
 	u, _ := url.Parse(server)
 	u.Path = "/" + name
 	return u.String()
+}
+
+// openEmpty opens an empty database (no schema) on the backend that the
+// storetest.Each subtest t runs on, to build one as an older release left
+// it.
+func openEmpty(t *testing.T) *store.DB {
+	u := "sqlite://" + filepath.Join(t.TempDir(), "old.db")
+	if !strings.HasSuffix(t.Name(), "/"+store.SQLite) {
+		u = emptyPostgres(t)
+	}
+	db, err := store.Open(context.Background(), u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

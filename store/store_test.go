@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -173,17 +172,7 @@ func TestUpgradeFromFirstSchema(t *testing.T) {
 		// A database as the first release left it: only 0001, frozen in
 		// testdata, with a row in it that the upgrade must keep.
 		ctx := context.Background()
-		var u string
-		if t.Name() == "TestUpgradeFromFirstSchema/"+store.SQLite {
-			u = "sqlite://" + filepath.Join(t.TempDir(), "old.db")
-		} else {
-			u = emptyPostgres(t)
-		}
-		db, err := store.Open(ctx, u, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := openEmpty(t)
 		frozen, err := os.ReadFile("testdata/schema-0001.sql")
 		if err != nil {
 			t.Fatal(err)
@@ -314,17 +303,7 @@ func TestFindSourceByWhatUsersType(t *testing.T) {
 func TestUpgradeKeepsTheInboxQueue(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, _ *store.DB) {
 		ctx := context.Background()
-		var u string
-		if t.Name() == "TestUpgradeKeepsTheInboxQueue/"+store.SQLite {
-			u = "sqlite://" + filepath.Join(t.TempDir(), "old.db")
-		} else {
-			u = emptyPostgres(t)
-		}
-		db, err := store.Open(ctx, u, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := openEmpty(t)
 		ms, err := store.Migrations()
 		if err != nil {
 			t.Fatal(err)
