@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/bits"
 	"strings"
 	"time"
 
@@ -90,15 +89,13 @@ type NewInboxActivity struct {
 // jobID (see Tx.WaitingJob), as they came: replays included, which the job
 // drops (see InboxDedupeKey). See migration 0009.
 func (tx *Tx) AddInboxActivities(ctx context.Context, jobID int64, acts []NewInboxActivity) error {
-	// Multi-row inserts of 64, 32, … 1 rows: fewer statements than one per
-	// row, from at most seven prepared texts, where one statement for the
-	// batch would be parsed and planned again for every batch size.
+	// One multi-row insert for up to 16 rows (a batch of concurrent
+	// requests rarely has more), from at most sixteen prepared texts, where
+	// one statement text per batch size beyond would be parsed and planned
+	// again each time.
 	for len(acts) > 0 {
-		n := 64
-		for n > len(acts) {
-			n /= 2
-		}
-		s, err := tx.stmt(ctx, inboxInsert(n))
+		n := min(len(acts), len(inboxInserts))
+		s, err := tx.stmt(ctx, inboxInserts[n-1])
 		if err != nil {
 			return fmt.Errorf("record activities: %w", err)
 		}
@@ -114,19 +111,14 @@ func (tx *Tx) AddInboxActivities(ctx context.Context, jobID int64, acts []NewInb
 	return nil
 }
 
-// inboxInserts holds the insert of n rows into inbox_pending at index
-// log2(n).
-var inboxInserts = func() (qs [7]string) {
+// inboxInserts holds the insert of n rows into inbox_pending at index n-1.
+var inboxInserts = func() (qs [16]string) {
 	for i := range qs {
-		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", 1<<i), ", ")
+		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", i+1), ", ")
 		qs[i] = `INSERT INTO inbox_pending (job_id, signer, body) VALUES ` + rows
 	}
 	return qs
 }()
-
-func inboxInsert(n int) string {
-	return inboxInserts[bits.Len(uint(n))-1]
-}
 
 // InboxActivity is a received activity waiting to be processed.
 type InboxActivity struct {

@@ -55,6 +55,18 @@ func TestFederationStorage(t *testing.T) {
 			acts[0].Signer != "https://m.example/@a" || acts[2].Signer != "x" || !(acts[0].ID < acts[1].ID && acts[1].ID < acts[2].ID) {
 			t.Fatalf("activities %+v %v", acts, err)
 		}
+		// A batch larger than one insert statement takes: all of it, in
+		// order.
+		var many []store.NewInboxActivity
+		for i := range 21 {
+			many = append(many, store.NewInboxActivity{Signer: "s", Body: fmt.Appendf(nil, `{"n":%d}`, i)})
+		}
+		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.AddInboxActivities(ctx, job+1000, many) }); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := db.PendingInboxActivities(ctx, job+1000); err != nil || len(got) != 21 || string(got[0].Body) != `{"n":0}` || string(got[16].Body) != `{"n":16}` || string(got[20].Body) != `{"n":20}` {
+			t.Fatalf("a batch of 21: %d rows, %v", len(got), err)
+		}
 		// The replay guard: a key names the id and the body, so a changed
 		// body under the same id (Mobilizon's Update) is another activity.
 		k1 := store.InboxDedupeKey("https://m.example/e/1/activity", []byte(`{"v":1}`))
