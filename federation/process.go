@@ -32,10 +32,8 @@ func (s *Service) ProcessBatch(ctx context.Context, jobID int64) error {
 	}
 	keys := make([]string, len(acts))
 	for i, a := range acts {
-		var head struct {
-			ID string `json:"id"`
-		}
-		_ = json.Unmarshal(a.Body, &head)
+		// An unreadable body keeps an empty id: Process drops it.
+		head, _ := readActivityHead(a.Body)
 		if head.ID == "" {
 			// Transient activities have no id; the body's digest still
 			// catches a replay.
@@ -52,8 +50,13 @@ func (s *Service) ProcessBatch(ctx context.Context, jobID int64) error {
 	doneKeys := make([]string, 0, len(acts))
 	for i, a := range acts {
 		if seen[keys[i]] {
+			// Its key is in the guard already (or goes in with the
+			// first copy of this batch).
 			s.log.Debug("inbox: replayed activity dropped", "key", keys[i])
-		} else if err := s.Process(ctx, a.Body, a.Signer); err != nil {
+			done = append(done, a.ID)
+			continue
+		}
+		if err := s.Process(ctx, a.Body, a.Signer); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -62,12 +65,13 @@ func (s *Service) ProcessBatch(ctx context.Context, jobID int64) error {
 		doneKeys = append(doneKeys, keys[i])
 	}
 	// Pruning the guard once a minute is plenty: keys live for a day.
+	now := s.now()
 	var keep time.Duration
-	if now := s.now(); now.Sub(time.UnixMicro(s.inboxPruned.Load())) > time.Minute {
+	if now.Sub(time.UnixMicro(s.inboxPruned.Load())) > time.Minute {
 		s.inboxPruned.Store(now.UnixMicro())
 		keep = s.replayHorizon()
 	}
-	if err := s.db.InboxActivitiesDone(ctx, done, doneKeys, s.now(), keep); err != nil {
+	if err := s.db.InboxActivitiesDone(ctx, done, doneKeys, now, keep); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -13,10 +13,10 @@ import (
 	"passerelle/bridges"
 )
 
-// This file holds the federation package's storage (migrations 0002 and 0009): the
-// remote actor cache, the inbox queue and replay guard, the domain block list and the
-// delivery records, plus the few source and actor queries federation needs
-// beyond the core's.
+// This file holds the federation package's storage (migrations 0002 and
+// 0009): the remote actor cache, the inbox queue and replay guard, the
+// domain block list and the delivery records, plus the few source and
+// actor queries federation needs beyond the core's.
 
 // LocalActorByID returns the local actor with that row id.
 func (db *DB) LocalActorByID(ctx context.Context, id int64) (*LocalActor, error) {
@@ -179,8 +179,9 @@ func (db *DB) SeenInboxActivities(ctx context.Context, keys []string) (map[strin
 }
 
 // InboxActivitiesDone records, in one transaction, that the pending rows
-// ids are dealt with: they are deleted and keys (processed activities and
-// replays alike) join the replay guard, seen at now. With keep > 0, guard
+// ids are dealt with (processed, or dropped as replays): they are deleted
+// and keys, those of the activities processed, join the replay guard, seen
+// at now. With keep > 0, guard
 // keys older than keep are pruned on the way, a bounded number at a time.
 func (db *DB) InboxActivitiesDone(ctx context.Context, ids []int64, keys []string, now time.Time, keep time.Duration) error {
 	if len(ids) == 0 && len(keys) == 0 {
