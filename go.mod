@@ -1,4 +1,4 @@
-module passerelle
+module codeberg.org/passerelle/passerelle
 
 go 1.26.8
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 )
 
 // The hot paths over loopback HTTP on a SQLite store with the fixture

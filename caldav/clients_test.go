@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/internal/storetest"
-	"passerelle/internal/testenv"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/internal/testenv"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // The instants the fixture events must show in every client: 22:00 CET to

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // DBStore is the Store on passerelle's database. Its public calendars are

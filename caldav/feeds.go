@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"passerelle/ical"
+	"codeberg.org/passerelle/passerelle/ical"
 )
 
 // Feeds serves the .ics feeds: /feeds/all.ics, /feeds/<slug>.ics and

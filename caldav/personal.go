@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/ical"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // PersonalSlug names the one calendar a participant's token opens.

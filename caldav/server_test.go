@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/internal/calendarstest"
-	"passerelle/internal/eventfixtures"
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/calendarstest"
+	"codeberg.org/passerelle/passerelle/internal/eventfixtures"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // loaded starts a server on db with two sources and the fixture events: the

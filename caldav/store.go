@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // PublicOwner owns the calendars everyone may read without credentials:

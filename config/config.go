@@ -20,7 +20,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"passerelle/internal/redact"
+	"codeberg.org/passerelle/passerelle/internal/redact"
 )
 
 // Config is the whole configuration. The TOML key of each field is its

@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strings"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // Content types of ActivityStreams documents.

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // BackfillLimits bound one backfill of a source.

@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/ical"
-	"passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 )
 
 // verifyCost runs bare RSA-2048 PKCS#1 v1.5 SHA-256 verifications (what

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // slowInbox is a remote inbox that holds every POST until opened and

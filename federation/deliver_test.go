@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 func TestBackoff(t *testing.T) {

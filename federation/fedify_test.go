@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/internal/fedipeertest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 func future(d time.Duration) string {

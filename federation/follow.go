@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 func randomID() string { return uuid.NewString() }

@@ -20,10 +20,10 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"passerelle/bridges"
-	"passerelle/bridges/dialects"
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/dialects"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // realDialects are the dialects serve uses (bridges/dialects).

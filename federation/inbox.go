@@ -10,8 +10,8 @@ import (
 	"runtime"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // MaxInboxBody bounds an inbox POST: 1 MiB, far above any real activity.

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 func eventObject(r *remote, uuid, group, person, updated, status string, draft bool) map[string]any {

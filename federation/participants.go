@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // This file (the mail engineer's, in federation) speaks for email

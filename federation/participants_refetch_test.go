@@ -9,9 +9,9 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"passerelle/bridges"
-	"passerelle/internal/fedipeertest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 func TestRefetchInterval(t *testing.T) {

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/internal/fedipeertest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // TestFedifyPeerTube follows a channel of the PeerTube-shaped Fedify peer

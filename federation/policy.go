@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // ErrBlocked is returned for a domain the admin chose not to federate with.

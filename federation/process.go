@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/bridges/dialects"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/dialects"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // errSkip marks an activity that is deliberately not acted on; the job

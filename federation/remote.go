@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // keyRefreshMin is the least time between two fetches of one key, so

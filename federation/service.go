@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // Dialect turns an ActivityPub event object into the core's Event (the

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"passerelle/internal/eventfixtures"
+	"codeberg.org/passerelle/passerelle/internal/eventfixtures"
 )
 
 // BenchmarkRenderEvent is the cost paid once per event change.

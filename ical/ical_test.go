@@ -12,8 +12,8 @@ import (
 
 	ics "github.com/arran4/golang-ical"
 
-	"passerelle/bridges"
-	"passerelle/internal/eventfixtures"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/eventfixtures"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/internal/eventfixtures"
 	"os"
-	"passerelle/internal/eventfixtures"
 	"strings"
 	"testing"
 )

@@ -11,7 +11,7 @@ import (
 	ics "github.com/arran4/golang-ical"
 	"golang.org/x/net/html"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // ProdID is the PRODID passerelle writes in every calendar it produces.

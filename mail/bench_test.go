@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"passerelle/ical"
+	"codeberg.org/passerelle/passerelle/ical"
 )
 
 // BenchmarkCompose measures what one send job costs before SMTP: the

@@ -12,8 +12,8 @@ import (
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
 
-	"passerelle/bridges"
-	"passerelle/ical"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")

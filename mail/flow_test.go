@@ -13,11 +13,11 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"passerelle/bridges"
-	"passerelle/ical"
-	"passerelle/internal/mailtest"
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/mailtest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // joinRecorder stands in for the federation side (its own tests cover the

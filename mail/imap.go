@@ -15,7 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // Watcher watches the mailbox of mail.imap and hands each new mail to the

@@ -8,9 +8,9 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"passerelle/bridges"
-	"passerelle/internal/mailtest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/mailtest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // appendMail delivers a mail the way the tests' "sender" does: IMAP APPEND.

@@ -17,8 +17,8 @@ import (
 	_ "github.com/emersion/go-message/charset" // decode the windows-1252 and ISO-8859-1 parts real clients send
 	gomail "github.com/emersion/go-message/mail"
 
-	"passerelle/bridges"
-	"passerelle/ical"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
 )
 
 // DefaultMaxSize bounds an incoming mail. A calendar reply is a few

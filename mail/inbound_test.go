@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // TestParseFixtures reads every real mail in testdata/imip (copied from

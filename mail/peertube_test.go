@@ -10,8 +10,8 @@ import (
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
 
-	"passerelle/bridges"
-	"passerelle/bridges/peertube"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/peertube"
 )
 
 // liveEvent is the PeerTube dialect's scheduled live (a French stream),

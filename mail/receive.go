@@ -5,7 +5,7 @@ import (
 	"io"
 	"log/slog"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // Receiver takes one incoming mail to the RSVP flow: from the IMAP

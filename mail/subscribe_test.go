@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/ical"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // TestJoinMailSubscribes: a mail to rsvp+join-SLUG@ brings an invitation

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // memStore is an in-memory Store for unit tests; store/mastodon.go is the

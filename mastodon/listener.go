@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // Listener enqueues the Mastodon jobs of an event change inside the

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // AccountState says whether passerelle may post to an account.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/bridges/peertube"
+	"codeberg.org/passerelle/passerelle/bridges/peertube"
 )
 
 // TestComposePeerTubeLive checks that a PeerTube scheduled live, an

@@ -18,7 +18,7 @@ import (
 	gomasto "github.com/mattn/go-mastodon"
 	"github.com/riverqueue/river"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // claimTTL bounds how long a job holds an (event, account) thread; every

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // Resync enqueues a job for every event an account's routes concern that

@@ -13,11 +13,11 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"passerelle/bridges"
-	"passerelle/internal/mastodontest"
-	"passerelle/internal/storetest"
-	"passerelle/mastodon"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/mastodontest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // TestOnStore runs the listener and the poster on the real store, SQLite

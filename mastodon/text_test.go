@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

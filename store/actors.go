@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // Kinds of local actor.

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // TestDeliverySlots: two replicas (two pools on one database) racing for

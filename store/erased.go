@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // This file (migration 0008) ends an erased participant's actor: its row

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 const eventColumns = `id, ap_id, source_id, url, title, description_html, description_text, summary,

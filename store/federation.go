@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // This file holds the federation package's storage (migrations 0002 and

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/internal/storetest"
-	"passerelle/internal/testenv"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/internal/testenv"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // emptyPostgres creates an empty database (no schema) for the test.

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // This file holds the mail RSVP storage (migration 0004): participants,

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // TestRefetchSchedule checks which events are due for a re-fetch, on both

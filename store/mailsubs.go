@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // This file holds the mail side's subscriptions to sources (mail to

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // MastodonAccountState says whether passerelle may post to an account.

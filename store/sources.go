@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 const sourceColumns = `id, slug, actor_url, handle, software, name, summary, inbox, shared_inbox,

@@ -25,8 +25,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
-	"passerelle/bridges"
-	"passerelle/internal/redact"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/redact"
 )
 
 // Backend names.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"passerelle/bridges"
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 func ptr[T any](v T) *T { return &v }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/internal/browsertest"
+	"codeberg.org/passerelle/passerelle/internal/browsertest"
 )
 
 // TestInRealBrowser walks the pages in Debian's chromium, with axe-core

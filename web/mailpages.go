@@ -7,7 +7,7 @@ import (
 	"html/template"
 	"net/http"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // Responder is the RSVP flow as the pages that mails link to use it

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 //go:embed templates/*.html

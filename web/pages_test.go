@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/ical"
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden pages in testdata/")

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // Health answers 200 when the database answers within two seconds, 503

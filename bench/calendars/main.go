@@ -24,10 +24,10 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/caldav"
-	"passerelle/ical"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/caldav"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 func main() {

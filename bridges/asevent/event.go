@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/bridges/astext"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/astext"
 )
 
 // Rules are what differs between servers that send ActivityStreams Event

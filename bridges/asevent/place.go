@@ -4,7 +4,7 @@ import (
 	"math"
 	"strings"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 // Location is what an event's `location` says: at most one physical place

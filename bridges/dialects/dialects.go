@@ -27,12 +27,12 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/bridges/asevent"
-	"passerelle/bridges/gancio"
-	"passerelle/bridges/generic"
-	"passerelle/bridges/mobilizon"
-	"passerelle/bridges/peertube"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/asevent"
+	"codeberg.org/passerelle/passerelle/bridges/gancio"
+	"codeberg.org/passerelle/passerelle/bridges/generic"
+	"codeberg.org/passerelle/passerelle/bridges/mobilizon"
+	"codeberg.org/passerelle/passerelle/bridges/peertube"
 )
 
 // ErrNotAnEvent is returned (wrapped) by every dialect for a well-formed

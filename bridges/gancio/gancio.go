@@ -22,8 +22,8 @@
 package gancio
 
 import (
-	"passerelle/bridges"
-	"passerelle/bridges/asevent"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/asevent"
 )
 
 // Rules are Gancio's departures from a plain ActivityStreams Event.

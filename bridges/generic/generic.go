@@ -13,8 +13,8 @@
 package generic
 
 import (
-	"passerelle/bridges"
-	"passerelle/bridges/asevent"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/asevent"
 )
 
 // ErrNotAnEvent is returned (wrapped) for objects that are not events.

@@ -3,8 +3,8 @@ package generic
 import (
 	"testing"
 
-	"passerelle/bridges"
-	"passerelle/bridges/asevent/eventtest"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/asevent/eventtest"
 )
 
 func TestGolden(t *testing.T) {

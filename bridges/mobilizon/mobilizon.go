@@ -37,8 +37,8 @@ import (
 	"sort"
 	"strings"
 
-	"passerelle/bridges"
-	"passerelle/bridges/asevent"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/asevent"
 )
 
 // Rules are Mobilizon's departures from a plain ActivityStreams Event.

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/bridges/asevent/eventtest"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/asevent/eventtest"
 )
 
 func TestGolden(t *testing.T) {

@@ -49,9 +49,9 @@ import (
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/renderer/html"
 
-	"passerelle/bridges"
-	"passerelle/bridges/asevent"
-	"passerelle/bridges/astext"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/asevent"
+	"codeberg.org/passerelle/passerelle/bridges/astext"
 )
 
 // ErrNotAnEvent is returned (wrapped) for objects that are not scheduled

@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/ical"
-	"passerelle/internal/binarytest"
-	"passerelle/internal/browsertest"
-	"passerelle/internal/mailtest"
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/binarytest"
+	"codeberg.org/passerelle/passerelle/internal/browsertest"
+	"codeberg.org/passerelle/passerelle/internal/mailtest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // TestVisitorInBrowserGetsInvitation is issue 8's whole path on the real

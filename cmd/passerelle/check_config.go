@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 type checkConfigCmd struct {

@@ -3,8 +3,8 @@ package main
 import (
 	"time"
 
-	"passerelle/bridges/dialects"
-	"passerelle/federation"
+	"codeberg.org/passerelle/passerelle/bridges/dialects"
+	"codeberg.org/passerelle/passerelle/federation"
 )
 
 // eventDialects maps each software name NodeInfo gives (and "generic", for

@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 type eventsCmd struct {

@@ -9,9 +9,9 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/schollz/progressbar/v3"
 
-	"passerelle/bridges"
-	"passerelle/federation"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // newFederation builds the ActivityPub side from the configuration.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/federation"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation"
 )
 
 type followCmd struct {

@@ -6,8 +6,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 type jobsCmd struct {

@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/ical"
-	"passerelle/mail"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/mail"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // mailParts is the mail area assembled: the RSVP flow, the receiver that

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/internal/fedipeertest"
+	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
 )
 
 // BenchmarkRSVPLatency measures issue 6's RSVP latency on loopback, on the

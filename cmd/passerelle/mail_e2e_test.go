@@ -20,14 +20,14 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	gomail "github.com/emersion/go-message/mail"
 
-	"passerelle/ical"
-	"passerelle/internal/binarytest"
-	"passerelle/internal/fedipeertest"
-	"passerelle/internal/mailtest"
-	"passerelle/internal/storetest"
-	"passerelle/internal/testenv"
-	"passerelle/mail"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/binarytest"
+	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
+	"codeberg.org/passerelle/passerelle/internal/mailtest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/internal/testenv"
+	"codeberg.org/passerelle/passerelle/mail"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // mailWorld is the real binary serving against real peers: the Fedify

@@ -15,12 +15,12 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"passerelle/bridges"
-	"passerelle/ical"
-	"passerelle/internal/binarytest"
-	"passerelle/internal/mailtest"
-	"passerelle/internal/storetest"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/binarytest"
+	"codeberg.org/passerelle/passerelle/internal/mailtest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // imapCount counts the mails in a folder of the test Dovecot.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"passerelle/config"
+	"codeberg.org/passerelle/passerelle/config"
 )
 
 // cli is the whole command line. Global flags override the configuration

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"strings"
 
-	"passerelle/federation"
-	"passerelle/mastodon"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/federation"
+	"codeberg.org/passerelle/passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // mastodonCmd groups the commands that connect Mastodon accounts and route

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/mastodon"
 )
 
 type mastodonConnectCmd struct {

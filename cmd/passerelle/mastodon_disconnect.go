@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 
-	"passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/mastodon"
 )
 
 type mastodonDisconnectCmd struct {

@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/internal/binarytest"
-	"passerelle/internal/fedipeertest"
-	"passerelle/internal/mastodontest"
-	"passerelle/mastodon"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/binarytest"
+	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
+	"codeberg.org/passerelle/passerelle/internal/mastodontest"
+	"codeberg.org/passerelle/passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // site is one passerelle installation driven through its real binary.

@@ -27,9 +27,9 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/internal/binarytest"
-	"passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/binarytest"
+	"codeberg.org/passerelle/passerelle/mastodon"
 )
 
 // gtsEnv names a GoToSocial binary built with `-tags debug` (for its

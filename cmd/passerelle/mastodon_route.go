@@ -8,9 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/mastodon"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 type mastodonRouteCmd struct {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 type migrateCmd struct{}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 type participantCmd struct {

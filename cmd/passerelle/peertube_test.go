@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/internal/binarytest"
-	"passerelle/internal/fedipeertest"
-	"passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/internal/binarytest"
+	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 )
 
 // TestPeerTubeChannel drives the real binary against the PeerTube-shaped

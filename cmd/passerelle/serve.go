@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"time"
 
-	"passerelle/store"
-	"passerelle/web"
+	"codeberg.org/passerelle/passerelle/store"
+	"codeberg.org/passerelle/passerelle/web"
 )
 
 type serveCmd struct {

@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"passerelle/federation"
+	"codeberg.org/passerelle/passerelle/federation"
 )
 
 type sourcesCmd struct {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/internal/binarytest"
-	"passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/internal/binarytest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 )
 
 func TestServeWithDefaultsOnSQLite(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 type unblockCmd struct {

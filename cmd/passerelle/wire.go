@@ -7,14 +7,14 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"passerelle/bridges"
-	"passerelle/caldav"
-	"passerelle/federation"
-	"passerelle/ical"
-	"passerelle/mail"
-	"passerelle/mastodon"
-	"passerelle/store"
-	"passerelle/web"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/caldav"
+	"codeberg.org/passerelle/passerelle/federation"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/mail"
+	"codeberg.org/passerelle/passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/store"
+	"codeberg.org/passerelle/passerelle/web"
 )
 
 // instance is passerelle assembled: the pieces every area adds itself to.

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/internal/testenv"
+	"codeberg.org/passerelle/passerelle/internal/testenv"
 )
 
 // Report is what walk.mjs prints.

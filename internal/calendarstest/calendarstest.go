@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/bridges"
-	"passerelle/caldav"
-	"passerelle/ical"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/caldav"
+	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // Env is a running calendar server and the flow that feeds it.

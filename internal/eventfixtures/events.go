@@ -7,7 +7,7 @@ package eventfixtures
 import (
 	"time"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 func ptr[T any](v T) *T { return &v }

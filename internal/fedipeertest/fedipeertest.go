@@ -76,7 +76,7 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/internal/testenv"
+	"codeberg.org/passerelle/passerelle/internal/testenv"
 )
 
 // Shape is which server the peer imitates.

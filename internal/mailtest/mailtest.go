@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/internal/testenv"
+	"codeberg.org/passerelle/passerelle/internal/testenv"
 )
 
 // freePort asks the kernel for a free loopback port. Another process may

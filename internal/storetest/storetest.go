@@ -21,8 +21,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"passerelle/internal/testenv"
-	"passerelle/store"
+	"codeberg.org/passerelle/passerelle/internal/testenv"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // PostgresEnv names the variable holding a PostgreSQL server URL for tests

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
