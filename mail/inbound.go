@@ -2,7 +2,7 @@ package mail
 
 import (
 	"bufio"
-	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +33,16 @@ const (
 
 // ErrTooLarge is returned for a mail above the size limit.
 var ErrTooLarge = errors.New("mail exceeds the size limit")
+
+// MaxNesting is how many multiparts deep a part may sit. Mail clients nest
+// three or four (mixed > alternative > related); every level costs a pass
+// of its boundary scan over what it holds, so a mail of thousands of
+// levels would take time quadratic in its size.
+const MaxNesting = 32
+
+// ErrTooDeep is returned for a mail whose parts are nested deeper than
+// MaxNesting multiparts.
+var ErrTooDeep = fmt.Errorf("mail nests multiparts more than %d levels deep", MaxNesting)
 
 // Inbound is one incoming mail, reduced to what the RSVP flow needs. The
 // body is never kept whole: only calendar parts and the start of the first
@@ -81,15 +91,26 @@ func Parse(r io.Reader, maxSize int64) (*Inbound, error) {
 	}
 	in := &Inbound{}
 	in.readHeader(gomail.Header{Header: ent.Header})
-	var seen [][]byte
+	seen := map[[sha256.Size]byte]bool{}
 	walkErr := ent.Walk(func(p []int, part *message.Entity, err error) error {
+		if len(p) > MaxNesting {
+			return ErrTooDeep
+		}
 		if err != nil {
 			in.Problems = append(in.Problems, fmt.Sprintf("part %v: %v", p, err))
 		}
-		return in.readPart(part, &seen)
+		return in.readPart(part, seen)
 	})
 	if errors.Is(walkErr, ErrTooLarge) || lr.n < 0 {
 		return nil, ErrTooLarge
+	}
+	if errors.Is(walkErr, ErrTooDeep) {
+		// The rest is drained raw, past the nested readers, so that the
+		// size limit is still told apart from the depth limit.
+		if _, err := io.Copy(io.Discard, lr); errors.Is(err, ErrTooLarge) {
+			return nil, ErrTooLarge
+		}
+		return nil, ErrTooDeep
 	}
 	if walkErr != nil {
 		// A multipart cut short (Thunderbird's test mail lacks its closing
@@ -176,7 +197,10 @@ func classify(h gomail.Header, from string) (ignore string, automatic bool) {
 	return "", auto != "" && auto != "no"
 }
 
-func (in *Inbound) readPart(part *message.Entity, seen *[][]byte) error {
+// readPart keeps what the RSVP flow needs of one part. seen holds the
+// digests of the calendars read so far: a digest, not the bytes, so that a
+// mail of many calendar parts is not compared part by part.
+func (in *Inbound) readPart(part *message.Entity, seen map[[sha256.Size]byte]bool) error {
 	ct, params, _ := part.Header.ContentType()
 	disp, dparams, _ := part.Header.ContentDisposition()
 	name := dparams["filename"]
@@ -192,12 +216,11 @@ func (in *Inbound) readPart(part *message.Entity, seen *[][]byte) error {
 		if err != nil {
 			return err
 		}
-		for _, s := range *seen {
-			if bytes.Equal(s, data) {
-				return nil
-			}
+		sum := sha256.Sum256(data)
+		if seen[sum] {
+			return nil
 		}
-		*seen = append(*seen, data)
+		seen[sum] = true
 		msg, err := ical.ParseITIP(data)
 		if err != nil {
 			in.Problems = append(in.Problems, fmt.Sprintf("calendar part %q: %v", ct, err))
