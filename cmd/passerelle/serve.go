@@ -47,7 +47,7 @@ func (c serveCmd) Run(a *app) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           web.Logged(in.mux, a.log),
+		Handler:           web.Logged(web.NoSniff(in.mux), a.log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      2 * time.Minute,

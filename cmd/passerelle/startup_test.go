@@ -24,18 +24,29 @@ func TestServeWithDefaultsOnSQLite(t *testing.T) {
 	for _, tc := range []struct {
 		method, path string
 		want         int
+		accept       string
 	}{
-		{"GET", "/healthz", 200},
-		{"GET", "/", 200},
-		{"HEAD", "/", 200},
-		{"PROPFIND", "/", 0}, // a DAV answer or a 4xx, never an HTML 200
+		{"GET", "/healthz", 200, ""},
+		{"GET", "/readyz", 200, ""},
+		{"GET", "/", 200, ""},
+		{"GET", "/actors/passerelle", 200, "application/activity+json"},
+		{"GET", "/feeds/all.ics", 200, ""},
+		{"GET", "/no-such-page", 404, ""},
+		{"HEAD", "/", 200, ""},
+		{"PROPFIND", "/", 0, ""}, // a DAV answer or a 4xx, never an HTML 200
 	} {
 		req, _ := http.NewRequest(tc.method, "http://"+addr+tc.path, nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s: X-Content-Type-Options %q, want nosniff", tc.method, tc.path, got)
+		}
 		ct := resp.Header.Get("Content-Type")
 		if tc.want == 0 {
 			if resp.StatusCode == 200 && strings.HasPrefix(ct, "text/html") {
@@ -58,11 +69,13 @@ func TestTwoReplicasOnOnePostgres(t *testing.T) {
 	a := binarytest.Start(t, t.TempDir(), binarytest.FreeAddr(t, "127.0.0.1"), env)
 	b := binarytest.Start(t, t.TempDir(), binarytest.FreeAddr(t, "127.0.0.1"), env)
 	for _, p := range []*binarytest.Process{a, b} {
-		resp, err := http.Get("http://" + p.Listen + "/healthz")
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("replica %s: %v %v", p.Listen, resp, err)
+		for _, path := range []string{"/healthz", "/readyz"} {
+			resp, err := http.Get("http://" + p.Listen + path)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("replica %s %s: %v %v", p.Listen, path, resp, err)
+			}
+			resp.Body.Close()
 		}
-		resp.Body.Close()
 		if !strings.Contains(p.Logs(), "database=postgres") {
 			t.Errorf("replica did not run on PostgreSQL:\n%s", p.Logs())
 		}

@@ -66,7 +66,8 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	in.mastodon.Register(in.workers)
 	in.events.Listeners = append(in.events.Listeners, &mastodon.Listener{})
 
-	in.mux.Handle("GET /healthz", web.Health(db))
+	in.mux.Handle("GET /healthz", web.Health())
+	in.mux.Handle("GET /readyz", web.Ready(db, a.log))
 	pages := &web.Pages{DB: db, Site: a.cfg.Instance.Name, Description: a.cfg.Instance.Description,
 		Version: versionString(), PublicURL: strings.TrimSuffix(a.cfg.PublicURL, "/"), Log: a.log}
 	eventPage, err := pages.Mount(in.mux)
