@@ -109,6 +109,12 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "domain blocked", http.StatusForbidden)
 			return
 		}
+		if errors.Is(err, ErrKeyFetchBusy) {
+			s.log.Warn("inbox: too many signature keys being fetched", "actor", actor)
+			w.Header().Set("Retry-After", "30")
+			http.Error(w, "cannot verify signature now, retry later", http.StatusServiceUnavailable)
+			return
+		}
 		s.log.Warn("inbox: cannot get the signature key", "actor", actor, "err", err)
 		http.Error(w, "cannot verify signature: key unavailable", http.StatusUnauthorized)
 		return

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -152,12 +154,46 @@ func (s *Service) refreshActor(ctx context.Context, actorURL, wantKeyID string) 
 // stored a rotated key).
 const keyMemoryTTL = 5 * time.Minute
 
+// Bounds on fetching signature keys, so that requests naming unknown or
+// unreachable keys cannot make passerelle fetch per request or hold
+// connections without limit (issue 13: 50 requests with one bad keyId made
+// 50 GETs; 300 pointing at a tarpit held 600 descriptors for 30 s).
+const (
+	// keyFailTTL is how long a failed fetch of a keyId is answered from
+	// memory: the same as keyRefreshMin, the least time between two
+	// fetches of one key.
+	keyFailTTL = keyRefreshMin
+	// maxFailedKeys bounds the failures remembered.
+	maxFailedKeys = 10000
+	// maxKeyFetches bounds the key fetches running at once in a process;
+	// requests beyond it are refused with ErrKeyFetchBusy.
+	maxKeyFetches = 16
+	// keyFetchTimeout bounds one key fetch, the key document and its
+	// owner's together.
+	keyFetchTimeout = 10 * time.Second
+)
+
+// ErrKeyFetchBusy is returned when as many signature keys as allowed are
+// being fetched already: the request should be retried later.
+var ErrKeyFetchBusy = errors.New("too many signature keys being fetched at once")
+
 // keyCache resolves signature keys: parsed keys in memory, then the
 // remote_actors table, then a signed fetch (as the instance actor).
+// Failures are remembered per keyId for keyFailTTL, concurrent requests
+// for one keyId share one fetch, and at most maxKeyFetches run at once.
+// All of it is per process: a replica that has not seen a bad keyId
+// fetches it once itself, which is the same bound per replica.
 type keyCache struct {
-	s      *Service
-	mu     sync.Mutex
-	memory map[string]cachedKey
+	s       *Service
+	mu      sync.Mutex
+	memory  map[string]cachedKey
+	failed  map[string]failedKey
+	flights singleflight.Group
+	fetches chan struct{}
+}
+
+func newKeyCache(s *Service) *keyCache {
+	return &keyCache{s: s, memory: map[string]cachedKey{}, failed: map[string]failedKey{}, fetches: make(chan struct{}, maxKeyFetches)}
 }
 
 type cachedKey struct {
@@ -165,26 +201,72 @@ type cachedKey struct {
 	at  time.Time
 }
 
+type failedKey struct {
+	err   error
+	until time.Time
+}
+
 func (k *keyCache) PublicKey(ctx context.Context, keyID string, refresh bool) (*PublicKey, error) {
-	if !refresh {
-		k.mu.Lock()
-		c, ok := k.memory[keyID]
-		k.mu.Unlock()
-		if ok && time.Since(c.at) < keyMemoryTTL {
-			return c.key, nil
-		}
-	}
-	key, err := k.load(ctx, keyID, refresh)
-	if err != nil {
-		return nil, err
-	}
 	k.mu.Lock()
-	if k.memory == nil || len(k.memory) > 10000 {
+	c, ok := k.memory[keyID]
+	f, failed := k.failed[keyID]
+	k.mu.Unlock()
+	if !refresh && ok && time.Since(c.at) < keyMemoryTTL {
+		return c.key, nil
+	}
+	if failed && time.Now().Before(f.until) {
+		return nil, fmt.Errorf("%w (failed within the last %s, not fetched again)", f.err, keyFailTTL)
+	}
+	flight := keyID
+	if refresh {
+		flight = "refresh " + keyID
+	}
+	// The fetch runs for every caller waiting on it: one caller giving up
+	// must not fail the others, so it has its own deadline.
+	ch := k.flights.DoChan(flight, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyFetchTimeout)
+		defer cancel()
+		return k.load(ctx, keyID, refresh)
+	})
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	key := res.Val.(*PublicKey)
+	k.mu.Lock()
+	if len(k.memory) > 10000 {
 		k.memory = map[string]cachedKey{}
 	}
 	k.memory[keyID] = cachedKey{key: key, at: time.Now()}
 	k.mu.Unlock()
 	return key, nil
+}
+
+// remember records a failed fetch of keyID.
+func (k *keyCache) remember(keyID string, err error) {
+	now := time.Now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.failed) >= maxFailedKeys {
+		for id, f := range k.failed {
+			if now.After(f.until) {
+				delete(k.failed, id)
+			}
+		}
+	}
+	if len(k.failed) >= maxFailedKeys {
+		// Map order is random: an arbitrary failure goes.
+		for id := range k.failed {
+			delete(k.failed, id)
+			break
+		}
+	}
+	k.failed[keyID] = failedKey{err: err, until: now.Add(keyFailTTL)}
 }
 
 func (k *keyCache) load(ctx context.Context, keyID string, refresh bool) (*PublicKey, error) {
@@ -196,8 +278,15 @@ func (k *keyCache) load(ctx context.Context, keyID string, refresh bool) (*Publi
 	switch {
 	case err == nil && (!refresh || s.now().Sub(ra.FetchedAt) < keyRefreshMin):
 	case err == nil || errors.Is(err, bridges.ErrNotFound):
+		select {
+		case k.fetches <- struct{}{}:
+		default:
+			return nil, ErrKeyFetchBusy
+		}
 		ra, _, err = s.refreshActor(ctx, stripFragment(keyID), keyID)
+		<-k.fetches
 		if err != nil {
+			k.remember(keyID, err)
 			return nil, err
 		}
 	default:

@@ -125,7 +125,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 		s.client = NewHTTPClient(ClientOptions{AllowPrivateNetworks: opts.AllowPrivateNetworks, UserAgent: s.userAgent()})
 	}
 	s.fetcher = &Fetcher{Client: s.client, Policy: s.policy, AllowPrivate: opts.AllowPrivateNetworks, Signer: s.instanceSigner}
-	s.verifier = &SignatureVerifier{Keys: &keyCache{s: s}, Window: opts.DateWindow, Now: now}
+	s.verifier = &SignatureVerifier{Keys: newKeyCache(s), Window: opts.DateWindow, Now: now}
 	return s, nil
 }
 
