@@ -208,12 +208,16 @@ func lastSpace(r []rune) int {
 func newStatusData(ev *bridges.Event) *StatusData {
 	lang := baseLang(ev.Language)
 	l := labels[lang]
+	// Title, place and description come from the event's server: their
+	// mentions and foreign hashtags are neutralised (neutral.go).
+	tags := Hashtags(ev)
+	own := ownTags(tags)
 	d := &StatusData{
-		Title:     strings.TrimSpace(ev.Title),
+		Title:     Neutralise(strings.TrimSpace(ev.Title), own),
 		When:      FormatWhen(ev, lang),
 		Online:    ev.Online,
 		Link:      ev.URL,
-		Hashtags:  Hashtags(ev),
+		Hashtags:  tags,
 		Cancelled: ev.Status == bridges.StatusCancelled,
 		Lang:      lang,
 		L:         l,
@@ -222,7 +226,7 @@ func newStatusData(ev *bridges.Event) *StatusData {
 	if d.Link == "" {
 		d.Link = ev.APID
 	}
-	place := ev.Place.Address()
+	place := Neutralise(ev.Place.Address(), own)
 	switch {
 	case ev.Online && place != "":
 		d.Where = place + " · " + l.Online
@@ -235,7 +239,7 @@ func newStatusData(ev *bridges.Event) *StatusData {
 	if strings.TrimSpace(desc) == "" {
 		desc = ev.Summary
 	}
-	d.Description = tidy(desc)
+	d.Description = Neutralise(tidy(desc), own)
 	return d
 }
 
@@ -368,7 +372,8 @@ func replyText(ev *bridges.Event, intro string, lim Limits) string {
 		link = ev.APID
 	}
 	lang := baseLang(ev.Language)
-	body := fmt.Sprintf("%s %s\n📅 %s", intro, strings.TrimSpace(ev.Title), FormatWhen(ev, lang))
+	title := Neutralise(strings.TrimSpace(ev.Title), ownTags(Hashtags(ev)))
+	body := fmt.Sprintf("%s %s\n📅 %s", intro, title, FormatWhen(ev, lang))
 	text := body + "\n\n🔗 " + link
 	if lim.MaxCharacters > 0 && lim.Length(text) > lim.MaxCharacters {
 		over := lim.Length(text) - lim.MaxCharacters

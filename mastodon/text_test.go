@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,16 @@ func sampleEvents() map[string]*bridges.Event {
 			End:    time.Date(2025, time.April, 21, 15, 0, 0, 0, time.UTC),
 			Place:  &bridges.Place{Locality: "Leipzig", Country: "Germany"},
 			Status: bridges.StatusCancelled, Public: true,
+		},
+		// Text from the organiser's server that names accounts and tags:
+		// neither may mention nor tag from the community's account.
+		"fr-mentions": {
+			APID: "https://mobilizon.example/events/m1", URL: "https://mobilizon.example/events/m1",
+			Title: "Apéro avec @alice@evil.example #Gratuit", Language: "fr", TimeZone: "Europe/Paris",
+			Start:           paris(2025, time.May, 2, 19, 0),
+			DescriptionText: "Organisé par @bob et @carol@mastodon.example (#spam, #Nantes). Écrire à contact@asso.example ou voir https://mastodon.example/@dave et https://asso.example/#agenda",
+			Place:           &bridges.Place{Name: "Chez @eve@bar.example", Locality: "Nantes"},
+			Tags:            []string{"Nantes"}, Status: bridges.StatusConfirmed, Public: true,
 		},
 		"fr-long-trimmed": {
 			APID: "https://mobilizon.example/events/long", URL: "https://mobilizon.example/events/long-with-a-link-much-longer-than-the-reserved-length-of-twenty-three",
@@ -168,5 +179,59 @@ func TestHashtags(t *testing.T) {
 	got := strings.Join(Hashtags(ev), " ")
 	if want := "#LogicielLibre #Jazz #CaféConcert #GNULinux #Party"; got != want {
 		t.Errorf("Hashtags = %q, want %q", got, want)
+	}
+}
+
+func TestNeutralise(t *testing.T) {
+	const wj = "\u2060"
+	own := map[string]bool{"nantes": true, "logiciellibre": true}
+	for _, tc := range []struct{ in, want string }{
+		{"avec @alice@evil.example !", "avec @" + wj + "alice@evil.example !"},
+		{"@bob en tête", "@" + wj + "bob en tête"},
+		{"(@bob)", "(@" + wj + "bob)"},
+		{"#spam et #Nantes, #LogicielLibre", "#" + wj + "spam et #Nantes, #LogicielLibre"},
+		{"＃全角", "＃" + wj + "全角"},
+		{"#Nantes_44 #nantes", "#" + wj + "Nantes_44 #nantes"},
+		// What Mastodon would not link stays as it is.
+		{"contact@asso.example", "contact@asso.example"},
+		{"https://mastodon.example/@dave", "https://mastodon.example/@dave"},
+		{"https://asso.example/#agenda", "https://asso.example/#agenda"},
+		{"page#section a=@x (x)#y", "page#section a=@x (x)#y"},
+		{"# titre, @ 19h", "# titre, @ 19h"},
+		{"", ""},
+	} {
+		if got := Neutralise(tc.in, own); got != tc.want {
+			t.Errorf("Neutralise(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestStatusMentionsNothing: a status and a reply built from remote text
+// hold no @ or # that Mastodon's patterns would link, but the event's
+// own hashtags.
+func TestStatusMentionsNothing(t *testing.T) {
+	ev := sampleEvents()["fr-mentions"]
+	tp, err := ParseTemplate("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := tp.Compose(ev, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mention := regexp.MustCompile(`(?:^|[^=/\pL\pM\pN_])@[a-zA-Z0-9_]`)
+	hashtag := regexp.MustCompile(`(?:^|[^=/)\pL\pM\pN_])[#＃]([\pL\pM\pN_]+)`)
+	for name, text := range map[string]string{"status": status, "reply": replyText(ev, labels["fr"].CancelReply, DefaultLimits)} {
+		if m := mention.FindString(text); m != "" {
+			t.Errorf("%s mentions %q:\n%s", name, m, text)
+		}
+		for _, m := range hashtag.FindAllStringSubmatch(text, -1) {
+			if m[1] != "Nantes" {
+				t.Errorf("%s tags #%s, not the event's:\n%s", name, m[1], text)
+			}
+		}
+	}
+	if !strings.Contains(status, "\n\n#Nantes") {
+		t.Errorf("the event's own hashtag is missing:\n%s", status)
 	}
 }
