@@ -121,7 +121,17 @@ func (s *Service) webfinger(ctx context.Context, host, resource string) (string,
 // NodeInfo link to an Application (PeerTube, recent Gancio), else the
 // relay actor (Gancio's "relay" by WebFinger, Mobilizon's /relay).
 func (s *Service) instanceActorOf(ctx context.Context, base string) (string, error) {
-	if body, err := s.fetcher.Get(ctx, base+"/.well-known/nodeinfo", "application/json"); err == nil {
+	// Every way is tried; when one was refused because the host is a
+	// private address, that is what the user must hear, not that no
+	// actor was found.
+	var refused error
+	note := func(err error) {
+		if refused == nil && errors.Is(err, ErrPrivateAddress) {
+			refused = err
+		}
+	}
+	body, err := s.fetcher.Get(ctx, base+"/.well-known/nodeinfo", "application/json")
+	if err == nil {
 		var links struct {
 			Links []struct{ Rel, Href string } `json:"links"`
 		}
@@ -133,14 +143,22 @@ func (s *Service) instanceActorOf(ctx context.Context, base string) (string, err
 			}
 		}
 	}
+	note(err)
 	u, _ := url.Parse(base)
 	for _, name := range []string{"relay", "gancio"} {
-		if a, _, err := s.webfinger(ctx, u.Host, "acct:"+name+"@"+u.Host); err == nil {
+		a, _, err := s.webfinger(ctx, u.Host, "acct:"+name+"@"+u.Host)
+		if err == nil {
 			return a, nil
 		}
+		note(err)
 	}
-	if _, _, err := s.fetchActor(ctx, base+"/relay"); err == nil {
+	_, _, err = s.fetchActor(ctx, base+"/relay")
+	if err == nil {
 		return base + "/relay", nil
+	}
+	note(err)
+	if refused != nil {
+		return "", refused
 	}
 	return "", errors.New("found no instance actor (tried NodeInfo, WebFinger relay@ and gancio@, /relay): give the actor's URL or handle")
 }
