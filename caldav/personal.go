@@ -16,6 +16,11 @@ import (
 	"codeberg.org/passerelle/passerelle/store"
 )
 
+// personalTokenSkew is how far before a participant's creation a personal
+// sync token may still have been issued, by a replica whose clock is
+// behind.
+const personalTokenSkew = 24 * time.Hour
+
 // PersonalSlug names the one calendar a participant's token opens.
 const PersonalSlug = "personal"
 
@@ -175,11 +180,25 @@ func (p *PersonalStore) ObjectsByID(ctx context.Context, cal *Calendar, ids []in
 }
 
 // Changes lists the events whose answer or content changed after since (a
-// time in microseconds); deleted events are Gone.
+// time in microseconds); deleted events are Gone. A token this calendar
+// never issued is ErrSyncTokenGone: one after its last change (from the
+// future), or one from well before the participant existed (every token
+// issued is 0, for an empty calendar, or the time of an answer or a
+// change since then; the margin covers replicas whose clocks differ).
 func (p *PersonalStore) Changes(ctx context.Context, cal *Calendar, since int64, limit int, withData bool) ([]Change, int64, error) {
 	ms, err := p.members(ctx, cal)
 	if err != nil {
 		return nil, 0, err
+	}
+	var created, last int64
+	if err := p.DB.QueryRow(ctx, "SELECT created_at FROM participants WHERE id = ?", cal.SourceID).Scan(&created); err != nil {
+		return nil, 0, fmt.Errorf("read personal calendar: %w", err)
+	}
+	for _, m := range ms {
+		last = max(last, m.changed)
+	}
+	if since > last || (since != 0 && since < created-personalTokenSkew.Microseconds()) {
+		return nil, 0, ErrSyncTokenGone
 	}
 	reached := since
 	var out []Change

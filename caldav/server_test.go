@@ -247,7 +247,7 @@ func testSyncCollection(t *testing.T, db *store.DB) {
 		t.Error("sync token did not move")
 	}
 
-	for _, bad := range []string{"data:,passerelle-sync-999999", "http://other.example/token/1", "garbage"} {
+	for _, bad := range []string{"data:,passerelle-sync-999999", "data:,passerelle-sync-999999999", "http://other.example/token/1", "garbage"} {
 		resp, out = do(t, "REPORT", cal, fmt.Sprintf(syncTmpl, bad))
 		if resp.StatusCode != 403 || !strings.Contains(out, "<d:valid-sync-token/>") {
 			t.Errorf("token %q: %d, want 403 valid-sync-token:\n%s", bad, resp.StatusCode, out)
