@@ -2,7 +2,9 @@ package bridges
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -159,6 +161,15 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// NewToken makes a secret for a link or a reply address: 128 random bits,
+// in lower-case base32 so that it survives addresses being lower-cased on
+// the way back.
+func NewToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
 // RSVPTx is a transaction with the storage the RSVP flow needs.
 type RSVPTx interface {
 	Tx
@@ -181,6 +192,10 @@ type RSVPTx interface {
 	// FirstSeen records an incoming Message-ID and reports whether it was
 	// new: a replayed mail changes nothing.
 	FirstSeen(ctx context.Context, messageID string) (bool, error)
+	// RotateCalendarToken makes token the participant's only personal
+	// calendar token (Participant.CalendarToken): older links stop
+	// working.
+	RotateCalendarToken(ctx context.Context, participantID int64, token string) error
 }
 
 // RSVPStore opens RSVP transactions.

@@ -25,6 +25,15 @@ func newMem() *memRSVP {
 	return &memRSVP{events: map[int64]*StoredEvent{}, tokens: map[string]int64{}, messages: map[string]int64{}, seen: map[string]bool{}}
 }
 
+func (m *memRSVP) RotateCalendarToken(_ context.Context, id int64, token string) error {
+	for _, p := range m.participants {
+		if p.ID == id {
+			p.CalendarToken = token
+			return nil
+		}
+	}
+	return ErrNotFound
+}
 func (m *memRSVP) InRSVPTx(ctx context.Context, fn func(context.Context, RSVPTx) error) error {
 	return fn(ctx, m)
 }

@@ -20,6 +20,9 @@ type TokenInvitation struct {
 	Invitation   *Invitation
 	Event        *StoredEvent
 	Unsubscribed bool
+	// CalendarToken opens the participant's personal calendar; empty
+	// until a mail linked to it.
+	CalendarToken string
 }
 
 // ByToken reads what a mail's token names, ErrNotFound when no mail
@@ -35,7 +38,7 @@ func (r *RSVP) ByToken(ctx context.Context, token string) (*TokenInvitation, err
 		if err != nil {
 			return err
 		}
-		out = &TokenInvitation{Invitation: inv, Event: ev, Unsubscribed: p.Unsubscribed}
+		out = &TokenInvitation{Invitation: inv, Event: ev, Unsubscribed: p.Unsubscribed, CalendarToken: p.CalendarToken}
 		return nil
 	})
 	return out, err
@@ -101,6 +104,31 @@ func (r *RSVP) AnswerByToken(ctx context.Context, token string, a Answer) (Outco
 		r.log().Info("web answer applied", "invitation", out.InvitationID, "answer", out.Answer)
 	}
 	return out, nil
+}
+
+// RotateCalendarByToken gives the participant a mail's token was sent to
+// a new personal calendar link, for one that was shared too widely: every
+// older link stops opening their calendar. It returns the new token.
+func (r *RSVP) RotateCalendarByToken(ctx context.Context, token string) (string, error) {
+	fresh := NewToken()
+	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+		_, p, err := invitationByToken(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		if err := tx.RotateCalendarToken(ctx, p.ID, fresh); err != nil {
+			return err
+		}
+		r.log().Info("personal calendar link rotated", "participant", p.ID)
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("rotate calendar link: %w", err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return fresh, nil
 }
 
 // UnsubscribeByToken stops all mail to the address a mail's token was

@@ -3,8 +3,6 @@ package mail
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"io"
@@ -76,13 +74,8 @@ func (s *Sender) now() time.Time {
 // partstats are the PARTSTAT a confirmation's calendar gives the attendee.
 var partstats = map[Kind]string{KindJoined: "ACCEPTED", KindMaybe: "TENTATIVE", KindLeft: "DECLINED", KindRejected: "DECLINED"}
 
-// NewToken makes a reply token: 128 random bits, in lower-case base32 so
-// that it survives addresses being lower-cased on the way back.
-func NewToken() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
-}
+// NewToken makes a reply token (bridges.NewToken).
+func NewToken() string { return bridges.NewToken() }
 
 // Work composes and sends the mail. A relay's 5xx is recorded and ends
 // the job; anything else is retried with backoff.
@@ -121,10 +114,11 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 				return err
 			}
 		}
-		// A personal calendar link in every mail: a fresh token each time,
-		// stored hashed like reply tokens, so every link sent stays valid.
-		calToken := NewToken()
-		if err := tx.AddCalendarToken(ctx, p.ID, bridges.HashToken(calToken)); err != nil {
+		// A personal calendar link in every mail: the participant's one
+		// link, made with their first mail and the same in every one after
+		// (until they rotate it from the page a mail links to).
+		calToken, err := tx.PersonalCalendarToken(ctx, p.ID, NewToken())
+		if err != nil {
 			return err
 		}
 		base := strings.TrimRight(s.PublicURL, "/")

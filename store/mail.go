@@ -85,8 +85,11 @@ func (tx *Tx) SaveParticipant(ctx context.Context, p *bridges.Participant) error
 			return fmt.Errorf("insert participant: %w", err)
 		}
 	} else {
-		_, err := tx.Exec(ctx, `UPDATE participants SET actor_id = ?, display_name = ?, calendar_token = ? WHERE id = ?`,
-			nullID(p.ActorID), p.DisplayName, p.CalendarToken, p.ID)
+		// calendar_token is left alone: only PersonalCalendarToken and
+		// RotateCalendarToken set it, so that a flow saving a participant
+		// it read before a rotation cannot bring the old link back.
+		_, err := tx.Exec(ctx, `UPDATE participants SET actor_id = ?, display_name = ? WHERE id = ?`,
+			nullID(p.ActorID), p.DisplayName, p.ID)
 		if err != nil {
 			return fmt.Errorf("update participant %d: %w", p.ID, err)
 		}

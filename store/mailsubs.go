@@ -100,6 +100,58 @@ func (tx *Tx) AddCalendarToken(ctx context.Context, participantID int64, tokenHa
 	return nil
 }
 
+// PersonalCalendarToken returns the token of the participant's personal
+// calendar, making token theirs when they have none yet: every mail links
+// the same calendar, so a participant has one link to keep, not one per
+// mail. Unlike reply tokens, which act for the participant and are stored
+// only hashed, this read-only link is kept as it is (participants.
+// calendar_token) so that the next mail can carry it again; lookups still
+// go by its hash in calendar_tokens. Links minted one per mail before
+// this stay valid until the participant rotates theirs.
+func (tx *Tx) PersonalCalendarToken(ctx context.Context, participantID int64, token string) (string, error) {
+	res, err := tx.Exec(ctx, "UPDATE participants SET calendar_token = ? WHERE id = ? AND calendar_token = ''", token, participantID)
+	if err != nil {
+		return "", fmt.Errorf("set calendar token: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", fmt.Errorf("set calendar token: %w", err)
+	} else if n == 0 {
+		// The participant has one already (or another mail gave them
+		// one first): that is the link.
+		var cur string
+		err := tx.QueryRow(ctx, "SELECT calendar_token FROM participants WHERE id = ?", participantID).Scan(&cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", bridges.ErrNotFound
+		}
+		if err != nil {
+			return "", fmt.Errorf("read calendar token: %w", err)
+		}
+		return cur, nil
+	}
+	if err := tx.AddCalendarToken(ctx, participantID, bridges.HashToken(token)); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// RotateCalendarToken makes token the participant's only personal
+// calendar token: every link sent before stops opening their calendar.
+func (tx *Tx) RotateCalendarToken(ctx context.Context, participantID int64, token string) error {
+	if _, err := tx.Exec(ctx, "DELETE FROM calendar_tokens WHERE participant_id = ?", participantID); err != nil {
+		return fmt.Errorf("rotate calendar token: %w", err)
+	}
+	res, err := tx.Exec(ctx, "UPDATE participants SET calendar_token = ? WHERE id = ?", token, participantID)
+	if err != nil {
+		return fmt.Errorf("rotate calendar token: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("rotate calendar token: %w", err)
+	} else if n == 0 {
+		return bridges.ErrNotFound
+	}
+	return tx.AddCalendarToken(ctx, participantID, bridges.HashToken(token))
+}
+
 // ParticipantByCalendarToken finds whose personal calendar a token opens,
 // or bridges.ErrNotFound.
 func (db *DB) ParticipantByCalendarToken(ctx context.Context, tokenHash string) (int64, error) {

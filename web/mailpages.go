@@ -16,6 +16,7 @@ type Responder interface {
 	ByToken(ctx context.Context, token string) (*bridges.TokenInvitation, error)
 	AnswerByToken(ctx context.Context, token string, a bridges.Answer) (bridges.Outcome, error)
 	UnsubscribeByToken(ctx context.Context, token string) error
+	RotateCalendarByToken(ctx context.Context, token string) (string, error)
 }
 
 var _ Responder = (*bridges.RSVP)(nil)
@@ -50,6 +51,7 @@ func (m *MailPages) Mount(mux *http.ServeMux) error {
 	csrf := http.NewCrossOriginProtection()
 	mux.Handle("GET /rsvp/{token}", http.HandlerFunc(m.rsvp))
 	mux.Handle("POST /rsvp/{token}", csrf.Handler(http.HandlerFunc(m.answer)))
+	mux.Handle("POST /rsvp/{token}/calendar", csrf.Handler(http.HandlerFunc(m.rotateCalendar)))
 	mux.Handle("GET /mail/unsubscribe/{token}", http.HandlerFunc(m.unsubscribePage))
 	mux.Handle("POST /mail/unsubscribe/{token}", csrf.Handler(http.HandlerFunc(m.unsubscribe)))
 	return nil
@@ -89,12 +91,19 @@ type rsvpPage struct {
 	WatchURL     string
 	Done         bool
 	Unsubscribed bool
+	// CalendarURL is the participant's personal calendar feed; empty
+	// before a mail linked to one. CalendarRotated says it was just made.
+	CalendarURL     string
+	CalendarRotated bool
 }
 
 func (m *MailPages) rsvpData(r *http.Request, ti *bridges.TokenInvitation, done bool) rsvpPage {
 	d := rsvpPage{eventPage: m.Pages.eventData(r, ti.Event), Token: r.PathValue("token"), Done: done, Unsubscribed: ti.Unsubscribed}
 	d.Title = ti.Event.Title + " — " + d.L.T("rsvp.title")
 	d.StateText = d.L.T("state." + string(ti.Invitation.State))
+	if ti.CalendarToken != "" {
+		d.CalendarURL = m.Pages.PublicURL + "/feeds/personal/" + ti.CalendarToken + ".ics"
+	}
 	d.ExternalURL = ""
 	if ti.Invitation.State == bridges.StateExternal {
 		d.ExternalURL = ti.Event.ExternalParticipationURL
@@ -151,6 +160,23 @@ func (m *MailPages) answer(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusConflict
 	}
 	m.render(w, r, "rsvp", status, m.rsvpData(r, ti, out.Ignored == ""))
+}
+
+// rotateCalendar takes the page's "new calendar address" button: the
+// participant's personal calendar gets a new secret link, shown on the
+// page (and carried by every later mail), and the old ones stop working.
+func (m *MailPages) rotateCalendar(w http.ResponseWriter, r *http.Request) {
+	if _, err := m.RSVP.RotateCalendarByToken(r.Context(), r.PathValue("token")); err != nil && !errors.Is(err, bridges.ErrNotFound) {
+		m.Pages.fail(w, r, err)
+		return
+	}
+	ti := m.lookup(w, r)
+	if ti == nil {
+		return
+	}
+	d := m.rsvpData(r, ti, false)
+	d.CalendarRotated = true
+	m.render(w, r, "rsvp", http.StatusOK, d)
 }
 
 type unsubscribePage struct {

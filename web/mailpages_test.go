@@ -289,7 +289,7 @@ func TestMailPagesLiveToWatch(t *testing.T) {
 		if !strings.Contains(body, tc.watch) || !strings.Contains(body, `href="https://peertube.test/w/1"`) {
 			t.Errorf("%s: the page does not link to the live", tc.lang)
 		}
-		if strings.Contains(body, "<form") || strings.Contains(body, `name="answer"`) {
+		if strings.Contains(body, `action="/rsvp/tok-live"`) || strings.Contains(body, `name="answer"`) {
 			t.Errorf("%s: a live to watch offers the answer buttons", tc.lang)
 		}
 		if n := strings.Count(body, `href="https://peertube.test/w/1"`); n != 1 {
@@ -299,5 +299,60 @@ func TestMailPagesLiveToWatch(t *testing.T) {
 	}
 	if c := s.flow.take(); len(c) != 0 {
 		t.Errorf("GETs acted: %q", c)
+	}
+}
+
+// TestMailPagesRotateCalendar: the page a mail links to shows the
+// participant's personal calendar link, and its button (a POST; opening
+// the page changes nothing) gives them a new one: the old link stops
+// opening the calendar, the new one opens it and the next mail carries it.
+func TestMailPagesRotateCalendar(t *testing.T) {
+	s := newMailSite(t)
+	ctx := context.Background()
+	ti, err := s.rsvp.ByToken(ctx, "tok-repair")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old string
+	if err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+		old, err = tx.PersonalCalendarToken(ctx, ti.Invitation.ParticipantID, bridges.NewToken())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	opens := func(token string) bool {
+		_, err := s.db.ParticipantByCalendarToken(ctx, bridges.HashToken(token))
+		return err == nil
+	}
+	_, body := s.get(t, "/rsvp/tok-repair", "Accept-Language", "en")
+	if !strings.Contains(body, "/feeds/personal/"+old+".ics") || !opens(old) {
+		t.Fatalf("the page does not show the calendar link %s:\n%s", old, body)
+	}
+	resp, body := post(t, s.site, "/rsvp/tok-repair/calendar", url.Values{}, "Accept-Language", "en")
+	if resp.StatusCode != 200 || !strings.Contains(body, "Your calendar has a new address") {
+		t.Fatalf("rotate: %d\n%s", resp.StatusCode, body)
+	}
+	ti, err = s.rsvp.ByToken(ctx, "tok-repair")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := ti.CalendarToken
+	if fresh == "" || fresh == old || !strings.Contains(body, "/feeds/personal/"+fresh+".ics") {
+		t.Fatalf("new token %q (old %q) not shown:\n%s", fresh, old, body)
+	}
+	if opens(old) || !opens(fresh) {
+		t.Errorf("after rotation the old link opens: %v, the new one: %v", opens(old), opens(fresh))
+	}
+	if err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		next, err := tx.PersonalCalendarToken(ctx, ti.Invitation.ParticipantID, bridges.NewToken())
+		if next != fresh {
+			t.Errorf("the next mail carries %q, want the rotated %q", next, fresh)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := post(t, s.site, "/rsvp/no-such-token/calendar", url.Values{}); resp.StatusCode != 404 {
+		t.Errorf("rotate with an unknown token: %d, want 404", resp.StatusCode)
 	}
 }
