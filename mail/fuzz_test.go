@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,7 @@ func FuzzParse(f *testing.F) {
 	for _, b := range mailSeeds(f) {
 		f.Add(b)
 	}
+	f.Add(nestedMultipart(200))
 	addr := ReplyAddress{Local: "rsvp", Domain: "passerelle.example"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var in *Inbound
@@ -80,6 +82,23 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Reply.Text %q, TextAnswer of the text %q", reply.Text, TextAnswer(in.Text))
 		}
 	})
+}
+
+// nestedMultipart is a mail of depth multiparts, each holding the next,
+// the innermost holding a calendar REPLY: the shape whose cost grows with
+// the square of the depth today (issue 13, item 3), as a seed from which
+// the fuzzer explores deeper and odder nestings.
+func nestedMultipart(depth int) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: ann@example.org\r\nTo: rsvp+r-tok@passerelle.example\r\nMIME-Version: 1.0\r\n")
+	for i := range depth {
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i)
+	}
+	b.WriteString("Content-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:u\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:ann@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+	for i := depth - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	return b.Bytes()
 }
 
 // repliedBy reports whether ca is an attendee's answer in a REPLY calendar
