@@ -51,6 +51,7 @@ func FuzzInboxActivity(f *testing.F) {
 			head            activityHead
 			headErr, actErr error
 			act             Activity
+			decoded         bool
 			events          = make([]bridges.Event, len(names))
 			decodeErrs      = make([]error, len(names))
 		)
@@ -60,6 +61,7 @@ func FuzzInboxActivity(f *testing.F) {
 			if actErr != nil || len(act.Object) == 0 || act.Object[0] != '{' {
 				return
 			}
+			decoded = true
 			for i, name := range names {
 				events[i], decodeErrs[i] = decoders[name].Decode(act.Object)
 			}
@@ -71,7 +73,7 @@ func FuzzInboxActivity(f *testing.F) {
 			}
 		}
 		for i, name := range names {
-			if decodeErrs[i] != nil || events[i].APID == "" {
+			if !decoded || decodeErrs[i] != nil {
 				continue
 			}
 			if err := events[i].Validate(); err != nil {
