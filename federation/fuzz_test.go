@@ -26,8 +26,9 @@ var jsonLimits = fuzzbound.Limits{Base: 4 << 20, PerByte: 200}
 // FuzzInboxActivity reads a body as the inbox and its job do: the head
 // reader (before the 202), then the full Activity and its embedded object
 // through each dialect. Beyond bounded time and memory, the head reader
-// must agree with the full decode on type, id and actor, and an event a
-// dialect returns must be valid. Seeds: every activity and object under
+// must agree with the full decode on type, id and actor, the embedded
+// object's origin must be checked on the id its dialect reads, and an event
+// a dialect returns must be valid. Seeds: every activity and object under
 // the dialects' testdata.
 func FuzzInboxActivity(f *testing.F) {
 	files, err := filepath.Glob("../bridges/*/testdata/*.json*")
@@ -70,6 +71,15 @@ func FuzzInboxActivity(f *testing.F) {
 			if head.Type != act.Type || head.ID != act.ID || ref(head.Actor) != ref(act.Actor) {
 				t.Fatalf("head reader says %q %q %q, the job's decode %q %q %q",
 					head.Type, head.ID, ref(head.Actor), act.Type, act.ID, ref(act.Actor))
+			}
+		}
+		// The embedded object's id decides whether its copy is believed
+		// (objectFromOrigin); the dialect stores the event under the id
+		// it reads, exactly "id", as the head reader does: both must be
+		// the same id.
+		if o := embedded(act.Object); actErr == nil && o != nil {
+			if oh, err := readActivityHead(act.Object); err == nil && oh.ID != o.ID {
+				t.Fatalf("the object's origin is checked on id %q, its dialect reads id %q", o.ID, oh.ID)
 			}
 		}
 		for i, name := range names {
