@@ -141,16 +141,18 @@ func sanitizeNames(data []byte) []byte {
 		if end < 0 {
 			continue
 		}
+		// The line is copied once, at its first bad character: a copy
+		// per bad character made a long name cost its length squared.
+		copied := false
 		for j := 0; j < end; j++ {
 			c := l[j]
 			if !(c == '-' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
-				if !changed {
-					lines = slices.Clone(lines)
-					changed = true
+				if !copied {
+					l = slices.Clone(l)
+					lines[i] = l
+					copied, changed = true, true
 				}
-				nl := slices.Clone(l)
-				nl[j] = '-'
-				lines[i], l = nl, nl
+				l[j] = '-'
 			}
 		}
 	}
