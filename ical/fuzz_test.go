@@ -90,7 +90,7 @@ func renderITIP(msg *ITIPMessage) []byte {
 func answerView(msg *ITIPMessage) string {
 	var b strings.Builder
 	b.WriteString("reply=")
-	b.WriteString(strconv.FormatBool(msg.Method == "REPLY"))
+	b.WriteString(strconv.FormatBool(strings.TrimSpace(textClean(msg.Method)) == "REPLY"))
 	for _, e := range msg.Events {
 		b.WriteString("\nuid=" + strings.TrimSpace(textClean(e.UID)))
 		b.WriteString(" rid=" + strings.TrimSpace(cleanControls(e.RecurrenceID)))
