@@ -97,7 +97,7 @@ func answerView(msg *ITIPMessage) string {
 		b.WriteString(" seq=" + strconv.Itoa(e.Sequence))
 		b.WriteString(" org=" + CalAddress(cleanControls(e.Organizer)))
 		for _, a := range e.Attendees {
-			ans, err := bridges.ParseAnswer(a.PartStat)
+			ans, err := bridges.ParseAnswer(cleanControls(a.PartStat))
 			if err != nil {
 				ans = "none"
 			}
