@@ -3,6 +3,7 @@ package federation
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 )
 
@@ -60,6 +61,43 @@ func refs(raw json.RawMessage) []string {
 		}
 	}
 	return out
+}
+
+// UnmarshalJSON reads the members by their exact names (see exactMembers).
+func (a *Activity) UnmarshalJSON(b []byte) error {
+	return exactMembers(b, map[string]any{
+		"@context": &a.Context, "id": &a.ID, "type": &a.Type, "actor": &a.Actor,
+		"object": &a.Object, "attributedTo": &a.AttributedTo,
+	})
+}
+
+// UnmarshalJSON reads the members by their exact names (see exactMembers).
+func (o *objectHeader) UnmarshalJSON(b []byte) error {
+	return exactMembers(b, map[string]any{
+		"id": &o.ID, "type": &o.Type, "actor": &o.Actor, "object": &o.Object,
+		"attributedTo": &o.AttributedTo, "formerType": &o.FormerType,
+	})
+}
+
+// exactMembers decodes the members of the JSON object b whose names are
+// keys of dst into dst's values (the last of duplicate names wins). JSON-LD
+// terms are case-sensitive, and the inbox's head reader and the dialects
+// read "id" and nothing else; encoding/json would also fill a field from
+// "ID" or "Actor", so that one document could show one id to the origin
+// check here and another to the dialect that stores the event.
+func exactMembers(b []byte, dst map[string]any) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	for name, raw := range m {
+		if v, ok := dst[name]; ok {
+			if err := json.Unmarshal(raw, v); err != nil {
+				return fmt.Errorf("member %q: %w", name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // objectHeader is what passerelle reads of an object before handing it to

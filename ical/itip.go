@@ -78,12 +78,16 @@ func ParseITIP(data []byte) (*ITIPMessage, error) {
 	return msg, nil
 }
 
+// itipEvent reads the properties scheduling needs. golang-ical has already
+// unescaped TEXT values (UID, COMMENT) as it parsed them: unescaping them
+// again would turn a UID's "\\n" into a newline, and it would no longer be
+// the UID that was sent.
 func itipEvent(ev *ics.VEvent) ITIPEvent {
 	var out ITIPEvent
 	for _, p := range ev.Properties {
 		switch strings.ToUpper(p.IANAToken) {
 		case "UID":
-			out.UID = strings.TrimSpace(ics.FromText(p.Value))
+			out.UID = strings.TrimSpace(p.Value)
 		case "RECURRENCE-ID":
 			out.RecurrenceID = strings.TrimSpace(p.Value)
 		case "SEQUENCE":
@@ -91,7 +95,7 @@ func itipEvent(ev *ics.VEvent) ITIPEvent {
 		case "ORGANIZER":
 			out.Organizer = CalAddress(p.Value)
 		case "COMMENT":
-			out.Comment = ics.FromText(p.Value)
+			out.Comment = p.Value
 		case "ATTENDEE":
 			out.Attendees = append(out.Attendees, ITIPAttendee{
 				Address:  CalAddress(p.Value),
@@ -137,16 +141,18 @@ func sanitizeNames(data []byte) []byte {
 		if end < 0 {
 			continue
 		}
+		// The line is copied once, at its first bad character: a copy
+		// per bad character made a long name cost its length squared.
+		copied := false
 		for j := 0; j < end; j++ {
 			c := l[j]
 			if !(c == '-' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
-				if !changed {
-					lines = slices.Clone(lines)
-					changed = true
+				if !copied {
+					l = slices.Clone(l)
+					lines[i] = l
+					copied, changed = true, true
 				}
-				nl := slices.Clone(l)
-				nl[j] = '-'
-				lines[i], l = nl, nl
+				l[j] = '-'
 			}
 		}
 	}

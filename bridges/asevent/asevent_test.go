@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/fuzzbound"
 )
 
 func TestCoordinateRule(t *testing.T) {
@@ -66,8 +69,8 @@ func TestParseAddsContextOnlyWhenMissing(t *testing.T) {
 }
 
 // FuzzDecode feeds arbitrary documents, seeded with every dialect's test
-// documents: Decode must never panic, and must return either an event
-// that passes Validate or an error.
+// documents: Decode must return, in bounded time and memory
+// (fuzzbound), either an event that passes Validate or an error.
 func FuzzDecode(f *testing.F) {
 	for _, pattern := range []string{"../*/testdata/*.json*", "../*/testdata/*/*.json"} {
 		files, _ := filepath.Glob(pattern)
@@ -80,7 +83,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"Event","id":"https://e.example/1","name":"n","startTime":"2025-01-01T00:00:00Z","location":[{"geo":{"latitude":1e308,"longitude":-1e308}}]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		for _, rules := range []Rules{{}, {Location: LocationRules{GeoSwapped: true}, GeneratedSummary: true, BannerLabel: "Banner", OnlyWebsiteLink: true}} {
-			ev, _, err := Decode(raw, rules)
+			var ev bridges.Event
+			var err error
+			fuzzbound.Check(t, len(raw), fuzzbound.Limits{Base: 4 << 20, PerByte: 200}, func() { ev, _, err = Decode(raw, rules) })
 			if err != nil {
 				continue
 			}

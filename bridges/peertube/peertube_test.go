@@ -189,18 +189,3 @@ func TestMalformed(t *testing.T) {
 		t.Errorf("non-boolean isLiveBroadcast: err = %v", err)
 	}
 }
-
-// FuzzDecode: no document makes Decode panic or return an invalid event.
-func FuzzDecode(f *testing.F) {
-	for _, name := range []string{"live-scheduled-built.json", "live-string-attributedto-built.json", "video-object-peertube.moe-2018.json", "live-ended-built.json"} {
-		f.Add(eventtest.Load(f, name))
-	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		ev, err := Decode(raw)
-		if err == nil {
-			if verr := ev.Validate(); verr != nil {
-				t.Fatalf("invalid event without error: %v", verr)
-			}
-		}
-	})
-}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/fuzzbound"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -105,4 +106,44 @@ func Outcome(ev bridges.Event, err error) []byte {
 		panic(err) // bridges.Event always encodes
 	}
 	return buf.Bytes()
+}
+
+// decodeLimits bound one decode. The seed documents allocate up to 300 KiB
+// and up to 200 bytes per input byte (JSON into maps, HTML sanitising of
+// the description); 4 MiB plus 200 bytes per byte leaves room for odd
+// documents and still catches anything worse than linear.
+var decodeLimits = fuzzbound.Limits{Base: 4 << 20, PerByte: 200}
+
+// Fuzz is the fuzz target every dialect shares: every document under
+// testdata/ is a seed (the object it holds, as Load gives it), and for any
+// input decode returns within bounded time and memory (fuzzbound), an
+// event it returns without error passes bridges.Event.Validate, and a
+// second decode of the same bytes gives the same outcome, since the stored
+// calendar text and its ETag are rendered from it.
+func Fuzz(f *testing.F, decode Decoder) {
+	f.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json*"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	if len(files) == 0 {
+		f.Fatal("no documents under testdata/ to seed the fuzzer")
+	}
+	for _, file := range files {
+		f.Add(Load(f, filepath.Base(file)))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var ev bridges.Event
+		var err error
+		fuzzbound.Check(t, len(raw), decodeLimits, func() { ev, err = decode(raw) })
+		if err == nil {
+			if verr := ev.Validate(); verr != nil {
+				t.Fatalf("decode returned an invalid event without error: %v", verr)
+			}
+		}
+		first := Outcome(ev, err)
+		if again := Outcome(decode(raw)); !bytes.Equal(again, first) {
+			t.Fatalf("two decodes of the same document differ:\n%s\n%s", first, again)
+		}
+	})
 }
