@@ -84,8 +84,10 @@ func Parse(r io.Reader, maxSize int64) (*Inbound, error) {
 	lr := &sizeLimit{r: r, n: maxSize}
 	ent, err := message.Read(bufio.NewReader(lr))
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		if errors.Is(err, ErrTooLarge) {
-			return nil, err
+		// The header reader may wrap the limit's error in one of its own:
+		// a header cut by the limit is a mail too large, not a malformed one.
+		if errors.Is(err, ErrTooLarge) || lr.n < 0 {
+			return nil, ErrTooLarge
 		}
 		return nil, fmt.Errorf("read mail header: %w", err)
 	}

@@ -287,6 +287,16 @@ func TestParseTooLarge(t *testing.T) {
 	}
 }
 
+// TestParseHeaderCutByLimit: a limit that falls inside the header is a mail
+// too large, not a malformed header (found by FuzzParse).
+func TestParseHeaderCutByLimit(t *testing.T) {
+	for _, limit := range []int64{5, 12, 15} {
+		if _, err := Parse(strings.NewReader("Subject: x\r\nFrom: a@example.net\r\n\r\nyes\r\n"), limit); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("limit %d: err = %v, want ErrTooLarge", limit, err)
+		}
+	}
+}
+
 func TestParseMalformed(t *testing.T) {
 	tests := map[string]string{
 		"no header end":   "From: a@example.net",
