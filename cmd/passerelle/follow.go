@@ -10,7 +10,7 @@ import (
 )
 
 type followCmd struct {
-	Source string        `arg:"" placeholder:"HANDLE|URL" help:"@group@host[:port], an actor URL, or an instance URL (its relay actor)."`
+	Source string        `arg:"" name:"HANDLE|URL" help:"@group@host[:port], an actor URL, or an instance URL (its relay actor)."`
 	Wait   time.Duration `default:"20s" help:"How long to wait for the source to accept (serve processes its answer)."`
 }
 

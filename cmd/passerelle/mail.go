@@ -86,6 +86,11 @@ func (e exitCodeError) Unwrap() error { return e.err }
 // exTempFail is sysexits' EX_TEMPFAIL: the MTA keeps the mail and retries.
 const exTempFail = 75
 
+// exConfig is sysexits' EX_CONFIG: passerelle's configuration is wrong (no
+// database, or one not migrated; mail not configured). An MTA must not
+// retry that forever as it would a 75.
+const exConfig = 78
+
 type mailCmd struct {
 	Receive mailReceiveCmd `cmd:"" help:"Process one mail read on standard input (for an MTA pipe): exit 0 when processed or ignored, 75 to be retried."`
 }
@@ -99,17 +104,22 @@ func (mailReceiveCmd) Run(a *app) error {
 	if err != nil {
 		return tempfail(fmt.Errorf("read the mail on stdin: %w", err))
 	}
-	db, err := openDB(a, false)
+	configErr := func(err error) error { return exitCodeError{code: exConfig, err: err} }
+	db, err := openDB(a)
+	var u usageError
+	if errors.As(err, &u) {
+		return configErr(err)
+	}
 	if err != nil {
 		return tempfail(err)
 	}
 	defer db.Close()
 	m, err := newMail(a, db, nil)
 	if err != nil {
-		return tempfail(err)
+		return configErr(err)
 	}
 	if m == nil {
-		return tempfail(errors.New("mail is not configured (mail.smtp and mail.from): cannot process replies"))
+		return configErr(errors.New("mail is not configured (mail.smtp and mail.from): cannot process replies"))
 	}
 	// Joins are recorded as deliveries and sent by serve's workers.
 	fed, err := newFederation(a, db, nil, m.rsvp)
@@ -134,13 +144,13 @@ func (mailReceiveCmd) Run(a *app) error {
 }
 
 type inviteCmd struct {
-	Source    string   `help:"Invite to every upcoming public event of this source (handle, actor URL or slug)." xor:"what" required:""`
-	Event     int64    `help:"Invite to this event (its id, as 'events' lists it)." xor:"what" required:""`
-	Addresses []string `arg:"" name:"address" help:"Mail addresses to invite."`
+	Source    string   `placeholder:"SOURCE" help:"Invite to every upcoming public event of this source (handle, actor URL or slug)." xor:"what" required:""`
+	Event     int64    `placeholder:"ID" help:"Invite to this event (its id, as 'events' lists it)." xor:"what" required:""`
+	Addresses []string `arg:"" name:"ADDRESS" help:"Mail addresses to invite."`
 }
 
 func (c inviteCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}

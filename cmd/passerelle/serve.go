@@ -17,11 +17,15 @@ type serveCmd struct {
 }
 
 func (c serveCmd) Run(a *app) error {
-	in, err := openInstance(a)
+	db, err := migrateDB(a)
 	if err != nil {
 		return err
 	}
-	defer in.db.Close()
+	defer db.Close()
+	in, err := newInstance(a, db)
+	if err != nil {
+		return err
+	}
 	// The instance actor and its key are made at first start.
 	if err := in.federation.Start(a.ctx); err != nil {
 		return err

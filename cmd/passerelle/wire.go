@@ -34,11 +34,11 @@ type instance struct {
 	mail *mailParts
 }
 
-// openInstance opens and migrates the database and wires passerelle on
-// it, for the commands that act through the same flows serve runs. The
-// caller closes in.db.
+// openInstance opens the existing database (see openDB) and wires
+// passerelle on it, for the commands that act through the same flows serve
+// runs. The caller closes in.db.
 func openInstance(a *app) (*instance, error) {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return nil, err
 	}
