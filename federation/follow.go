@@ -216,8 +216,9 @@ func (s *Service) Follow(ctx context.Context, r *Resolved) (*bridges.Source, err
 		// is sent again (a server that lost it takes it anew; Mobilizon
 		// answers nothing to a Follow it already has), and an Accept that
 		// comes later names the id it first got. A new id would leave the
-		// source pending for good.
-		if again := src.FollowID != "" && (src.State == bridges.SourceFollowed || src.State == bridges.SourcePending); !again {
+		// source pending for good. A Follow made under another public_url
+		// is from an actor that is no more: that one is replaced.
+		if again := s.isLocal(src.FollowID) && (src.State == bridges.SourceFollowed || src.State == bridges.SourcePending); !again {
 			src.FollowID = s.newActivityID("follows")
 			src.State = bridges.SourcePending
 		}

@@ -43,6 +43,11 @@ func openInstance(a *app) (*instance, error) {
 		return nil, err
 	}
 	in, err := newInstance(a, db)
+	if err == nil {
+		// A command must not send a Follow from an actor that the
+		// database's other actors do not match; serve says what to do.
+		err = checkPublicURL(a, in, false)
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
