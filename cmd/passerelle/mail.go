@@ -93,7 +93,7 @@ const exTempFail = 75
 const exConfig = 78
 
 type mailCmd struct {
-	Receive mailReceiveCmd `cmd:"" help:"Process one mail read on standard input (for an MTA pipe): exit 0 when processed or ignored, 75 to be retried."`
+	Receive mailReceiveCmd `cmd:"" help:"Process one mail read on standard input (for an MTA pipe): exit 0 when processed or ignored, 75 to be retried, 78 when the configuration is wrong (no database, mail not configured)."`
 }
 
 type mailReceiveCmd struct{}
