@@ -131,3 +131,30 @@ func TestCommandsRefuseAnOlderSchemaUntilMigrate(t *testing.T) {
 		})
 	}
 }
+
+// TestMailReceiveConfigurationErrorsAreEXConfig (issue 13, item 8): an MTA
+// retries 75 forever, so what only the admin can fix — a database URL
+// whose folder does not exist, mail not configured, a broken
+// configuration — exits 78 and creates nothing.
+func TestMailReceiveConfigurationErrorsAreEXConfig(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no", "such", "folder", "passerelle.db")
+	mailEnv := []string{"PASSERELLE_MAIL_FROM=Passerelle <events@example.org>", "PASSERELLE_MAIL_SMTP=smtp://127.0.0.1:1"}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"database folder missing", append([]string{"PASSERELLE_DATABASE_URL=sqlite://" + missing}, mailEnv...), "no passerelle database at " + missing},
+		{"mail not configured", []string{"PASSERELLE_DATABASE_URL=" + storetest.SQLiteURL(t)}, "mail is not configured"},
+		{"bad configuration", []string{"PASSERELLE_MAIL_SMTP=ftp://nowhere"}, "mail.smtp"},
+	} {
+		r := binarytest.Run(t, dir, tc.env, "mail", "receive")
+		if r.Code != 78 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want 78 and %q", tc.name, r.Code, r.Stderr, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "no")); err == nil {
+		t.Error("mail receive created the database's folder")
+	}
+}
