@@ -55,6 +55,8 @@ func TestHelpSpeaksPasserelle(t *testing.T) {
 		{[]string{"events", "--source"}, "--source needs a value (SOURCE), got nothing; see `passerelle help events`"},
 		{[]string{"events", "--source", "--json"}, `--source needs a value (SOURCE), got "--json"`},
 		{[]string{"invite", "ana@example.net", "--event"}, "--event needs a value (ID), got nothing; see `passerelle help invite`"},
+		{[]string{"mastodon", "route", "--account", "@a@mastodon.example", "--source"}, "--source needs a value (SOURCE), got nothing; see `passerelle help mastodon route`"},
+		{[]string{"follow"}, "follow needs HANDLE|URL; see `passerelle help follow`"},
 	} {
 		r := binarytest.Run(t, dir, nil, tc.args...)
 		if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || strings.Contains(r.Stderr, "EOL") {

@@ -188,8 +188,16 @@ func humanParseError(err error) string {
 		}
 		return fmt.Sprintf("%s needs a value (%s), got %s; see `passerelle help %s`", m[1], flagPlaceholder(err, m[1]), got, commandOf(err))
 	}
+	if m := missingArgRE.FindStringSubmatch(msg); m != nil {
+		cmd := commandOf(err)
+		return fmt.Sprintf("%s needs %s; see `passerelle help %s`", cmd, m[1], cmd)
+	}
 	return msg
 }
+
+// missingArgRE matches kong's `expected "<SOURCE>"` for a missing
+// argument.
+var missingArgRE = regexp.MustCompile(`^expected "<([^>]+)>(?: \.\.\.)?"`)
 
 // missingValueRE matches kong's "--source: expected string value but got
 // "EOL" (<EOL>)" and "… but got "--json" (long flag)".
@@ -212,9 +220,13 @@ func flagPlaceholder(err error, flag string) string {
 func commandOf(err error) string {
 	var pe *kong.ParseError
 	if errors.As(err, &pe) && pe.Context != nil {
-		if c := pe.Context.Command(); c != "" {
-			return strings.Join(strings.Fields(strings.NewReplacer("<", "", ">", "").Replace(c))[:1], " ")
+		var words []string
+		for _, w := range strings.Fields(pe.Context.Command()) {
+			if !strings.HasPrefix(w, "<") { // an argument's placeholder
+				words = append(words, w)
+			}
 		}
+		return strings.Join(words, " ")
 	}
 	return ""
 }
