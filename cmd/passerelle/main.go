@@ -1,8 +1,9 @@
 // Command passerelle bridges federated events (Mobilizon, Gancio, PeerTube
 // over ActivityPub) to calendars, email RSVPs and Mastodon. Each subcommand
 // lives in a file of its own; this file parses the command line, loads the
-// configuration and maps errors to exit codes: 2 for usage and
-// configuration errors, 1 for failures at run time.
+// configuration and maps errors to exit codes: 2 for usage, input and
+// configuration errors (78, EX_CONFIG, for mail receive, whose caller is
+// an MTA), 1 for failures at run time.
 package main
 
 import (
