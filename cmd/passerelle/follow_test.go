@@ -54,21 +54,26 @@ func TestFollowAgain(t *testing.T) {
 			loc, _ := time.LoadLocation("Europe/Paris")
 			peer.CreateEvent(t, fedipeertest.Event{Name: "Balade", StartTime: time.Now().Add(72 * time.Hour).In(loc).Truncate(time.Second).Format(time.RFC3339), Timezone: "Europe/Paris", Silent: true})
 
+			noNoise := func(r binarytest.Result) {
+				t.Helper()
+				for _, noise := range []string{"level=INFO", "event stored", "rivermigrate", "No migrations"} {
+					if strings.Contains(r.Stdout+r.Stderr, noise) {
+						t.Errorf("follow printed log noise %q:\n%s%s", noise, r.Stdout, r.Stderr)
+					}
+				}
+			}
 			r := cli("follow", peer.Handle("mygroup"))
-			if r.Code != 0 || !strings.Contains(r.Stdout, "mygroup accepted the follow") {
+			if r.Code != 0 || !strings.Contains(r.Stdout, "mygroup accepted the follow") || !strings.Contains(r.Stdout, "1 events stored") {
 				t.Fatalf("first follow: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 			}
+			noNoise(r)
 			for _, again := range []string{"mygroup", peer.Handle("mygroup"), peer.ActorURL("mygroup")} {
 				r = cli("follow", again)
 				if r.Code != 0 || !strings.Contains(r.Stdout, "already following mygroup") || !strings.Contains(r.Stdout, "mygroup is followed") ||
 					!strings.Contains(r.Stdout, "backfill of mygroup") {
 					t.Errorf("follow %s again: exit %d\n%s%s", again, r.Code, r.Stdout, r.Stderr)
 				}
-				for _, noise := range []string{"level=INFO", "event stored", "rivermigrate", "No migrations"} {
-					if strings.Contains(r.Stdout+r.Stderr, noise) {
-						t.Errorf("follow printed log noise %q:\n%s%s", noise, r.Stdout, r.Stderr)
-					}
-				}
+				noNoise(r)
 				if s := states()["mygroup"]; s != "followed" {
 					t.Errorf("after follow %s again, mygroup is %q, want followed", again, s)
 				}
