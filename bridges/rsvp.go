@@ -271,61 +271,94 @@ var ErrUnsubscribed = errors.New("address unsubscribed from all mail")
 // invitation mail, per event it was not yet invited to. It returns the
 // ids of the invitations created. An unsubscribed address gets nothing.
 func (r *RSVP) Invite(ctx context.Context, address string, eventIDs []int64) ([]int64, error) {
+	res, err := r.InviteReport(ctx, address, eventIDs)
+	return res.Created, err
+}
+
+// Uninvited is an event that an address got no invitation to, and why.
+type Uninvited struct {
+	EventID int64
+	// Reason is "already invited", "cancelled", "over" or "deleted".
+	Reason string
+}
+
+// InviteResult is what an invitation run did for one address: the
+// invitations created, and the events it was not invited to with why.
+type InviteResult struct {
+	Created []int64
+	Skipped []Uninvited
+}
+
+// InviteReport is Invite that also says, per event, why no invitation
+// was created, so that an admin who sees "0 queued" learns why.
+func (r *RSVP) InviteReport(ctx context.Context, address string, eventIDs []int64) (InviteResult, error) {
 	address = strings.TrimSpace(address)
 	if !strings.Contains(address, "@") {
-		return nil, fmt.Errorf("invite %q: not a mail address", address)
+		return InviteResult{}, fmt.Errorf("invite %q: not a mail address", address)
 	}
-	var created []int64
+	var res InviteResult
 	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
-		var err error
-		created, err = r.invite(ctx, tx, address, eventIDs)
-		return err
+		res = InviteResult{}
+		return r.inviteReport(ctx, tx, address, eventIDs, &res)
 	})
-	return created, err
+	return res, err
 }
 
 // invite is Invite inside a transaction.
 func (r *RSVP) invite(ctx context.Context, tx RSVPTx, address string, eventIDs []int64) ([]int64, error) {
-	var created []int64
-	err := func() error {
-		p, err := tx.ParticipantByAddress(ctx, address)
+	var res InviteResult
+	err := r.inviteReport(ctx, tx, address, eventIDs, &res)
+	return res.Created, err
+}
+
+// inviteReport is InviteReport inside a transaction.
+func (r *RSVP) inviteReport(ctx context.Context, tx RSVPTx, address string, eventIDs []int64, res *InviteResult) error {
+	p, err := tx.ParticipantByAddress(ctx, address)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		p = &Participant{Address: address, CreatedAt: r.now()}
+		if err := tx.SaveParticipant(ctx, p); err != nil {
+			return fmt.Errorf("save participant: %w", err)
+		}
+	case err != nil:
+		return err
+	case p.Unsubscribed:
+		return ErrUnsubscribed
+	}
+	for _, id := range eventIDs {
+		ev, err := tx.EventByID(ctx, id)
+		if err != nil {
+			return fmt.Errorf("invite to event %d: %w", id, err)
+		}
+		skip := func(reason string) { res.Skipped = append(res.Skipped, Uninvited{EventID: id, Reason: reason}) }
 		switch {
-		case errors.Is(err, ErrNotFound):
-			p = &Participant{Address: address, CreatedAt: r.now()}
-			if err := tx.SaveParticipant(ctx, p); err != nil {
-				return fmt.Errorf("save participant: %w", err)
-			}
-		case err != nil:
+		case ev.Deleted:
+			skip("deleted")
+			continue
+		case ev.Status == StatusCancelled:
+			skip("cancelled")
+			continue
+		case ev.Over(r.now()):
+			skip("over")
+			continue
+		}
+		if _, err := tx.InvitationFor(ctx, p.ID, id); err == nil {
+			skip("already invited")
+			continue
+		} else if !errors.Is(err, ErrNotFound) {
 			return err
-		case p.Unsubscribed:
-			return ErrUnsubscribed
 		}
-		for _, id := range eventIDs {
-			ev, err := tx.EventByID(ctx, id)
-			if err != nil {
-				return fmt.Errorf("invite to event %d: %w", id, err)
-			}
-			if ev.Deleted || ev.Status == StatusCancelled || ev.Over(r.now()) {
-				continue
-			}
-			if _, err := tx.InvitationFor(ctx, p.ID, id); err == nil {
-				continue
-			} else if !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			now := r.now()
-			inv := &Invitation{ParticipantID: p.ID, EventID: id, State: StateInvited, CreatedAt: now, UpdatedAt: now}
-			if err := tx.SaveInvitation(ctx, inv); err != nil {
-				return fmt.Errorf("save invitation: %w", err)
-			}
-			if err := r.Mailer.Notify(ctx, tx, inv, NoticeInvitation); err != nil {
-				return err
-			}
-			created = append(created, inv.ID)
+		now := r.now()
+		inv := &Invitation{ParticipantID: p.ID, EventID: id, State: StateInvited, CreatedAt: now, UpdatedAt: now}
+		if err := tx.SaveInvitation(ctx, inv); err != nil {
+			return fmt.Errorf("save invitation: %w", err)
 		}
-		return nil
-	}()
-	return created, err
+		if err := r.Mailer.Notify(ctx, tx, inv, NoticeInvitation); err != nil {
+			return err
+		}
+		res.Created = append(res.Created, inv.ID)
+	}
+	return nil
 }
 
 // Outcome says what an incoming reply did: the invitation it answered

@@ -170,18 +170,52 @@ func decodeFile(cfg *Config, path string, data []byte) error {
 	return &Error{File: path, Msg: err.Error()}
 }
 
-// suggest names the known key closest to an unknown one, for typos.
+// suggest names the known key or section closest to an unknown one, for
+// typos ("log.levl", or a whole section such as [federaton]).
 func suggest(unknown string) string {
 	best, bestD := "", 4
+	consider := func(name string) {
+		if d := editDistance(unknown, name); d < bestD {
+			best, bestD = name, d
+		}
+	}
 	for _, k := range Keys() {
-		if d := editDistance(unknown, k.Path); d < bestD {
-			best, bestD = k.Path, d
+		consider(k.Path)
+		if i := strings.LastIndexByte(k.Path, '.'); i > 0 {
+			consider(k.Path[:i])
 		}
 	}
 	if best == "" {
 		return ""
 	}
+	if _, isKey := keyByPath(best); !isKey {
+		return fmt.Sprintf(" (did you mean the section [%s]?)", best)
+	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// suggestEnv names the known variable closest to an unknown PASSERELLE_
+// one.
+func suggestEnv(unknown string) string {
+	best, bestD := "", 4
+	for _, k := range Keys() {
+		if d := editDistance(unknown, k.Env); d < bestD {
+			best, bestD = k.Env, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("did you mean %s? ", best)
+}
+
+func keyByPath(path string) (Key, bool) {
+	for _, k := range Keys() {
+		if k.Path == path {
+			return k, true
+		}
+	}
+	return Key{}, false
 }
 
 func editDistance(a, b string) int {
@@ -261,7 +295,7 @@ func (c *Config) applyEnv(environ []string) error {
 		}
 		k, ok := byEnv[name]
 		if !ok {
-			errs = append(errs, &Error{Key: name, Msg: "unknown environment variable (see passerelle.example.toml for the keys; PASSERELLE_ + key path upper-cased, dots as underscores)"})
+			errs = append(errs, &Error{Key: name, Msg: "unknown environment variable (" + suggestEnv(name) + "see passerelle.example.toml for the keys; PASSERELLE_ + key path upper-cased, dots as underscores)"})
 			continue
 		}
 		if err := c.set(k, value); err != nil {

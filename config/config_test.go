@@ -143,3 +143,23 @@ func TestReadmeShowsTheExampleFile(t *testing.T) {
 		t.Error("README.md's configuration block differs from passerelle.example.toml: copy the file into it again")
 	}
 }
+
+// TestTyposGetASuggestion: a mistyped key, section or environment variable
+// is an error that names what was probably meant (issue 14, point 10).
+func TestTyposGetASuggestion(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "p.toml")
+	os.WriteFile(file, []byte("[federaton]\nblock = [\"x.example\"]\n[log]\nlevl = \"info\"\n"), 0o600)
+	_, err := Load(file, nil)
+	for _, want := range []string{`p.toml:1: federaton: unknown key (did you mean the section [federation]?)`, `p.toml:4: log.levl: unknown key (did you mean "log.level"?)`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("file typos: %v\nwant %s", err, want)
+		}
+	}
+	_, err = Load("", []string{"PASSERELLE_FEDERATON_BLOCK=x.example", "PASSERELLE_LOG_LEVL=debug", "PASSERELLE_NOTHING_LIKE_IT=1"})
+	for _, want := range []string{"PASSERELLE_FEDERATON_BLOCK: unknown environment variable (did you mean PASSERELLE_FEDERATION_BLOCK?",
+		"PASSERELLE_LOG_LEVL: unknown environment variable (did you mean PASSERELLE_LOG_LEVEL?", "PASSERELLE_NOTHING_LIKE_IT: unknown environment variable (see"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("environment typos: %v\nwant %s", err, want)
+		}
+	}
+}

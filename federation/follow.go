@@ -202,15 +202,11 @@ func (s *Service) detectSoftware(ctx context.Context, base string) string {
 var slugClean = regexp.MustCompile(`[^a-z0-9]+`)
 
 // Follow records the source as pending and enqueues a Follow from the
-// instance actor. Following a source again (refused, unfollowed, or still
-// pending) sends a fresh Follow.
+// instance actor. Following a refused or unfollowed source again sends a
+// fresh Follow; a followed or pending source keeps its state and its
+// Follow, which is sent again.
 func (s *Service) Follow(ctx context.Context, r *Resolved) (*bridges.Source, error) {
 	inst, err := s.InstanceActor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	followID := s.newActivityID("follows")
-	follow, err := followActivity(followID, s.ActorURL(inst.Username), r.ActorURL)
 	if err != nil {
 		return nil, err
 	}
@@ -234,8 +230,20 @@ func (s *Service) Follow(ctx context.Context, r *Resolved) (*bridges.Source, err
 		if src.Name == "" {
 			src.Name = d.PreferredUsername
 		}
-		src.FollowID = followID
-		src.State = bridges.SourcePending
+		// A source followed or pending keeps its Follow: the same Follow
+		// is sent again (a server that lost it takes it anew; Mobilizon
+		// answers nothing to a Follow it already has), and an Accept that
+		// comes later names the id it first got. A new id would leave the
+		// source pending for good. A Follow made under another public_url
+		// is from an actor that is no more: that one is replaced.
+		if again := s.isLocal(src.FollowID) && (src.State == bridges.SourceFollowed || src.State == bridges.SourcePending); !again {
+			src.FollowID = s.newActivityID("follows")
+			src.State = bridges.SourcePending
+		}
+		follow, err := followActivity(src.FollowID, s.ActorURL(inst.Username), r.ActorURL)
+		if err != nil {
+			return err
+		}
 		if src.CreatedAt.IsZero() {
 			src.CreatedAt = s.now()
 		}

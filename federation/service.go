@@ -189,7 +189,12 @@ func (s *Service) ensureInstanceActor(ctx context.Context) (*store.LocalActor, e
 		return nil, err
 	}
 	a = &store.LocalActor{Kind: store.ActorInstance, Username: name, DisplayName: "passerelle", PrivateKeyPEM: priv, PublicKeyPEM: pub, CreatedAt: s.now()}
-	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.CreateLocalActor(ctx, a) })
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if err := tx.CreateLocalActor(ctx, a); err != nil {
+			return err
+		}
+		return tx.SetInstanceSetting(ctx, store.SettingPublicURL, s.URL(""))
+	})
 	if err != nil {
 		if a2, err2 := s.db.LocalActorByUsername(ctx, name); err2 == nil {
 			return a2, nil

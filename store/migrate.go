@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +72,15 @@ func (db *DB) dialect(q string) string {
 // passerelle: this one must not touch it.
 var ErrNewerSchema = errors.New("the database was migrated by a newer passerelle")
 
+// ErrNoDatabase is returned by OpenExisting when the URL names no
+// passerelle database: no SQLite file, or a database without passerelle's
+// schema.
+var ErrNoDatabase = errors.New("no passerelle database")
+
+// ErrOlderSchema is returned by OpenExisting when the database's schema is
+// older than this passerelle's: `passerelle migrate` (or serve) upgrades it.
+var ErrOlderSchema = errors.New("the database schema is older than this passerelle")
+
 // migrationLock is the PostgreSQL advisory lock key that serialises
 // migrations of replicas starting together ("passerel" in ASCII).
 const migrationLock = 0x7061737365726c
@@ -80,6 +90,17 @@ const migrationLock = 0x7061737365726c
 // advisory lock; on SQLite each step is an immediate transaction. A database
 // migrated by a newer passerelle is refused untouched.
 func (db *DB) Migrate(ctx context.Context) error {
+	ms, err := Migrations()
+	if err != nil {
+		return err
+	}
+	return db.MigrateTo(ctx, ms[len(ms)-1].Version)
+}
+
+// MigrateTo is Migrate that stops after the given version of passerelle's
+// schema (the job queue's is brought up to date all the same): tests use
+// it to make a database as an older release left it.
+func (db *DB) MigrateTo(ctx context.Context, version int) error {
 	ms, err := Migrations()
 	if err != nil {
 		return err
@@ -107,6 +128,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return fmt.Errorf("%w (schema version %d, this passerelle knows up to %d): upgrade passerelle", ErrNewerSchema, current, latest)
 	}
 	for _, m := range ms {
+		if m.Version > version {
+			break
+		}
 		err := db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
 			var n int
 			if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.Version).Scan(&n); err != nil {
@@ -134,6 +158,53 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("migrate job queue: %w", err)
+	}
+	return nil
+}
+
+// checkSchema tells whether the database holds passerelle's schema at this
+// binary's version, its job queue's included, without changing anything.
+func (db *DB) checkSchema(ctx context.Context) error {
+	ms, err := Migrations()
+	if err != nil {
+		return err
+	}
+	exists := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+	if db.backend == Postgres {
+		exists = "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = 'schema_migrations' AND schemaname = ANY (current_schemas(false))"
+	}
+	var n int
+	if err := db.QueryRow(ctx, exists).Scan(&n); err != nil {
+		return fmt.Errorf("read the database's schema: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s has no passerelle schema", ErrNoDatabase, Redact(db.url))
+	}
+	current, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	latest := ms[len(ms)-1].Version
+	switch {
+	case current == 0:
+		return fmt.Errorf("%w: %s has no passerelle schema", ErrNoDatabase, Redact(db.url))
+	case current > latest:
+		return fmt.Errorf("%w (schema version %d, this passerelle knows up to %d): upgrade passerelle", ErrNewerSchema, current, latest)
+	case current < latest:
+		return fmt.Errorf("%w (schema version %d, this passerelle's is %d)", ErrOlderSchema, current, latest)
+	}
+	// A passerelle upgrade may bring a newer River whose tables need
+	// migrating even when passerelle's own schema did not change.
+	migrator, err := rivermigrate.New(db.driver(), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("check the job queue's schema: %w", err)
+	}
+	res, err := migrator.Validate(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("check the job queue's schema: %w", err)
+	}
+	if !res.OK {
+		return fmt.Errorf("%w (job queue: %s)", ErrOlderSchema, strings.Join(res.Messages, "; "))
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -53,8 +54,37 @@ var _ bridges.Store = (*DB)(nil)
 
 // Open connects to the database named by url: sqlite://PATH (all after
 // sqlite:// is a file path, relative allowed; its folder is created) or
-// postgres://…. It does not migrate: call Migrate.
+// postgres://…. It does not migrate: call Migrate. Only what creates or
+// upgrades a database (serve, migrate) opens it this way; everything else
+// uses OpenExisting.
 func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
+	return open(ctx, rawURL, log, true)
+}
+
+// OpenExisting connects to a database that passerelle created and that is
+// migrated to this binary's schema, and changes nothing: it creates no
+// SQLite file or folder and applies no migration. A missing SQLite file, or
+// a database without passerelle's schema, is ErrNoDatabase; a schema older
+// than this binary's is ErrOlderSchema (run Migrate first); a newer one is
+// ErrNewerSchema.
+func OpenExisting(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
+	if path, ok := strings.CutPrefix(rawURL, "sqlite://"); ok && path != "" {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s does not exist", ErrNoDatabase, path)
+		}
+	}
+	db, err := open(ctx, rawURL, log, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.checkSchema(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func open(ctx context.Context, rawURL string, log *slog.Logger, create bool) (*DB, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -63,7 +93,7 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		db.backend = SQLite
-		err = db.openSQLite(strings.TrimPrefix(rawURL, "sqlite://"))
+		err = db.openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), create)
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		db.backend = Postgres
 		db.sql, err = sql.Open("pgx", rawURL)
@@ -78,6 +108,10 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
 	}
 	if err := db.sql.PingContext(ctx); err != nil {
 		db.sql.Close()
+		var pgErr *pgconn.PgError
+		if !create && errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name
+			return nil, fmt.Errorf("%w: the PostgreSQL database of %s does not exist", ErrNoDatabase, Redact(rawURL))
+		}
 		// pgx lists every address it tried on lines of their own; an
 		// operator wants one line that names the database.
 		return nil, fmt.Errorf("connect to database %s: %s", Redact(rawURL), oneLine(err.Error()))
@@ -89,11 +123,11 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
 	return db, nil
 }
 
-func (db *DB) openSQLite(path string) error {
+func (db *DB) openSQLite(path string, create bool) error {
 	if path == "" {
 		return errors.New("sqlite:// needs a file path")
 	}
-	if dir := filepath.Dir(path); dir != "." {
+	if dir := filepath.Dir(path); dir != "." && create {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("create database folder: %w", err)
 		}
@@ -102,10 +136,21 @@ func (db *DB) openSQLite(path string) error {
 	// take the write lock at BEGIN, so two writers queue on the busy
 	// timeout instead of failing at the first write (SQLITE_BUSY).
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	pragmas := []string{"busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"}
+	if create {
+		// WAL is recorded in the file; a database that passerelle made is
+		// in WAL already, and one it did not make must not be written.
+		pragmas = append(pragmas, "journal_mode(WAL)")
+	}
+	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
+	if !create {
+		// Without it SQLite makes an empty file when the path names none
+		// (it may have gone since OpenExisting looked).
+		q.Set("mode", "rw")
+	}
 	var err error
 	db.sql, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {

@@ -30,7 +30,7 @@ type eventLine struct {
 // Run lists upcoming events: cancelled ones stay listed until they are
 // over; deleted ones, drafts and those of unfollowed sources never appear.
 func (c eventsCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}

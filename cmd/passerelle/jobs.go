@@ -18,7 +18,7 @@ type jobsCmd struct {
 type jobsListCmd struct{}
 
 func (jobsListCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}
@@ -36,14 +36,14 @@ func (jobsListCmd) Run(a *app) error {
 }
 
 type jobsProbeCmd struct {
-	File  string        `arg:"" help:"File the job appends a line to."`
+	File  string        `arg:"" name:"FILE" help:"File the job appends a line to."`
 	In    time.Duration `help:"Run the job after this delay." default:"0s"`
 	Label string        `help:"Text of the line." default:"probe"`
 	Hold  time.Duration `help:"Make the job take this long (to watch SIGTERM drain it)." default:"0s"`
 }
 
 func (c jobsProbeCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	netmail "net/mail"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
@@ -86,8 +87,13 @@ func (e exitCodeError) Unwrap() error { return e.err }
 // exTempFail is sysexits' EX_TEMPFAIL: the MTA keeps the mail and retries.
 const exTempFail = 75
 
+// exConfig is sysexits' EX_CONFIG: passerelle's configuration is wrong (no
+// database, or one not migrated; mail not configured). An MTA must not
+// retry that forever as it would a 75.
+const exConfig = 78
+
 type mailCmd struct {
-	Receive mailReceiveCmd `cmd:"" help:"Process one mail read on standard input (for an MTA pipe): exit 0 when processed or ignored, 75 to be retried."`
+	Receive mailReceiveCmd `cmd:"" help:"Process one mail read on standard input (for an MTA pipe): exit 0 when processed or ignored, 75 to be retried, 78 when the configuration is wrong (no database, mail not configured)."`
 }
 
 type mailReceiveCmd struct{}
@@ -99,17 +105,22 @@ func (mailReceiveCmd) Run(a *app) error {
 	if err != nil {
 		return tempfail(fmt.Errorf("read the mail on stdin: %w", err))
 	}
-	db, err := openDB(a, false)
+	configErr := func(err error) error { return exitCodeError{code: exConfig, err: err} }
+	db, err := openDB(a)
+	var u usageError
+	if errors.As(err, &u) {
+		return configErr(err)
+	}
 	if err != nil {
 		return tempfail(err)
 	}
 	defer db.Close()
 	m, err := newMail(a, db, nil)
 	if err != nil {
-		return tempfail(err)
+		return configErr(err)
 	}
 	if m == nil {
-		return tempfail(errors.New("mail is not configured (mail.smtp and mail.from): cannot process replies"))
+		return configErr(errors.New("mail is not configured (mail.smtp and mail.from): cannot process replies"))
 	}
 	// Joins are recorded as deliveries and sent by serve's workers.
 	fed, err := newFederation(a, db, nil, m.rsvp)
@@ -134,13 +145,20 @@ func (mailReceiveCmd) Run(a *app) error {
 }
 
 type inviteCmd struct {
-	Source    string   `help:"Invite to every upcoming public event of this source (handle, actor URL or slug)." xor:"what" required:""`
-	Event     int64    `help:"Invite to this event (its id, as 'events' lists it)." xor:"what" required:""`
-	Addresses []string `arg:"" name:"address" help:"Mail addresses to invite."`
+	Source    string   `placeholder:"SOURCE" help:"Invite to every upcoming public event of this source (handle, actor URL or slug)." xor:"what" required:""`
+	Event     int64    `placeholder:"ID" help:"Invite to this event (its id, as 'events' lists it)." xor:"what" required:""`
+	Addresses []string `arg:"" name:"ADDRESS" help:"Mail addresses to invite."`
 }
 
 func (c inviteCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	// Every address is checked before anyone is invited, so a typo in
+	// the middle of a list leaves nothing half done.
+	for _, addr := range c.Addresses {
+		if _, err := netmail.ParseAddress(addr); err != nil || strings.ContainsAny(addr, "<> ") {
+			return usageError{fmt.Errorf("%q is not a mail address (want e.g. ana@example.net); nobody was invited", addr)}
+		}
+	}
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}
@@ -154,6 +172,16 @@ func (c inviteCmd) Run(a *app) error {
 	}
 	var ids []int64
 	if c.Event != 0 {
+		ev, err := db.EventByID(a.ctx, c.Event)
+		if errors.Is(err, bridges.ErrNotFound) || err == nil && ev.Deleted {
+			return usageError{fmt.Errorf("no event %d (`passerelle events` lists the upcoming ones with their ids)", c.Event)}
+		}
+		if err != nil {
+			return err
+		}
+		if ev.Draft || !ev.Public {
+			return usageError{fmt.Errorf("event %d (%s) is not public: passerelle invites only to public events", c.Event, ev.Title)}
+		}
 		ids = []int64{c.Event}
 	} else {
 		src, err := findSource(a, db, c.Source)
@@ -169,9 +197,13 @@ func (c inviteCmd) Run(a *app) error {
 				ids = append(ids, ev.ID)
 			}
 		}
+		if len(ids) == 0 {
+			fmt.Fprintf(a.stdout, "%s has no upcoming public event: nobody was invited\n", src.Slug)
+			return nil
+		}
 	}
 	for _, addr := range c.Addresses {
-		created, err := m.rsvp.Invite(a.ctx, addr, ids)
+		res, err := m.rsvp.InviteReport(a.ctx, addr, ids)
 		if errors.Is(err, bridges.ErrUnsubscribed) {
 			fmt.Fprintf(a.stdout, "%s: unsubscribed, not invited\n", addr)
 			continue
@@ -179,7 +211,37 @@ func (c inviteCmd) Run(a *app) error {
 		if err != nil {
 			return fmt.Errorf("invite %s: %w", addr, err)
 		}
-		fmt.Fprintf(a.stdout, "%s: %d invitation(s) queued\n", addr, len(created))
+		fmt.Fprintf(a.stdout, "%s: %d invitation(s) queued%s\n", addr, len(res.Created), skippedText(res.Skipped))
 	}
 	return nil
+}
+
+// skippedText says which events got no invitation and why, grouped by
+// reason: " (not invited to event 12: cancelled; events 3, 4: already
+// invited)".
+func skippedText(skipped []bridges.Uninvited) string {
+	if len(skipped) == 0 {
+		return ""
+	}
+	var reasons []string
+	byReason := map[string][]string{}
+	for _, s := range skipped {
+		if _, ok := byReason[s.Reason]; !ok {
+			reasons = append(reasons, s.Reason)
+		}
+		byReason[s.Reason] = append(byReason[s.Reason], strconv.FormatInt(s.EventID, 10))
+	}
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		ids := byReason[r]
+		noun := "event"
+		if len(ids) > 1 {
+			noun = "events"
+		}
+		if r == "over" {
+			r = "already over"
+		}
+		parts[i] = fmt.Sprintf("%s %s: %s", noun, strings.Join(ids, ", "), r)
+	}
+	return " (not invited to " + strings.Join(parts, "; ") + ")"
 }

@@ -8,7 +8,7 @@ import (
 type mastodonAccountsCmd struct{}
 
 func (mastodonAccountsCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ func (c mastodonConnectCmd) Run(a *app) error {
 	if _, err := mastodon.NormalizeInstance(c.Instance); err != nil {
 		return usageError{err}
 	}
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}

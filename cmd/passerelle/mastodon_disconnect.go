@@ -11,7 +11,7 @@ type mastodonDisconnectCmd struct {
 }
 
 func (c mastodonDisconnectCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func (c mastodonRouteCmd) Run(a *app) error {
 			return usageError{fmt.Errorf("--template %s: %w", c.Template, err)}
 		}
 	}
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ type mastodonUnrouteCmd struct {
 }
 
 func (c mastodonUnrouteCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func (c mastodonUnrouteCmd) Run(a *app) error {
 type mastodonRoutesCmd struct{}
 
 func (mastodonRoutesCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}

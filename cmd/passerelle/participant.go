@@ -14,11 +14,11 @@ type participantCmd struct {
 }
 
 type participantExportCmd struct {
-	Address string `arg:"" help:"The participant's mail address (any case)."`
+	Address string `arg:"" name:"ADDRESS" help:"The participant's mail address (any case)."`
 }
 
 func (c participantExportCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}
@@ -36,11 +36,11 @@ func (c participantExportCmd) Run(a *app) error {
 }
 
 type participantEraseCmd struct {
-	Address string `arg:"" help:"The participant's mail address (any case)."`
+	Address string `arg:"" name:"ADDRESS" help:"The participant's mail address (any case)."`
 }
 
 func (c participantEraseCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}

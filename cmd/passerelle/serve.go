@@ -8,20 +8,29 @@ import (
 	"net/http"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation"
 	"codeberg.org/passerelle/passerelle/store"
 	"codeberg.org/passerelle/passerelle/web"
 )
 
 type serveCmd struct {
-	ShutdownTimeout time.Duration `default:"20s" help:"How long SIGTERM waits for requests and running jobs to finish."`
+	ShutdownTimeout    time.Duration `default:"20s" help:"How long SIGTERM waits for requests and running jobs to finish."`
+	AcceptNewPublicURL bool          `name:"accept-new-public-url" help:"Start although public_url is not the URL this database's actors were made under (every actor id changes: follows and participations made before break)."`
 }
 
 func (c serveCmd) Run(a *app) error {
-	in, err := openInstance(a)
+	db, err := migrateDB(a)
 	if err != nil {
 		return err
 	}
-	defer in.db.Close()
+	defer db.Close()
+	in, err := newInstance(a, db)
+	if err != nil {
+		return err
+	}
+	if err := checkPublicURL(a, in, c.AcceptNewPublicURL); err != nil {
+		return err
+	}
 	// The instance actor and its key are made at first start.
 	if err := in.federation.Start(a.ctx); err != nil {
 		return err
@@ -76,4 +85,16 @@ func (c serveCmd) Run(a *app) error {
 		return fmt.Errorf("http server: %w", err)
 	}
 	return errors.Join(shutErr, jobsErr)
+}
+
+// checkPublicURL refuses to go on when public_url is not the URL the
+// database's actors were made under (a configuration error: exit 2),
+// unless accept is set.
+func checkPublicURL(a *app, in *instance, accept bool) error {
+	err := in.federation.CheckPublicURL(a.ctx, accept)
+	var changed *federation.PublicURLChanged
+	if errors.As(err, &changed) {
+		return usageError{err}
+	}
+	return err
 }

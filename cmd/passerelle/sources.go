@@ -30,7 +30,7 @@ type sourceLine struct {
 }
 
 func (c sourcesListCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (c sourcesListCmd) Run(a *app) error {
 }
 
 type sourcesRefreshCmd struct {
-	Source string `arg:"" placeholder:"SOURCE" help:"The source's handle, actor URL or slug."`
+	Source string `arg:"" name:"SOURCE" help:"The source's handle, actor URL or slug."`
 }
 
 func (c sourcesRefreshCmd) Run(a *app) error {

@@ -110,7 +110,7 @@ func TestBadConfigFileNamesFileLineAndKey(t *testing.T) {
 	}
 
 	r = binarytest.Run(t, t.TempDir(), []string{"PASSERELLE_LOG_LEVL=debug"}, "check-config")
-	if r.Code != 2 || !strings.Contains(r.Stderr, "PASSERELLE_LOG_LEVL") {
+	if r.Code != 2 || !strings.Contains(r.Stderr, "PASSERELLE_LOG_LEVL") || !strings.Contains(r.Stderr, "did you mean PASSERELLE_LOG_LEVEL?") {
 		t.Errorf("unknown variable: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 

@@ -8,11 +8,11 @@ import (
 )
 
 type unblockCmd struct {
-	Domain string `arg:"" help:"Domain to federate with again."`
+	Domain string `arg:"" name:"DOMAIN" help:"Domain to federate with again."`
 }
 
 func (c unblockCmd) Run(a *app) error {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,7 @@ package main
 import "fmt"
 
 type unfollowCmd struct {
-	Source string `arg:"" placeholder:"SOURCE" help:"The source's handle, actor URL or slug."`
+	Source string `arg:"" name:"SOURCE" help:"The source's handle, actor URL or slug."`
 }
 
 // Run queues an Undo{Follow}; the source's events stay stored, marked,

@@ -34,15 +34,20 @@ type instance struct {
 	mail *mailParts
 }
 
-// openInstance opens and migrates the database and wires passerelle on
-// it, for the commands that act through the same flows serve runs. The
-// caller closes in.db.
+// openInstance opens the existing database (see openDB) and wires
+// passerelle on it, for the commands that act through the same flows serve
+// runs. The caller closes in.db.
 func openInstance(a *app) (*instance, error) {
-	db, err := openDB(a, true)
+	db, err := openDB(a)
 	if err != nil {
 		return nil, err
 	}
 	in, err := newInstance(a, db)
+	if err == nil {
+		// A command must not send a Follow from an actor that the
+		// database's other actors do not match; serve says what to do.
+		err = checkPublicURL(a, in, false)
+	}
 	if err != nil {
 		db.Close()
 		return nil, err

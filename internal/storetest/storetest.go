@@ -155,6 +155,36 @@ func PostgresURL(t testing.TB) string {
 	return withDatabase(server, name)
 }
 
+// EmptyPostgresURL creates an empty database (no schema at all) of the
+// test's own on the server named by PASSERELLE_TEST_POSTGRES, dropped at
+// the end of the test, and returns its URL: what a new deployment or an
+// older release starts from.
+func EmptyPostgresURL(t testing.TB) string {
+	t.Helper()
+	server := os.Getenv(PostgresEnv)
+	if server == "" {
+		testenv.Missing(t, PostgresEnv+" is not set (a PostgreSQL server URL such as postgres://root@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	admin, err := sql.Open("pgx", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := "passerelle_empty_" + randomName()
+	if _, err := admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create empty test database: %v", err)
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", server)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	return withDatabase(server, name)
+}
+
 func migrate(u string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
