@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +40,15 @@ func TestVersionOfEachBuild(t *testing.T) {
 	head := strings.TrimSpace(sh(t, clone, nil, git, "rev-parse", "HEAD"))
 	// The go command records each VCS-derived version in the module
 	// cache; the test takes its own out again.
-	t.Cleanup(func() { forgetModule(modcache, head[:12], "v1.2.3-test") })
+	//
+	// The release version is new on every run: the go command indexes a
+	// module version's files in the build cache once and for all (a
+	// version is immutable on a real proxy), so a fixed test version
+	// rebuilt from another commit was compiled against the earlier
+	// commit's import lists ("could not import crypto/rand (open : no
+	// such file or directory)" in CI, golang/go#69179).
+	release := fmt.Sprintf("v1.2.3-test.%d", time.Now().UnixNano())
+	t.Cleanup(func() { forgetModule(modcache, head[:12], release) })
 	vcs := []string{"GOFLAGS=-buildvcs=true"} // over a GOFLAGS=-buildvcs=false of the environment
 	bin = filepath.Join(tmp, "clone-build")
 	sh(t, clone, vcs, "go", "build", "-o", bin, "./cmd/passerelle")
@@ -54,22 +63,22 @@ func TestVersionOfEachBuild(t *testing.T) {
 		t.Errorf("go build in a modified clone: version printed\n%s", out)
 	}
 
-	// A module proxy serving this commit as v1.2.3-test, as a forge's
-	// release would be fetched by `go install …@v1.2.3-test`.
+	// A module proxy serving this commit as the release, as a forge's
+	// release would be fetched by `go install …@VERSION`.
 	proxy := filepath.Join(tmp, "proxy")
 	dir := filepath.Join(proxy, "codeberg.org", "passerelle", "passerelle", "@v")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sh(t, clone, nil, git, "archive", "--prefix=codeberg.org/passerelle/passerelle@v1.2.3-test/", "-o", filepath.Join(dir, "v1.2.3-test.zip"), "HEAD")
+	sh(t, clone, nil, git, "archive", "--prefix=codeberg.org/passerelle/passerelle@"+release+"/", "-o", filepath.Join(dir, release+".zip"), "HEAD")
 	mod, err := os.ReadFile(filepath.Join(clone, "go.mod"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, body := range map[string]string{
-		"v1.2.3-test.mod":  string(mod),
-		"v1.2.3-test.info": `{"Version":"v1.2.3-test","Time":"` + time.Now().UTC().Format(time.RFC3339) + `"}`,
-		"list":             "v1.2.3-test\n",
+		release + ".mod":  string(mod),
+		release + ".info": `{"Version":"` + release + `","Time":"` + time.Now().UTC().Format(time.RFC3339) + `"}`,
+		"list":            release + "\n",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -77,9 +86,9 @@ func TestVersionOfEachBuild(t *testing.T) {
 	}
 	gobin := filepath.Join(tmp, "bin")
 	sh(t, tmp, []string{"GOFLAGS=", "GOPROXY=file://" + proxy, "GOSUMDB=off", "GOBIN=" + gobin},
-		"go", "install", "codeberg.org/passerelle/passerelle/cmd/passerelle@v1.2.3-test")
-	if out := version(filepath.Join(gobin, "passerelle")); !strings.HasPrefix(out, "passerelle v1.2.3-test\n") {
-		t.Errorf("go install …@v1.2.3-test: version printed\n%s", out)
+		"go", "install", "codeberg.org/passerelle/passerelle/cmd/passerelle@"+release)
+	if out := version(filepath.Join(gobin, "passerelle")); !strings.HasPrefix(out, "passerelle "+release+"\n") {
+		t.Errorf("go install …@%s: version printed\n%s", release, out)
 	}
 }
 
