@@ -327,3 +327,49 @@ func mustTimeT(t *testing.T, s string) time.Time {
 	}
 	return v
 }
+
+// TestTimezoneFarFuture (issue 13): past the last transition of Go's
+// table, ZoneBounds reports 31 December 00:00 UTC of leap years as its own
+// next bound, and walking the bounds never ended (an event in Paris in 2040
+// took the server down). Each zone and year renders, and every local time
+// of the year resolves through the observances alone to Go's instant.
+func TestTimezoneFarFuture(t *testing.T) {
+	for _, zone := range []string{"Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Europe/Dublin"} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, span := range [][2]int{{2040, 2040}, {2044, 2044}, {2099, 2099}, {2040, 2041}, {2026, 9999}} {
+			from := time.Date(span[0], time.March, 1, 12, 0, 0, 0, loc)
+			to := time.Date(span[1], time.December, 31, 23, 0, 0, 0, loc)
+			done := make(chan *ics.VTimezone, 1)
+			go func() { done <- Timezone(loc, from, to) }()
+			var tz *ics.VTimezone
+			select {
+			case tz = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s %v: Timezone did not return in 30 s", zone, span)
+			}
+			// The one in effect on 1 January and two changes a year;
+			// for years far apart, that for the first and last only.
+			most := 1 + 2*(span[1]-span[0]+1)
+			if span[1]-span[0] > 1 {
+				most = 2 * 3
+			}
+			if n := len(tz.SubComponents()); n < 3 || n > most {
+				t.Errorf("%s %v: %d observances, want 3..%d:\n%s", zone, span, n, most, SerializeComponent(tz))
+			}
+			// Every day at 12:00 local (and 31 December at 00:30,
+			// where Go's bounds went wrong) of the years covered.
+			for _, y := range []int{span[0], span[1]} {
+				for d := time.Date(y, time.January, 1, 12, 0, 0, 0, loc); d.Year() == y; d = d.AddDate(0, 0, 1) {
+					for _, at := range []time.Time{d, time.Date(y, d.Month(), d.Day(), 0, 30, 0, 0, loc)} {
+						if got := resolve(t, tz, at.Format(localFormat)); !got.Equal(at) {
+							t.Fatalf("%s %v: %s resolves to %s, want %s", zone, span, at.Format(localFormat), got.UTC(), at.UTC())
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -22,22 +22,40 @@ const localFormat = "20060102T150405"
 // Covering whole years makes the component depend only on the zone and
 // the years, so two events of the same year share byte-identical
 // observances; Feed merges observances by their start.
+//
+// An event whose end is more than a year after its start (a remote
+// organiser's typo, or a hostile 9999) gets its first and last years
+// only: the observances a reader needs to resolve DTSTART and DTEND, not
+// one pair per year in between.
 func Timezone(loc *time.Location, from, to time.Time) *ics.VTimezone {
 	if to.Before(from) {
 		from, to = to, from
 	}
 	tz := ics.NewTimezone(loc.String())
 	tz.AddProperty(ics.ComponentProperty("X-LIC-LOCATION"), loc.String())
+	first, last := from.In(loc).Year(), to.In(loc).Year()
+	if last-first <= 1 {
+		addYears(tz, loc, first, last)
+	} else {
+		addYears(tz, loc, first, first)
+		addYears(tz, loc, last, last)
+	}
+	return tz
+}
 
-	begin := time.Date(from.In(loc).Year(), time.January, 1, 0, 0, 0, 0, loc)
-	end := time.Date(to.In(loc).Year()+1, time.January, 1, 0, 0, 0, 0, loc)
+// addYears adds the observances of loc from January 1st of year first to
+// the end of year last: the one in effect on that January 1st, then one
+// per transition.
+func addYears(tz *ics.VTimezone, loc *time.Location, first, last int) {
+	begin := time.Date(first, time.January, 1, 0, 0, 0, 0, loc)
+	end := time.Date(last+1, time.January, 1, 0, 0, 0, 0, loc)
 
 	start, next := begin.ZoneBounds()
 	if start.IsZero() && next.IsZero() {
 		// A zone without transitions (UTC, Etc/GMT-3, or a zone whose
 		// last transition is before Go's data starts): one observance.
 		addObservance(tz, begin, time.Date(1970, time.January, 1, 0, 0, 0, 0, time.UTC), offsetOf(begin))
-		return tz
+		return
 	}
 	if start.IsZero() {
 		start = time.Date(1970, time.January, 1, 0, 0, 0, 0, loc)
@@ -45,13 +63,74 @@ func Timezone(loc *time.Location, from, to time.Time) *ics.VTimezone {
 	for t := start; t.Before(end); {
 		before := offsetOf(t.Add(-time.Second))
 		addObservance(tz, t, t, before)
-		_, next := t.ZoneBounds()
-		if next.IsZero() {
+		t = nextTransition(t, end)
+		if t.IsZero() {
 			break
 		}
-		t = next
 	}
-	return tz
+}
+
+// nextTransition returns the first instant after t at which loc's zone
+// (offset, name or summer time) changes, or the zero time if there is
+// none before end.
+//
+// It does not trust t.ZoneBounds alone: past the last transition of its
+// table, Go computes bounds from the zone's rule, and in leap years it
+// gives 31 December 00:00 UTC as both the start of a search and its end
+// (Europe/Paris from 2040, America/New_York in 2040 and 2044): walking
+// those bounds never ends. Where the bound does not move past t, the
+// change is found by steps of a day, then bisected to the second.
+func nextTransition(t, end time.Time) time.Time {
+	_, next := t.ZoneBounds()
+	if next.IsZero() {
+		return time.Time{}
+	}
+	for next.After(t) {
+		if next.Before(end) && sameZone(next, t) {
+			// A bound where nothing changes (Go's rule-based bounds
+			// stop at the end of each year): look past it.
+			from := next
+			_, next = from.ZoneBounds()
+			if next.IsZero() {
+				return time.Time{}
+			}
+			if !next.After(from) {
+				t = from
+				break
+			}
+			continue
+		}
+		return next
+	}
+	// Step a day at a time until the zone differs, then bisect.
+	const day = 24 * time.Hour
+	lo := t
+	for hi := t.Add(day); lo.Before(end); hi = hi.Add(day) {
+		if !sameZone(hi, t) {
+			for hi.Sub(lo) > time.Second {
+				mid := lo.Add(hi.Sub(lo) / 2).Truncate(time.Second)
+				if mid.Equal(lo) {
+					break
+				}
+				if sameZone(mid, t) {
+					lo = mid
+				} else {
+					hi = mid
+				}
+			}
+			return hi
+		}
+		lo = hi
+	}
+	return time.Time{}
+}
+
+// sameZone reports whether a and b are in the same zone of their location:
+// the same offset, abbreviation and summer time.
+func sameZone(a, b time.Time) bool {
+	an, ao := a.Zone()
+	bn, bo := b.Zone()
+	return an == bn && ao == bo && a.IsDST() == b.IsDST()
 }
 
 // addObservance adds a STANDARD or DAYLIGHT observance that starts at the
