@@ -7,11 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/internal/calparsers"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/internal/testenv"
 	"codeberg.org/passerelle/passerelle/store"
@@ -40,18 +40,6 @@ func run(t *testing.T, env []string, stdin string, name string, args ...string) 
 		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), err, out, stderr.String())
 	}
 	return string(out) + stderr.String()
-}
-
-func debianPython(t *testing.T, module string) string {
-	t.Helper()
-	const py = "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		testenv.Missing(t, "Debian's /usr/bin/python3 (apt-get install python3)")
-	}
-	if err := exec.Command(py, "-c", "import "+module).Run(); err != nil {
-		testenv.Missing(t, "Debian's python3-"+module+" (apt-get install python3-"+module+")")
-	}
-	return py
 }
 
 const pythonCalDAV = `
@@ -83,7 +71,7 @@ else:
 func TestPythonCalDAV(t *testing.T) { storetest.Each(t, testPythonCalDAV) }
 
 func testPythonCalDAV(t *testing.T, db *store.DB) {
-	py := debianPython(t, "caldav")
+	py := calparsers.DebianPython(t, "caldav")
 	env, stored := loaded(t, db)
 	var first struct {
 		Calendars []string
@@ -201,16 +189,11 @@ longdatetimeformat = %%Y-%%m-%%d %%H:%%M
 func calclients(t *testing.T, args ...string) string {
 	t.Helper()
 	node := testenv.LookPath(t, "node", "apt-get install nodejs")
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "internal", "peers", "calclients")
+	dir := calparsers.CalclientsDir()
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "tsdav")); err != nil {
 		testenv.Missing(t, "tsdav and ical.js (cd internal/peers/calclients && npm ci)")
 	}
 	return run(t, nil, "", node, append([]string{filepath.Join(dir, "calclients.mjs")}, args...)...)
-}
-
-type jsEvent struct {
-	UID, Summary, Start, End, TZID, OrganizerCN string
 }
 
 // TestTsdavAndICALjs discovers the calendars with tsdav, parses every
@@ -228,7 +211,7 @@ func testTsdavAndICALjs(t *testing.T, db *store.DB) {
 			Components      []string
 			Objects         []struct {
 				URL, Etag string
-				Events    []jsEvent
+				Events    []calparsers.Event
 			}
 		}
 	}
@@ -283,7 +266,6 @@ func testTsdavAndICALjs(t *testing.T, db *store.DB) {
 func TestFeedsInRealParsers(t *testing.T) { storetest.Each(t, testFeedsInRealParsers) }
 
 func testFeedsInRealParsers(t *testing.T, db *store.DB) {
-	py := debianPython(t, "icalendar")
 	env, stored := loaded(t, db)
 	dir := t.TempDir()
 	for _, feed := range []string{"all", "fablab", "libre"} {
@@ -291,36 +273,20 @@ func testFeedsInRealParsers(t *testing.T, db *store.DB) {
 		path := filepath.Join(dir, feed+".ics")
 		os.WriteFile(path, []byte(body), 0o600)
 
-		var evs []jsEvent
-		if err := json.Unmarshal([]byte(calclients(t, "parse", path)), &evs); err != nil {
-			t.Fatal(err)
-		}
-		checkInstants(t, "ical.js "+feed, evs)
-
-		out := run(t, nil, "", py, "-c", `
-import icalendar, json, sys
-cal = icalendar.Calendar.from_ical(open(sys.argv[1], "rb").read())
-print(json.dumps([{"UID": str(e["UID"]), "Start": e.decoded("DTSTART").astimezone(__import__("datetime").timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-  "End": e.decoded("DTEND").astimezone(__import__("datetime").timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z") if "DTEND" in e else ""} for e in cal.walk("VEVENT")]))
-`, path)
-		var pyEvs []jsEvent
-		if err := json.Unmarshal([]byte(out), &pyEvs); err != nil {
-			t.Fatalf("python3-icalendar on %s: %v\n%s", feed, err, out)
-		}
-		checkInstants(t, "python3-icalendar "+feed, pyEvs)
+		checkInstants(t, "ical.js "+feed, calparsers.ICALjs(t, path))
+		checkInstants(t, "python3-icalendar "+feed, calparsers.Python(t, path))
 	}
 	// Every single-event calendar too.
 	for name, ev := range stored {
 		path := filepath.Join(dir, name+".ics")
 		os.WriteFile(path, ev.Calendar, 0o600)
-		var evs []jsEvent
-		if err := json.Unmarshal([]byte(calclients(t, "parse", path)), &evs); err != nil || len(evs) != 1 {
-			t.Errorf("ical.js on %s: %v, %d events", name, err, len(evs))
+		if evs := calparsers.ICALjs(t, path); len(evs) != 1 {
+			t.Errorf("ical.js on %s: %d events, want 1", name, len(evs))
 		}
 	}
 }
 
-func checkInstants(t *testing.T, who string, evs []jsEvent) {
+func checkInstants(t *testing.T, who string, evs []calparsers.Event) {
 	t.Helper()
 	if len(evs) == 0 {
 		t.Errorf("%s: no events", who)
