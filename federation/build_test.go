@@ -2,35 +2,21 @@ package federation
 
 import (
 	"bytes"
+	"codeberg.org/passerelle/passerelle/internal/golden"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
+// goldenJSON compares an activity, indented, with testdata/name.
+func goldenJSON(t *testing.T, name string, got []byte) {
 	t.Helper()
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, got, "", "  "); err != nil {
 		t.Fatalf("%s: not JSON: %v", name, err)
 	}
 	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("%s differs from the golden file:\n%s", name, pretty.Bytes())
-	}
+	golden.Check(t, filepath.Join("testdata", name), pretty.Bytes())
 }
 
 func TestOutgoingActivities(t *testing.T) {
@@ -39,12 +25,12 @@ func TestOutgoingActivities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "follow.golden.json", follow)
+	goldenJSON(t, "follow.golden.json", follow)
 	undo, err := undoFollowActivity("https://events.example.org/undos/2", me, "https://events.example.org/follows/1", "https://mobilizon.example/@libre_cafe")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "undo-follow.golden.json", undo)
+	goldenJSON(t, "undo-follow.golden.json", undo)
 	if _, err := followActivity("not a url", me, "x"); err == nil {
 		t.Error("a Follow with a relative id was built")
 	}

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"bytes"
+	"codeberg.org/passerelle/passerelle/internal/wait"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -122,7 +123,7 @@ func newHarnessOn(t testing.TB, db *store.DB, opts Options, jobs bool) *harness 
 	return h
 }
 
-// eventually polls cond until it holds or 10 s pass.
+// eventually polls cond until it holds or 30 s pass.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	eventuallyWithin(t, 30*time.Second, what, cond)
@@ -132,14 +133,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 // include backoffs (slow under -race on a loaded machine).
 func eventuallyWithin(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	wait.For(t, within, what, cond)
 }
 
 // addSource records a source as already followed.

@@ -2,8 +2,7 @@ package ical
 
 import (
 	"bytes"
-	"flag"
-	"os"
+	"codeberg.org/passerelle/passerelle/internal/golden"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,26 +15,6 @@ import (
 	"codeberg.org/passerelle/passerelle/internal/eventfixtures"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test ./ical -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./ical -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
 func TestRenderGolden(t *testing.T) {
 	r := &Renderer{Now: func() time.Time { return mustTimeT(t, "2025-01-01T00:00:00Z") }}
 	for name, ev := range eventfixtures.Events() {
@@ -45,7 +24,7 @@ func TestRenderGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkWellFormed(t, got)
-			golden(t, name+".ics", got)
+			golden.Check(t, filepath.Join("testdata", name+".ics"), got)
 			again, _ := r.RenderEvent(ev)
 			if !bytes.Equal(got, again) {
 				t.Error("rendering the same event twice gave different bytes (ETags would churn)")
@@ -285,7 +264,7 @@ func TestFeedGolden(t *testing.T) {
 	}
 	got := out.Bytes()
 	checkWellFormed(t, got)
-	golden(t, "feed.ics", got)
+	golden.Check(t, filepath.Join("testdata", "feed.ics"), got)
 	if n := bytes.Count(got, []byte("BEGIN:VTIMEZONE\r\n")); n != 2 {
 		t.Errorf("%d VTIMEZONEs, want 2 (Paris merged, New York)", n)
 	}

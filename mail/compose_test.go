@@ -2,8 +2,7 @@ package mail
 
 import (
 	"bytes"
-	"flag"
-	"os"
+	"codeberg.org/passerelle/passerelle/internal/golden"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,8 +14,6 @@ import (
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/ical"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 func testEvent(t testing.TB) *bridges.Event {
 	t.Helper()
@@ -47,26 +44,6 @@ func testOutgoing(t testing.TB, kind Kind) *Outgoing {
 	return o
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run go test -update and review the diff)\n--- got\n%s", name, got)
-	}
-}
-
 func TestComposeGolden(t *testing.T) {
 	for _, kind := range []Kind{KindInvitation, KindUpdate, KindCancel, KindJoined, KindPending, KindUnconfirmed, KindRejected, KindFull, KindExternal, KindMaybe, KindLeft} {
 		t.Run(string(kind), func(t *testing.T) {
@@ -75,7 +52,7 @@ func TestComposeGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, string(kind)+".eml", raw)
+			golden.Check(t, filepath.Join("testdata", "golden", string(kind)+".eml"), raw)
 			checkComposed(t, o, raw)
 		})
 	}

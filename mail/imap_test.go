@@ -2,51 +2,19 @@ package mail
 
 import (
 	"bytes"
+	"codeberg.org/passerelle/passerelle/internal/wait"
 	"context"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-imap/v2/imapclient"
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/internal/mailtest"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
-// appendMail delivers a mail the way the tests' "sender" does: IMAP APPEND.
-func appendMail(t *testing.T, d *mailtest.Dovecot, raw []byte) {
-	t.Helper()
-	c, err := imapclient.DialInsecure(d.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(d.User, d.Password).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := c.Append("INBOX", int64(len(raw)), nil)
-	if _, err := cmd.Write(raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.Logout().Wait()
-}
-
 func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
+	return wait.For(t, within, what, cond)
 }
 
 func (j *joinRecorder) counts() (int, int) {
@@ -91,14 +59,14 @@ func TestWatcherDovecot(t *testing.T) {
 
 	accept := realReply(t, "gmail-reply-accepted.eml", "14ef516ad2e6ce325d5c8efcf9d7ddbfa30f9d15", env.event.APID, "thomas.cataldo@blue-mind.net", organizer)
 	time.Sleep(500 * time.Millisecond) // let the watcher reach IDLE
-	appendMail(t, dove, accept)
+	dove.Append(t, accept)
 	took := waitFor(t, "Join after APPEND", 10*time.Second, func() bool { j, _ := env.joins.counts(); return j == 1 })
 	t.Logf("APPEND → Join with IDLE: %s", took)
 
 	// The server goes away and comes back: the watcher reconnects.
 	dove.Restart()
 	decline := realReply(t, "gmail-reply-declined.eml", "14ef516ad2e6ce325d5c8efcf9d7ddbfa30f9d15", env.event.APID, "thomas.cataldo@blue-mind.net", organizer)
-	appendMail(t, dove, decline)
+	dove.Append(t, decline)
 	waitFor(t, "Leave after a server restart", 20*time.Second, func() bool { _, l := env.joins.counts(); return l == 1 })
 
 	// The mailbox is rebuilt (new UIDVALIDITY) and the old mails are put
@@ -108,8 +76,8 @@ func TestWatcherDovecot(t *testing.T) {
 		t.Fatal(err)
 	}
 	dove.ResetMailbox()
-	appendMail(t, dove, accept)
-	appendMail(t, dove, decline)
+	dove.Append(t, accept)
+	dove.Append(t, decline)
 	st := waitState(t, env, before.UIDValidity)
 	if j, l := env.joins.counts(); j != 1 || l != 1 {
 		t.Errorf("after UIDVALIDITY change: %d joins %d leaves, want 1 and 1", j, l)
@@ -118,7 +86,7 @@ func TestWatcherDovecot(t *testing.T) {
 
 	// A restarted watcher starts from the recorded UID.
 	tentative := realReply(t, "gmail-reply-tentative.eml", "14ef516ad2e6ce325d5c8efcf9d7ddbfa30f9d15", env.event.APID, "thomas.cataldo@blue-mind.net", organizer)
-	appendMail(t, dove, tentative)
+	dove.Append(t, tentative)
 	stop = start("replica-a")
 	defer stop()
 	waitFor(t, "maybe mail after restart", 20*time.Second, func() bool {

@@ -2,7 +2,9 @@ package mail
 
 import (
 	"bytes"
+	"codeberg.org/passerelle/passerelle/internal/golden"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +79,7 @@ func TestComposeLiveGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, name+".eml", raw)
+			golden.Check(t, filepath.Join("testdata", "golden", name+".eml"), raw)
 
 			ent, err := message.Read(bytes.NewReader(raw))
 			if err != nil {

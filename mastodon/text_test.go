@@ -1,8 +1,7 @@
 package mastodon
 
 import (
-	"flag"
-	"os"
+	"codeberg.org/passerelle/passerelle/internal/golden"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,8 +10,6 @@ import (
 
 	"codeberg.org/passerelle/passerelle/bridges"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func paris(y int, m time.Month, d, h, min int) time.Time {
 	loc, err := time.LoadLocation("Europe/Paris")
@@ -98,29 +95,9 @@ func TestComposeGolden(t *testing.T) {
 				if !strings.Contains(got, link) {
 					t.Errorf("the link %s was lost", link)
 				}
-				golden(t, filepath.Join("testdata", "status", name+"."+lname+".txt"), got)
+				golden.Check(t, filepath.Join("testdata", "status", name+"."+lname+".txt"), []byte(got))
 			})
 		}
-	}
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2/imapclient"
 	gomail "github.com/emersion/go-message/mail"
 
 	"codeberg.org/passerelle/passerelle/ical"
@@ -202,25 +201,7 @@ func reply(t testing.TB, fixture, oldUID, newUID, organizer string) []byte {
 // appendMail delivers a mail into the watched mailbox by IMAP APPEND.
 func (w *mailWorld) appendMail(raw []byte) {
 	w.t.Helper()
-	c, err := imapclient.DialInsecure(w.imap.Addr, nil)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(w.imap.User, w.imap.Password).Wait(); err != nil {
-		w.t.Fatal(err)
-	}
-	cmd := c.Append("INBOX", int64(len(raw)), nil)
-	if _, err := cmd.Write(raw); err != nil {
-		w.t.Fatal(err)
-	}
-	if err := cmd.Close(); err != nil {
-		w.t.Fatal(err)
-	}
-	if _, err := cmd.Wait(); err != nil {
-		w.t.Fatal(err)
-	}
-	_ = c.Logout().Wait()
+	w.imap.Append(w.t, raw)
 }
 
 // received lists the peer's received activities of a type about an event.

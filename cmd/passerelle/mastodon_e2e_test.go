@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"codeberg.org/passerelle/passerelle/internal/wait"
 	"context"
 	"fmt"
 	"io"
@@ -159,13 +160,7 @@ func (s *site) events() *bridges.Events {
 
 func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	wait.For(t, limit, what, ok)
 }
 
 func e2eEvent(src *bridges.Source) bridges.Event {

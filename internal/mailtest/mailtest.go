@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/internal/testenv"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // freePort asks the kernel for a free loopback port. Another process may
@@ -315,4 +316,29 @@ func (d *Dovecot) ResetMailbox() {
 		d.t.Fatal(err)
 	}
 	d.start(d.bin)
+}
+
+// Append delivers raw into the user's INBOX by IMAP APPEND, as a mail
+// arriving there.
+func (d *Dovecot) Append(t testing.TB, raw []byte) {
+	t.Helper()
+	c, err := imapclient.DialInsecure(d.Addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(d.User, d.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := c.Append("INBOX", int64(len(raw)), nil)
+	if _, err := cmd.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Logout().Wait()
 }
