@@ -2,15 +2,14 @@ package main
 
 import (
 	"bytes"
+	"codeberg.org/passerelle/passerelle/internal/calparsers"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,7 +23,6 @@ import (
 	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
 	"codeberg.org/passerelle/passerelle/internal/mailtest"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
-	"codeberg.org/passerelle/passerelle/internal/testenv"
 	"codeberg.org/passerelle/passerelle/mail"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -243,55 +241,21 @@ func waitUntil(t testing.TB, what string, within time.Duration, cond func() bool
 // Python's email and icalendar packages, and ical.js (Thunderbird's).
 func checkInvitationElsewhere(t *testing.T, m sentMail, uid, title string, start time.Time) {
 	t.Helper()
-	const script = `
-import sys, email, email.policy, icalendar
-msg = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
-cals = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
-assert len(cals) == 1, "calendar parts: %d" % len(cals)
-assert cals[0].get_param("method") == "REQUEST"
-cal = icalendar.Calendar.from_ical(cals[0].get_content())
-assert str(cal["METHOD"]) == "REQUEST"
-ev = cal.walk("VEVENT")[0]
-assert str(ev["UID"]) == sys.argv[1], ev["UID"]
-att = ev["ATTENDEE"]
-assert att.params["PARTSTAT"] == "NEEDS-ACTION" and att.params["RSVP"] == "TRUE", att.params
-assert str(ev["ORGANIZER"]).lower().startswith("mailto:rsvp+r-"), ev["ORGANIZER"]
-assert cal.walk("VTIMEZONE"), "no VTIMEZONE"
-assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-print(msg["Subject"])
-sys.stdout.buffer.write(cals[0].get_content().encode() if isinstance(cals[0].get_content(), str) else cals[0].get_content())
-`
-	if err := exec.Command("/usr/bin/python3", "-c", "import icalendar, email").Run(); err != nil {
-		testenv.Missing(t, "python3-icalendar is not installed (apt-get install python3-icalendar)")
+	inv := calparsers.PythonInvitation(t, m.Raw)
+	if inv.UID != uid || !strings.HasPrefix(strings.ToLower(inv.Organizer), "mailto:rsvp+r-") || inv.ListUnsubscribePost != "List-Unsubscribe=One-Click" {
+		t.Errorf("Python reads UID %q, ORGANIZER %q, List-Unsubscribe-Post %q", inv.UID, inv.Organizer, inv.ListUnsubscribePost)
 	}
-	cmd := exec.Command("/usr/bin/python3", "-c", script, uid)
-	cmd.Stdin = bytes.NewReader(m.Raw)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("Python's email/icalendar refuse the invitation: %v\n%s", err, out)
-	}
-	subject, calendar, _ := strings.Cut(string(out), "\n")
-	if subject != "Invitation: "+title {
-		t.Errorf("Python reads the subject as %q", subject)
+	if inv.Subject != "Invitation: "+title {
+		t.Errorf("Python reads the subject as %q", inv.Subject)
 	}
 
-	node := testenv.LookPath(t, "node", "apt-get install nodejs (Node 20)")
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "internal", "peers", "calclients")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ical.js")); err != nil {
-		testenv.Missing(t, "ical.js (cd internal/peers/calclients && npm ci)")
-	}
 	ics := filepath.Join(t.TempDir(), "invite.ics")
-	if err := os.WriteFile(ics, []byte(calendar), 0o644); err != nil {
+	if err := os.WriteFile(ics, []byte(inv.Calendar), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = exec.Command(node, filepath.Join(dir, "calclients.mjs"), "parse", ics).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ical.js: %v\n%s", err, out)
-	}
-	var evs []struct{ UID, Summary, Start, End string }
-	if err := json.Unmarshal(out, &evs); err != nil || len(evs) != 1 {
-		t.Fatalf("ical.js output %s: %v", out, err)
+	evs := calparsers.ICALjs(t, ics)
+	if len(evs) != 1 {
+		t.Fatalf("ical.js reads %d events in the invitation, want 1", len(evs))
 	}
 	// ical.js resolves the local time through the mail's VTIMEZONE.
 	want := start.UTC().Format("2006-01-02T15:04:05.000Z")

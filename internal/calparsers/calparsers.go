@@ -119,3 +119,54 @@ func Run(t testing.TB, env []string, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// Invitation is an iMIP invitation as Python's email package and
+// python3-icalendar read it.
+type Invitation struct {
+	Subject, ListUnsubscribePost string
+	UID, Organizer, OrganizerCN  string
+	// Calendar is the text/calendar part's content.
+	Calendar string
+}
+
+const pythonInvitation = `
+import sys, json, email, email.policy, icalendar
+msg = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
+cals = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+assert len(cals) == 1, "calendar parts: %d" % len(cals)
+assert cals[0].get_param("method") == "REQUEST", cals[0].get_param("method")
+content = cals[0].get_content()
+if isinstance(content, bytes):
+    content = content.decode()
+cal = icalendar.Calendar.from_ical(content)
+assert str(cal["METHOD"]) == "REQUEST", cal["METHOD"]
+ev = cal.walk("VEVENT")[0]
+att = ev["ATTENDEE"]
+assert att.params["PARTSTAT"] == "NEEDS-ACTION" and att.params["RSVP"] == "TRUE", att.params
+assert cal.walk("VTIMEZONE"), "no VTIMEZONE"
+org = ev["ORGANIZER"]
+print(json.dumps({"Subject": str(msg["Subject"]), "ListUnsubscribePost": str(msg["List-Unsubscribe-Post"] or ""),
+  "UID": str(ev["UID"]), "Organizer": str(org), "OrganizerCN": str(org.params.get("CN", "")), "Calendar": content}))
+`
+
+// PythonInvitation reads the raw mail of an invitation with Python's email
+// package and python3-icalendar, which assert what every invitation must
+// be (one text/calendar part of METHOD REQUEST, an ATTENDEE asked to
+// answer, a VTIMEZONE), and returns what the caller checks further.
+func PythonInvitation(t testing.TB, raw []byte) Invitation {
+	t.Helper()
+	py := DebianPython(t, "icalendar")
+	cmd := exec.Command(py, "-c", pythonInvitation)
+	cmd.Stdin = strings.NewReader(string(raw))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("Python's email/icalendar refuse the invitation: %v\n%s", err, stderr.String())
+	}
+	var inv Invitation
+	if err := json.Unmarshal(out, &inv); err != nil {
+		t.Fatalf("Python's reading of the invitation: %v\n%s", err, out)
+	}
+	return inv
+}
