@@ -123,10 +123,12 @@ func newHarnessOn(t testing.TB, db *store.DB, opts Options, jobs bool) *harness 
 	return h
 }
 
-// eventually polls cond until it holds or 30 s pass.
+// eventually polls cond until it holds or 90 s pass: a bound for a hung
+// flow, not a measure (CI runs every package at once under -race on two
+// cores, where a Fedify round trip took over 30 s).
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	eventuallyWithin(t, 30*time.Second, what, cond)
+	eventuallyWithin(t, 90*time.Second, what, cond)
 }
 
 // eventuallyWithin is eventually with its own bound, for waits that
