@@ -111,15 +111,7 @@ func newHarnessOn(t testing.TB, db *store.DB, opts Options, jobs bool) *harness 
 	}
 	workers := river.NewWorkers()
 	svc.Register(workers)
-	stop, err := db.StartJobs(ctx, store.Jobs{Workers: workers, PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = stop(ctx)
-	})
+	storetest.StartJobs(t, db, store.Jobs{Workers: workers})
 	return h
 }
 

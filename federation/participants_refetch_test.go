@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"context"
 	"strings"
 	"sync"
@@ -114,15 +115,7 @@ func TestFedifyRefetch(t *testing.T) {
 	workers := river.NewWorkers()
 	h.svc.Register(workers)
 	sweep := h.svc.RegisterRefetch(workers, 100*time.Millisecond)
-	stop, err := h.db.StartJobs(ctx, store.Jobs{Workers: workers, Periodic: []*river.PeriodicJob{sweep}, PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = stop(sctx)
-	})
+	storetest.StartJobs(t, h.db, store.Jobs{Workers: workers, Periodic: []*river.PeriodicJob{sweep}})
 
 	fetches := func(c fedipeertest.Created) []fedipeertest.Fetch {
 		var out []fedipeertest.Fetch

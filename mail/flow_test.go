@@ -87,15 +87,7 @@ func newFlow(t *testing.T, mode bridges.JoinMode) *flowEnv {
 	env.sender = &Sender{DB: env.db, SMTP: smtp, From: "Passerelle <events@passerelle.test>", Reply: env.reply,
 		PublicURL: "https://passerelle.test", Renderer: &ical.Renderer{}}
 	Register(workers, env.sender, &ConfirmChecker{RSVP: env.rsvp})
-	stop, err := env.db.StartJobs(ctx, store.Jobs{Workers: workers, PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = stop(sctx)
-	})
+	storetest.StartJobs(t, env.db, store.Jobs{Workers: workers})
 	return env
 }
 

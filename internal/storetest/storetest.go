@@ -227,3 +227,22 @@ func copyFile(from, to string) error {
 	}
 	return out.Close()
 }
+
+// StartJobs runs the job workers of jobs on db for the rest of the test
+// (polling every 20 ms unless jobs says otherwise) and stops them at its
+// end, waiting up to 5 s for running jobs.
+func StartJobs(t testing.TB, db *store.DB, jobs store.Jobs) {
+	t.Helper()
+	if jobs.PollInterval == 0 {
+		jobs.PollInterval = 20 * time.Millisecond
+	}
+	stop, err := db.StartJobs(context.Background(), jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stop(ctx)
+	})
+}
