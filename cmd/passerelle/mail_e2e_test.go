@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"codeberg.org/passerelle/passerelle/internal/calparsers"
+	"codeberg.org/passerelle/passerelle/internal/wait"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -228,13 +229,7 @@ func (w *mailWorld) waitReceived(typ, eventURL string) fedipeertest.Received {
 
 func waitUntil(t testing.TB, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	wait.For(t, within, what, cond)
 }
 
 // checkInvitationElsewhere reads an invitation with independent parsers:
