@@ -11,16 +11,8 @@ import (
 // Forgetter retracts a participant's actor from the federated world
 // (package federation implements it): a Delete of the actor, delivered
 // durably in tx to the organisers it spoke to.
-type Forgetter interface {
-	Forget(ctx context.Context, tx Tx, p *Participant, organizers []string) error
-}
-
-// EraseTx is an RSVP transaction that can list and remove a participant's
-// rows.
-type EraseTx interface {
-	RSVPTx
-	InvitationsOfParticipant(ctx context.Context, participantID int64) ([]*Invitation, error)
-	DeleteParticipant(ctx context.Context, id int64) error
+type Forgetter[T Tx] interface {
+	Forget(ctx context.Context, tx T, p *Participant, organizers []string) error
 }
 
 // Erased says what erasing a participant did.
@@ -39,14 +31,10 @@ type Erased struct {
 // spoke to, and deletes their rows. Mails still queued for them find
 // nothing and are dropped. An address that asked for no more mail stays
 // on that list, by hash only, so that the wish outlives the erasure.
-func (r *RSVP) Erase(ctx context.Context, address string, f Forgetter) (Erased, error) {
+func (r *RSVP[T]) Erase(ctx context.Context, address string, f Forgetter[T]) (Erased, error) {
 	var out Erased
-	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, btx RSVPTx) error {
+	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		out = Erased{}
-		tx, ok := btx.(EraseTx)
-		if !ok {
-			return fmt.Errorf("transaction %T cannot erase participants", btx)
-		}
 		p, err := tx.ParticipantByAddress(ctx, strings.TrimSpace(address))
 		if err != nil {
 			return err

@@ -35,22 +35,22 @@ type Change struct {
 // ChangeListener reacts to an event change inside the transaction that
 // stores it, typically by enqueueing its own durable jobs (mail updates,
 // Mastodon edits), so that the change and its consequences commit together.
-type ChangeListener interface {
-	EventChanged(ctx context.Context, tx Tx, ch Change) error
+type ChangeListener[T Tx] interface {
+	EventChanged(ctx context.Context, tx T, ch Change) error
 }
 
 // Events is the flow that takes events in from any source and keeps the
 // store, the calendars and every listener in step.
-type Events struct {
-	Store     Store
+type Events[T Tx] struct {
+	Store     Store[T]
 	Renderer  Renderer
-	Listeners []ChangeListener
+	Listeners []ChangeListener[T]
 	Log       *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-func (e *Events) now() time.Time {
+func (e *Events[T]) now() time.Time {
 	if e.Now != nil {
 		return e.Now()
 	}
@@ -63,12 +63,12 @@ func (e *Events) now() time.Time {
 // and is announced to the listeners. An event that was deleted stays
 // deleted: ActivityPub ids are not reused. It returns the change made, with
 // a nil Event when nothing changed.
-func (e *Events) Apply(ctx context.Context, ev Event, raw []byte) (Change, error) {
+func (e *Events[T]) Apply(ctx context.Context, ev Event, raw []byte) (Change, error) {
 	if err := ev.Validate(); err != nil {
 		return Change{}, err
 	}
 	var ch Change
-	err := e.Store.InTx(ctx, func(ctx context.Context, tx Tx) error {
+	err := e.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		ch = Change{}
 		old, err := tx.EventByAPID(ctx, ev.APID)
 		switch {
@@ -130,9 +130,9 @@ func (e *Events) Apply(ctx context.Context, ev Event, raw []byte) (Change, error
 // Delete marks the event with that ActivityPub id deleted: it leaves
 // calendars and feeds, sync reports it gone, and listeners send
 // cancellations. Deleting an unknown or already deleted event is a no-op.
-func (e *Events) Delete(ctx context.Context, apID string) (Change, error) {
+func (e *Events[T]) Delete(ctx context.Context, apID string) (Change, error) {
 	var ch Change
-	err := e.Store.InTx(ctx, func(ctx context.Context, tx Tx) error {
+	err := e.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		ch = Change{}
 		old, err := tx.EventByAPID(ctx, apID)
 		if errors.Is(err, ErrNotFound) {
@@ -167,7 +167,7 @@ func (e *Events) Delete(ctx context.Context, apID string) (Change, error) {
 	return ch, nil
 }
 
-func (e *Events) render(ev *StoredEvent) error {
+func (e *Events[T]) render(ev *StoredEvent) error {
 	if e.Renderer == nil {
 		return nil
 	}
@@ -181,7 +181,7 @@ func (e *Events) render(ev *StoredEvent) error {
 	return nil
 }
 
-func (e *Events) notify(ctx context.Context, tx Tx, ch Change) error {
+func (e *Events[T]) notify(ctx context.Context, tx T, ch Change) error {
 	for _, l := range e.Listeners {
 		if err := l.EventChanged(ctx, tx, ch); err != nil {
 			return fmt.Errorf("event %s %s: %w", ch.Event.APID, ch.Kind, err)

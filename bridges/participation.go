@@ -17,6 +17,6 @@ const (
 // JoinAnswerListener is told, inside the transaction that records it, that
 // a home server answered one of passerelle's Joins (joinID is the id of the
 // Join activity passerelle minted).
-type JoinAnswerListener interface {
-	JoinAnswered(ctx context.Context, tx Tx, joinID string, answer JoinAnswer) error
+type JoinAnswerListener[T Tx] interface {
+	JoinAnswered(ctx context.Context, tx T, joinID string, answer JoinAnswer) error
 }

@@ -196,21 +196,30 @@ type RSVPTx interface {
 	// calendar token (Participant.CalendarToken): older links stop
 	// working.
 	RotateCalendarToken(ctx context.Context, participantID int64, token string) error
-}
 
-// RSVPStore opens RSVP transactions.
-type RSVPStore interface {
-	InRSVPTx(ctx context.Context, fn func(ctx context.Context, tx RSVPTx) error) error
+	// Who asked for every event of a source (a mail to
+	// local+join-SLUG@domain).
+	SourceBySlug(ctx context.Context, slug string) (*Source, error)
+	// UpcomingPublicEvents lists a source's public events, not drafts,
+	// cancelled or deleted, and not over at now.
+	UpcomingPublicEvents(ctx context.Context, sourceID int64, now time.Time) ([]int64, error)
+	Subscribe(ctx context.Context, participantID, sourceID int64) error
+	// SubscribersOf lists the addresses subscribed to a source.
+	SubscribersOf(ctx context.Context, sourceID int64) ([]string, error)
+
+	// Erasing a participant lists and removes their rows.
+	InvitationsOfParticipant(ctx context.Context, participantID int64) ([]*Invitation, error)
+	DeleteParticipant(ctx context.Context, id int64) error
 }
 
 // Participator speaks for participants on the federated side (package
 // federation implements it): a signed Join or Leave from the
 // participant's own actor, delivered by a durable job enqueued in tx.
-type Participator interface {
+type Participator[T Tx] interface {
 	// Join creates the participant's actor on first use (setting
 	// p.ActorID; the caller saves p) and returns the Join's id.
-	Join(ctx context.Context, tx Tx, p *Participant, ev *StoredEvent) (joinID string, err error)
-	Leave(ctx context.Context, tx Tx, p *Participant, ev *StoredEvent, joinID string) error
+	Join(ctx context.Context, tx T, p *Participant, ev *StoredEvent) (joinID string, err error)
+	Leave(ctx context.Context, tx T, p *Participant, ev *StoredEvent, joinID string) error
 }
 
 // Mailer sends a notice to a participant about an invitation, as a
@@ -231,9 +240,9 @@ func (ConfirmCheckJob) Kind() string { return "rsvp_confirm_check" }
 
 // RSVP is the flow from an invitation to a participation: who is invited,
 // what their answers do on the federated side, and which mail tells them.
-type RSVP struct {
-	Store        RSVPStore
-	Participator Participator
+type RSVP[T RSVPTx] struct {
+	Store        Store[T]
+	Participator Participator[T]
 	Mailer       Mailer
 	Log          *slog.Logger
 	// ConfirmWait is how long a Join may go unanswered before the
@@ -245,18 +254,18 @@ type RSVP struct {
 }
 
 var (
-	_ JoinAnswerListener = (*RSVP)(nil)
-	_ ChangeListener     = (*RSVP)(nil)
+	_ JoinAnswerListener[RSVPTx] = (*RSVP[RSVPTx])(nil)
+	_ ChangeListener[RSVPTx]     = (*RSVP[RSVPTx])(nil)
 )
 
-func (r *RSVP) now() time.Time {
+func (r *RSVP[T]) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
 	}
 	return time.Now()
 }
 
-func (r *RSVP) log() *slog.Logger {
+func (r *RSVP[T]) log() *slog.Logger {
 	if r.Log != nil {
 		return r.Log
 	}
@@ -270,7 +279,7 @@ var ErrUnsubscribed = errors.New("address unsubscribed from all mail")
 // Invite invites an address to events: one invitation, and one
 // invitation mail, per event it was not yet invited to. It returns the
 // ids of the invitations created. An unsubscribed address gets nothing.
-func (r *RSVP) Invite(ctx context.Context, address string, eventIDs []int64) ([]int64, error) {
+func (r *RSVP[T]) Invite(ctx context.Context, address string, eventIDs []int64) ([]int64, error) {
 	res, err := r.InviteReport(ctx, address, eventIDs)
 	return res.Created, err
 }
@@ -291,13 +300,13 @@ type InviteResult struct {
 
 // InviteReport is Invite that also says, per event, why no invitation
 // was created, so that an admin who sees "0 queued" learns why.
-func (r *RSVP) InviteReport(ctx context.Context, address string, eventIDs []int64) (InviteResult, error) {
+func (r *RSVP[T]) InviteReport(ctx context.Context, address string, eventIDs []int64) (InviteResult, error) {
 	address = strings.TrimSpace(address)
 	if !strings.Contains(address, "@") {
 		return InviteResult{}, fmt.Errorf("invite %q: not a mail address", address)
 	}
 	var res InviteResult
-	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		res = InviteResult{}
 		return r.inviteReport(ctx, tx, address, eventIDs, &res)
 	})
@@ -305,14 +314,14 @@ func (r *RSVP) InviteReport(ctx context.Context, address string, eventIDs []int6
 }
 
 // invite is Invite inside a transaction.
-func (r *RSVP) invite(ctx context.Context, tx RSVPTx, address string, eventIDs []int64) ([]int64, error) {
+func (r *RSVP[T]) invite(ctx context.Context, tx T, address string, eventIDs []int64) ([]int64, error) {
 	var res InviteResult
 	err := r.inviteReport(ctx, tx, address, eventIDs, &res)
 	return res.Created, err
 }
 
 // inviteReport is InviteReport inside a transaction.
-func (r *RSVP) inviteReport(ctx context.Context, tx RSVPTx, address string, eventIDs []int64, res *InviteResult) error {
+func (r *RSVP[T]) inviteReport(ctx context.Context, tx T, address string, eventIDs []int64, res *InviteResult) error {
 	p, err := tx.ParticipantByAddress(ctx, address)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -379,9 +388,9 @@ type Outcome struct {
 // answer is about that invitation's event, and it comes from the invited
 // address (as sender or as the calendar's attendee). Anything else is
 // ignored and logged, never answered.
-func (r *RSVP) HandleReply(ctx context.Context, reply Reply) (Outcome, error) {
+func (r *RSVP[T]) HandleReply(ctx context.Context, reply Reply) (Outcome, error) {
 	var out Outcome
-	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		out = Outcome{}
 		if reply.MessageID != "" {
 			first, err := tx.FirstSeen(ctx, reply.MessageID)
@@ -437,7 +446,7 @@ func (r *RSVP) HandleReply(ctx context.Context, reply Reply) (Outcome, error) {
 	return out, nil
 }
 
-func (r *RSVP) findInvitation(ctx context.Context, tx RSVPTx, reply Reply) (*Invitation, error) {
+func (r *RSVP[T]) findInvitation(ctx context.Context, tx T, reply Reply) (*Invitation, error) {
 	for _, tok := range reply.Tokens {
 		inv, err := tx.InvitationByTokenHash(ctx, HashToken(tok))
 		if err == nil {
@@ -495,7 +504,7 @@ func pickAnswer(reply Reply, address, uid string) (Answer, string) {
 	return reply.Text, ""
 }
 
-func (r *RSVP) setState(ctx context.Context, tx RSVPTx, inv *Invitation, s ParticipationState, answered bool) error {
+func (r *RSVP[T]) setState(ctx context.Context, tx T, inv *Invitation, s ParticipationState, answered bool) error {
 	inv.State = s
 	inv.UpdatedAt = r.now()
 	if answered {
@@ -507,7 +516,7 @@ func (r *RSVP) setState(ctx context.Context, tx RSVPTx, inv *Invitation, s Parti
 	return nil
 }
 
-func (r *RSVP) apply(ctx context.Context, tx RSVPTx, p *Participant, inv *Invitation, ev *StoredEvent, a Answer) error {
+func (r *RSVP[T]) apply(ctx context.Context, tx T, p *Participant, inv *Invitation, ev *StoredEvent, a Answer) error {
 	switch a {
 	case AnswerAccepted:
 		if inv.State.Joined() {
@@ -581,13 +590,9 @@ func (r *RSVP) apply(ctx context.Context, tx RSVPTx, p *Participant, inv *Invita
 }
 
 // JoinAnswered applies the home server's Accept or Reject of one of our
-// Joins; tx must be an RSVPTx (the store's transactions are). Answers to
-// Joins passerelle no longer stands by (the participant left) are ignored.
-func (r *RSVP) JoinAnswered(ctx context.Context, btx Tx, joinID string, answer JoinAnswer) error {
-	tx, ok := btx.(RSVPTx)
-	if !ok {
-		return fmt.Errorf("join answered: transaction %T has no RSVP storage", btx)
-	}
+// Joins. Answers to Joins passerelle no longer stands by (the participant
+// left) are ignored.
+func (r *RSVP[T]) JoinAnswered(ctx context.Context, tx T, joinID string, answer JoinAnswer) error {
 	inv, err := tx.InvitationByJoinID(ctx, joinID)
 	if errors.Is(err, ErrNotFound) {
 		r.log().Info("answer to an unknown Join ignored", "join", joinID)
@@ -614,8 +619,8 @@ func (r *RSVP) JoinAnswered(ctx context.Context, btx Tx, joinID string, answer J
 // CheckConfirmation runs when the wait for an Accept is over: a Join still
 // unanswered makes the participant hear that it was delivered, but not
 // confirmed (a later Accept still sends "you're in").
-func (r *RSVP) CheckConfirmation(ctx context.Context, job ConfirmCheckJob) error {
-	return r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+func (r *RSVP[T]) CheckConfirmation(ctx context.Context, job ConfirmCheckJob) error {
+	return r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		inv, err := tx.InvitationByID(ctx, job.InvitationID)
 		if errors.Is(err, ErrNotFound) {
 			return nil
@@ -636,21 +641,17 @@ func (r *RSVP) CheckConfirmation(ctx context.Context, job ConfirmCheckJob) error
 // EventChanged sends an update (SEQUENCE+1) or a cancellation to everyone
 // invited to a changed event who has not declined, left or been refused.
 // It is a ChangeListener: the mails commit with the change.
-func (r *RSVP) EventChanged(ctx context.Context, btx Tx, ch Change) error {
+func (r *RSVP[T]) EventChanged(ctx context.Context, tx T, ch Change) error {
 	var n Notice
 	switch ch.Kind {
 	case ChangeCreated:
-		return r.inviteSubscribers(ctx, btx, ch.Event)
+		return r.inviteSubscribers(ctx, tx, ch.Event)
 	case ChangeUpdated:
 		n = NoticeUpdate
 	case ChangeCancelled, ChangeDeleted:
 		n = NoticeCancel
 	default:
 		return nil
-	}
-	tx, ok := btx.(RSVPTx)
-	if !ok {
-		return fmt.Errorf("event changed: transaction %T has no RSVP storage", btx)
 	}
 	invs, err := tx.InvitationsOfEvent(ctx, ch.Event.ID)
 	if err != nil {
@@ -671,7 +672,7 @@ func (r *RSVP) EventChanged(ctx context.Context, btx Tx, ch Change) error {
 // InviteToEvent invites one address to one event, as the event page's
 // form asks. An unsubscribed address gets nothing and the caller is not
 // told: a public form must not reveal which addresses opted out.
-func (r *RSVP) InviteToEvent(ctx context.Context, eventID int64, address string) error {
+func (r *RSVP[T]) InviteToEvent(ctx context.Context, eventID int64, address string) error {
 	_, err := r.Invite(ctx, address, []int64{eventID})
 	if errors.Is(err, ErrUnsubscribed) {
 		return nil

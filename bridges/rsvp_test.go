@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// memRSVP is an in-memory RSVPStore for the flow's unit tests; the real
+// memRSVP is an in-memory store and transaction for the flow's unit tests; the real
 // one (package store) is tested against SQLite and PostgreSQL.
 type memRSVP struct {
 	events       map[int64]*StoredEvent
@@ -34,7 +34,7 @@ func (m *memRSVP) RotateCalendarToken(_ context.Context, id int64, token string)
 	}
 	return ErrNotFound
 }
-func (m *memRSVP) InRSVPTx(ctx context.Context, fn func(context.Context, RSVPTx) error) error {
+func (m *memRSVP) InTx(ctx context.Context, fn func(context.Context, *memRSVP) error) error {
 	return fn(ctx, m)
 }
 func (m *memRSVP) EventByAPID(_ context.Context, apID string) (*StoredEvent, error) {
@@ -137,12 +137,34 @@ func (m *memRSVP) FirstSeen(_ context.Context, id string) (bool, error) {
 	return true, nil
 }
 
+// This store keeps no subscriptions: the subscription flow is tested
+// against the real store (mail and cmd/passerelle tests).
+func (m *memRSVP) SourceBySlug(context.Context, string) (*Source, error) { return nil, ErrNotFound }
+func (m *memRSVP) UpcomingPublicEvents(context.Context, int64, time.Time) ([]int64, error) {
+	return nil, nil
+}
+func (m *memRSVP) Subscribe(context.Context, int64, int64) error          { return nil }
+func (m *memRSVP) SubscribersOf(context.Context, int64) ([]string, error) { return nil, nil }
+func (m *memRSVP) InvitationsOfParticipant(_ context.Context, pid int64) ([]*Invitation, error) {
+	var out []*Invitation
+	for _, i := range m.invitations {
+		if i.ParticipantID == pid {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+func (m *memRSVP) DeleteParticipant(_ context.Context, id int64) error {
+	m.participants = slices.DeleteFunc(m.participants, func(p *Participant) bool { return p.ID == id })
+	return nil
+}
+
 type recorder struct {
 	calls []string
 	mem   *memRSVP
 }
 
-func (r *recorder) Join(_ context.Context, _ Tx, p *Participant, ev *StoredEvent) (string, error) {
+func (r *recorder) Join(_ context.Context, _ *memRSVP, p *Participant, ev *StoredEvent) (string, error) {
 	if p.ActorID == 0 {
 		p.ActorID = 100 + p.ID
 	}
@@ -150,7 +172,7 @@ func (r *recorder) Join(_ context.Context, _ Tx, p *Participant, ev *StoredEvent
 	r.calls = append(r.calls, "join "+ev.APID)
 	return id, nil
 }
-func (r *recorder) Leave(_ context.Context, _ Tx, _ *Participant, ev *StoredEvent, joinID string) error {
+func (r *recorder) Leave(_ context.Context, _ *memRSVP, _ *Participant, ev *StoredEvent, joinID string) error {
 	r.calls = append(r.calls, "leave "+ev.APID)
 	return nil
 }
@@ -171,13 +193,13 @@ func (r *recorder) take() []string {
 
 var t0 = time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
 
-func setup(t *testing.T, mode JoinMode, remaining *int) (*RSVP, *memRSVP, *recorder, int64) {
+func setup(t *testing.T, mode JoinMode, remaining *int) (*RSVP[*memRSVP], *memRSVP, *recorder, int64) {
 	t.Helper()
 	mem := newMem()
 	mem.events[1] = &StoredEvent{Event: Event{ID: 1, APID: "https://mobilizon.test/events/1", Title: "Apéro",
 		Start: t0.Add(7 * 24 * time.Hour), Status: StatusConfirmed, JoinMode: mode, RemainingCapacity: remaining}}
 	rec := &recorder{mem: mem}
-	r := &RSVP{Store: mem, Participator: rec, Mailer: rec, Now: func() time.Time { return t0 }}
+	r := &RSVP[*memRSVP]{Store: mem, Participator: rec, Mailer: rec, Now: func() time.Time { return t0 }}
 	ids, err := r.Invite(context.Background(), "Jane@Example.net", []int64{1})
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("Invite = %v, %v", ids, err)

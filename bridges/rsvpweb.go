@@ -27,9 +27,9 @@ type TokenInvitation struct {
 
 // ByToken reads what a mail's token names, ErrNotFound when no mail
 // carried that token (or its participant was erased).
-func (r *RSVP) ByToken(ctx context.Context, token string) (*TokenInvitation, error) {
+func (r *RSVP[T]) ByToken(ctx context.Context, token string) (*TokenInvitation, error) {
 	var out *TokenInvitation
-	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		inv, p, err := invitationByToken(ctx, tx, token)
 		if err != nil {
 			return err
@@ -64,14 +64,14 @@ func invitationByToken(ctx context.Context, tx RSVPTx, token string) (*Invitatio
 // The token proves the answer comes from the invited address, as the
 // token in a reply's address does; from there it is the same flow as a
 // mail reply (Join, Leave, the mails that follow).
-func (r *RSVP) AnswerByToken(ctx context.Context, token string, a Answer) (Outcome, error) {
+func (r *RSVP[T]) AnswerByToken(ctx context.Context, token string, a Answer) (Outcome, error) {
 	switch a {
 	case AnswerAccepted, AnswerDeclined, AnswerTentative:
 	default:
 		return Outcome{}, fmt.Errorf("answer %q: want accepted, declined or tentative", a)
 	}
 	var out Outcome
-	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		out = Outcome{Answer: a}
 		inv, p, err := invitationByToken(ctx, tx, token)
 		if err != nil {
@@ -109,9 +109,9 @@ func (r *RSVP) AnswerByToken(ctx context.Context, token string, a Answer) (Outco
 // RotateCalendarByToken gives the participant a mail's token was sent to
 // a new personal calendar link, for one that was shared too widely: every
 // older link stops opening their calendar. It returns the new token.
-func (r *RSVP) RotateCalendarByToken(ctx context.Context, token string) (string, error) {
+func (r *RSVP[T]) RotateCalendarByToken(ctx context.Context, token string) (string, error) {
 	fresh := NewToken()
-	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		_, p, err := invitationByToken(ctx, tx, token)
 		if err != nil {
 			return err
@@ -134,8 +134,8 @@ func (r *RSVP) RotateCalendarByToken(ctx context.Context, token string) (string,
 // UnsubscribeByToken stops all mail to the address a mail's token was
 // sent to (RFC 8058 one-click, or the unsubscribe page's button). The
 // participations stand: leaving an event is an answer, not this.
-func (r *RSVP) UnsubscribeByToken(ctx context.Context, token string) error {
-	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, tx RSVPTx) error {
+func (r *RSVP[T]) UnsubscribeByToken(ctx context.Context, token string) error {
+	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		inv, p, err := invitationByToken(ctx, tx, token)
 		if err != nil {
 			return err

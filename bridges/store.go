@@ -60,9 +60,13 @@ type Tx interface {
 	Enqueue(ctx context.Context, job Job, opts JobOpts) error
 }
 
-// Store opens transactions.
-type Store interface {
-	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+// Store opens transactions of type T: the store's own transaction type,
+// which the flows and their listeners receive as it is. A flow is generic
+// over T so that the compiler, not a type assertion at run time, checks
+// that the store's transaction has every method the flows and the
+// listeners wired to them use.
+type Store[T Tx] interface {
+	InTx(ctx context.Context, fn func(ctx context.Context, tx T) error) error
 }
 
 // Renderer renders an event as calendar text once, when it changes (the

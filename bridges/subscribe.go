@@ -5,35 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
-
-// SubscriptionTx is an RSVP transaction that also keeps who asked for
-// every event of a source (a mail to local+join-SLUG@domain).
-type SubscriptionTx interface {
-	RSVPTx
-	SourceBySlug(ctx context.Context, slug string) (*Source, error)
-	// UpcomingPublicEvents lists a source's public events, not drafts,
-	// cancelled or deleted, and not over at now.
-	UpcomingPublicEvents(ctx context.Context, sourceID int64, now time.Time) ([]int64, error)
-	Subscribe(ctx context.Context, participantID, sourceID int64) error
-	// SubscribersOf lists the addresses subscribed to a source.
-	SubscribersOf(ctx context.Context, sourceID int64) ([]string, error)
-}
 
 // SubscribeToSource answers a mail to local+join-SLUG@domain: the sender
 // gets an invitation to each upcoming public event of the source now, and
 // one to each of its future events when it comes. Invitations only:
 // nothing is joined until they answer, and each one carries the way out.
 // The mail's Message-ID is recorded so a replayed mail does nothing.
-func (r *RSVP) SubscribeToSource(ctx context.Context, messageID, address, slug string) (Outcome, error) {
+func (r *RSVP[T]) SubscribeToSource(ctx context.Context, messageID, address, slug string) (Outcome, error) {
 	var out Outcome
-	err := r.Store.InRSVPTx(ctx, func(ctx context.Context, btx RSVPTx) error {
+	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		out = Outcome{}
-		tx, ok := btx.(SubscriptionTx)
-		if !ok {
-			return fmt.Errorf("transaction %T keeps no subscriptions", btx)
-		}
 		if messageID != "" {
 			first, err := tx.FirstSeen(ctx, messageID)
 			if err != nil {
@@ -91,13 +73,9 @@ func (r *RSVP) SubscribeToSource(ctx context.Context, messageID, address, slug s
 
 // inviteSubscribers invites a source's subscribers to its new event, in
 // the transaction that stores it.
-func (r *RSVP) inviteSubscribers(ctx context.Context, btx Tx, ev *StoredEvent) error {
+func (r *RSVP[T]) inviteSubscribers(ctx context.Context, tx T, ev *StoredEvent) error {
 	if ev == nil || ev.SourceID == 0 || !ev.Public || ev.Draft || ev.Deleted || ev.Status == StatusCancelled || ev.Over(r.now()) {
 		return nil
-	}
-	tx, ok := btx.(SubscriptionTx)
-	if !ok {
-		return nil // a store without subscriptions has no subscribers
 	}
 	addrs, err := tx.SubscribersOf(ctx, ev.SourceID)
 	if err != nil {

@@ -65,11 +65,7 @@ type Recipient struct {
 // recipient, and enqueues the job that signs and sends it. It does no
 // network work, so it is safe inside any transaction; the mail flow uses it
 // for Joins and Leaves.
-func (s *Service) Deliver(ctx context.Context, tx bridges.Tx, fromActorID int64, to Recipient, activity []byte) error {
-	stx, ok := tx.(*store.Tx)
-	if !ok {
-		return fmt.Errorf("deliver: transaction %T cannot run queries", tx)
-	}
+func (s *Service) Deliver(ctx context.Context, tx *store.Tx, fromActorID int64, to Recipient, activity []byte) error {
 	var head struct {
 		ID string `json:"id"`
 	}
@@ -80,7 +76,7 @@ func (s *Service) Deliver(ctx context.Context, tx bridges.Tx, fromActorID int64,
 		return fmt.Errorf("deliver %s: no recipient", head.ID)
 	}
 	d := &store.Delivery{ActorID: fromActorID, Recipient: to.Actor, Inbox: to.Inbox, ActivityID: head.ID, Activity: activity}
-	if err := stx.InsertDelivery(ctx, d); err != nil {
+	if err := tx.InsertDelivery(ctx, d); err != nil {
 		return err
 	}
 	return tx.Enqueue(ctx, DeliverJob{DeliveryID: d.ID}, bridges.JobOpts{MaxAttempts: MaxDeliveryAttempts + 1})

@@ -36,13 +36,13 @@ func realDialects() map[string]Dialect {
 	return m
 }
 
-// joinRecorder is a bridges.JoinAnswerListener that remembers answers.
+// joinRecorder is a bridges.JoinAnswerListener[*store.Tx] that remembers answers.
 type joinRecorder struct {
 	mu      sync.Mutex
 	answers map[string]bridges.JoinAnswer
 }
 
-func (j *joinRecorder) JoinAnswered(_ context.Context, _ bridges.Tx, joinID string, a bridges.JoinAnswer) error {
+func (j *joinRecorder) JoinAnswered(_ context.Context, _ *store.Tx, joinID string, a bridges.JoinAnswer) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.answers[joinID] = a
@@ -92,7 +92,7 @@ func newHarnessOn(t testing.TB, db *store.DB, opts Options, jobs bool) *harness 
 	}
 	svc, err := New(opts, Deps{
 		DB:          db,
-		Events:      &bridges.Events{Store: db, Log: log},
+		Events:      &bridges.Events[*store.Tx]{Store: db, Log: log},
 		Dialects:    realDialects(),
 		JoinAnswers: h.joins,
 		Log:         log,

@@ -14,7 +14,7 @@ import (
 // allows one participation per actor per event), and Joins and Leaves are
 // delivered from it through the durable, signed delivery.
 
-var _ bridges.Participator = (*Service)(nil)
+var _ bridges.Participator[*store.Tx] = (*Service)(nil)
 
 // participantName is the neutral name every participant's actor shows:
 // nothing about the person leaves passerelle.
@@ -72,11 +72,7 @@ func (s *Service) participationActivity(kind, id, actor string, ev *bridges.Stor
 // Join sends a signed Join{event} from the participant's actor to the
 // event's organiser, durably, in tx; it returns the Join's id, which the
 // organiser's Accept or Reject will name.
-func (s *Service) Join(ctx context.Context, tx bridges.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
-	stx, ok := tx.(*store.Tx)
-	if !ok {
-		return "", fmt.Errorf("join: transaction %T cannot run queries", tx)
-	}
+func (s *Service) Join(ctx context.Context, stx *store.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
 	if ev.OrganizerURL == "" {
 		return "", fmt.Errorf("join %s: the event names no organiser to send the Join to", ev.APID)
 	}
@@ -89,18 +85,14 @@ func (s *Service) Join(ctx context.Context, tx bridges.Tx, p *bridges.Participan
 	if err != nil {
 		return "", err
 	}
-	if err := s.Deliver(ctx, tx, p.ActorID, Recipient{Actor: ev.OrganizerURL}, body); err != nil {
+	if err := s.Deliver(ctx, stx, p.ActorID, Recipient{Actor: ev.OrganizerURL}, body); err != nil {
 		return "", err
 	}
 	return id, nil
 }
 
 // Leave sends a signed Leave{event} from the participant's actor.
-func (s *Service) Leave(ctx context.Context, tx bridges.Tx, p *bridges.Participant, ev *bridges.StoredEvent, joinID string) error {
-	stx, ok := tx.(*store.Tx)
-	if !ok {
-		return fmt.Errorf("leave: transaction %T cannot run queries", tx)
-	}
+func (s *Service) Leave(ctx context.Context, stx *store.Tx, p *bridges.Participant, ev *bridges.StoredEvent, joinID string) error {
 	if p.ActorID == 0 || ev.OrganizerURL == "" {
 		return nil // never joined from an actor: nothing to leave
 	}
@@ -112,7 +104,7 @@ func (s *Service) Leave(ctx context.Context, tx bridges.Tx, p *bridges.Participa
 	if err != nil {
 		return err
 	}
-	return s.Deliver(ctx, tx, p.ActorID, Recipient{Actor: ev.OrganizerURL}, body)
+	return s.Deliver(ctx, stx, p.ActorID, Recipient{Actor: ev.OrganizerURL}, body)
 }
 
 // Forget sends a Delete of the participant's actor to the organisers it
@@ -120,11 +112,7 @@ func (s *Service) Leave(ctx context.Context, tx bridges.Tx, p *bridges.Participa
 // The actor's row and key stay until the queued Leaves and this Delete
 // are sent (they are signed with that key then, and recipients fetch it):
 // an EraseActorJob, enqueued in tx, removes them after that (erase.go).
-func (s *Service) Forget(ctx context.Context, tx bridges.Tx, p *bridges.Participant, organizers []string) error {
-	stx, ok := tx.(*store.Tx)
-	if !ok {
-		return fmt.Errorf("forget: transaction %T cannot run queries", tx)
-	}
+func (s *Service) Forget(ctx context.Context, stx *store.Tx, p *bridges.Participant, organizers []string) error {
 	if p.ActorID == 0 {
 		return nil
 	}
@@ -148,11 +136,11 @@ func (s *Service) Forget(ctx context.Context, tx bridges.Tx, p *bridges.Particip
 		return err
 	}
 	for _, o := range organizers {
-		if err := s.Deliver(ctx, tx, p.ActorID, Recipient{Actor: o}, body); err != nil {
+		if err := s.Deliver(ctx, stx, p.ActorID, Recipient{Actor: o}, body); err != nil {
 			return err
 		}
 	}
-	return s.enqueueEraseActor(ctx, tx, p.ActorID)
+	return s.enqueueEraseActor(ctx, stx, p.ActorID)
 }
 
-var _ bridges.Forgetter = (*Service)(nil)
+var _ bridges.Forgetter[*store.Tx] = (*Service)(nil)

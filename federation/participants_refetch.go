@@ -21,7 +21,7 @@ import (
 // answered is re-fetched from its origin, conditionally (If-None-Match,
 // If-Modified-Since) and signed as the instance actor, on a schedule that
 // tightens as the event nears; what changed goes through the same
-// bridges.Events flow as an incoming Update, so invitations' updates and
+// bridges.Events[*store.Tx] flow as an incoming Update, so invitations' updates and
 // cancellations still go out. A 410 (or a Tombstone) is a Delete.
 
 // RefetchSweepJob finds the answered events whose re-fetch is due and
@@ -99,7 +99,7 @@ type RefetchOutcome string
 // The outcomes of a re-fetch.
 const (
 	RefetchNotModified RefetchOutcome = "not-modified" // 304
-	RefetchStored      RefetchOutcome = "stored"       // 200, given to bridges.Events (which tells whether it changed)
+	RefetchStored      RefetchOutcome = "stored"       // 200, given to bridges.Events[*store.Tx] (which tells whether it changed)
 	RefetchDeleted     RefetchOutcome = "deleted"      // 410 or a Tombstone
 	RefetchSkipped     RefetchOutcome = "skipped"      // gone from the store, or an answer that changes nothing
 )
@@ -181,7 +181,7 @@ func (s *Service) refetchDeleted(ctx context.Context, ev *bridges.StoredEvent) (
 }
 
 // refetchStore decodes the fetched object with its source's dialect and
-// stores it; bridges.Events tells the listeners (the RSVP flow mails the
+// stores it; bridges.Events[*store.Tx] tells the listeners (the RSVP flow mails the
 // update or the cancellation) when it changed.
 func (s *Service) refetchStore(ctx context.Context, ev *bridges.StoredEvent, body []byte) (RefetchOutcome, error) {
 	src := &bridges.Source{Software: "generic"}

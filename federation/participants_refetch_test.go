@@ -35,13 +35,13 @@ func TestRefetchInterval(t *testing.T) {
 	}
 }
 
-// changeRecorder is a bridges.ChangeListener remembering what changed.
+// changeRecorder is a bridges.ChangeListener[*store.Tx] remembering what changed.
 type changeRecorder struct {
 	mu    sync.Mutex
 	kinds map[string][]bridges.ChangeKind
 }
 
-func (c *changeRecorder) EventChanged(_ context.Context, _ bridges.Tx, ch bridges.Change) error {
+func (c *changeRecorder) EventChanged(_ context.Context, _ *store.Tx, ch bridges.Change) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.kinds[ch.Event.APID] = append(c.kinds[ch.Event.APID], ch.Kind)

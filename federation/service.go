@@ -48,9 +48,9 @@ type Service struct {
 	opts     Options
 	base     *url.URL
 	db       *store.DB
-	events   *bridges.Events
+	events   *bridges.Events[*store.Tx]
 	dialects map[string]Dialect
-	joins    bridges.JoinAnswerListener
+	joins    bridges.JoinAnswerListener[*store.Tx]
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -83,13 +83,13 @@ type Service struct {
 type Deps struct {
 	DB *store.DB
 	// Events stores incoming events (the core flow).
-	Events *bridges.Events
+	Events *bridges.Events[*store.Tx]
 	// Dialects by software name: mobilizon, gancio, peertube, generic;
 	// "generic" is used for software without a dialect of its own.
 	Dialects map[string]Dialect
 	// JoinAnswers is told of Accept/Reject of passerelle's Joins; nil
 	// drops them (with a log line).
-	JoinAnswers bridges.JoinAnswerListener
+	JoinAnswers bridges.JoinAnswerListener[*store.Tx]
 	Log         *slog.Logger
 	Now         func() time.Time
 	// HTTPClient replaces the outbound client (tests); nil builds one.

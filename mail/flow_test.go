@@ -29,10 +29,10 @@ type joinRecorder struct {
 	left  []string
 }
 
-func (j *joinRecorder) Join(ctx context.Context, tx bridges.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
+func (j *joinRecorder) Join(ctx context.Context, tx *store.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
 	if p.ActorID == 0 {
 		a := &store.LocalActor{Kind: store.ActorParticipant, Username: "p" + NewToken()[:10], DisplayName: "Participant", PrivateKeyPEM: "-", PublicKeyPEM: "-"}
-		if err := tx.(*store.Tx).CreateLocalActor(ctx, a); err != nil {
+		if err := tx.CreateLocalActor(ctx, a); err != nil {
 			return "", err
 		}
 		p.ActorID = a.ID
@@ -44,7 +44,7 @@ func (j *joinRecorder) Join(ctx context.Context, tx bridges.Tx, p *bridges.Parti
 	return id, nil
 }
 
-func (j *joinRecorder) Leave(_ context.Context, _ bridges.Tx, _ *bridges.Participant, _ *bridges.StoredEvent, joinID string) error {
+func (j *joinRecorder) Leave(_ context.Context, _ *store.Tx, _ *bridges.Participant, _ *bridges.StoredEvent, joinID string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.left = append(j.left, joinID)
@@ -54,7 +54,7 @@ func (j *joinRecorder) Leave(_ context.Context, _ bridges.Tx, _ *bridges.Partici
 type flowEnv struct {
 	db    *store.DB
 	smtp  *mailtest.SMTPServer
-	rsvp  *bridges.RSVP
+	rsvp  *bridges.RSVP[*store.Tx]
 	recv  *Receiver
 	joins *joinRecorder
 	event *bridges.StoredEvent
@@ -81,7 +81,7 @@ func newFlow(t *testing.T, mode bridges.JoinMode) *flowEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.rsvp = &bridges.RSVP{Store: env.db, Participator: env.joins, Mailer: Notifier{}, ConfirmWait: time.Hour}
+	env.rsvp = &bridges.RSVP[*store.Tx]{Store: env.db, Participator: env.joins, Mailer: Notifier{}, ConfirmWait: time.Hour}
 	env.recv = &Receiver{RSVP: env.rsvp, Reply: env.reply}
 	workers := river.NewWorkers()
 	env.sender = &Sender{DB: env.db, SMTP: smtp, From: "Passerelle <events@passerelle.test>", Reply: env.reply,

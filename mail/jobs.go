@@ -190,7 +190,7 @@ func (s *Sender) log() *slog.Logger {
 // ConfirmChecker runs bridges.ConfirmCheckJob.
 type ConfirmChecker struct {
 	river.WorkerDefaults[bridges.ConfirmCheckJob]
-	RSVP *bridges.RSVP
+	RSVP *bridges.RSVP[*store.Tx]
 }
 
 // Work asks the flow whether the Join was answered.

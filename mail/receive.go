@@ -6,12 +6,13 @@ import (
 	"log/slog"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // Receiver takes one incoming mail to the RSVP flow: from the IMAP
 // watcher or from `passerelle mail receive`.
 type Receiver struct {
-	RSVP  *bridges.RSVP
+	RSVP  *bridges.RSVP[*store.Tx]
 	Reply ReplyAddress
 	// MaxSize bounds a mail; 0 means DefaultMaxSize.
 	MaxSize int64

@@ -22,7 +22,7 @@ func TestJoinMailSubscribes(t *testing.T) {
 	if err := env.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
 		t.Fatal(err)
 	}
-	events := &bridges.Events{Store: env.db, Renderer: &ical.Renderer{}, Listeners: []bridges.ChangeListener{env.rsvp}}
+	events := &bridges.Events[*store.Tx]{Store: env.db, Renderer: &ical.Renderer{}, Listeners: []bridges.ChangeListener[*store.Tx]{env.rsvp}}
 	start := time.Now().Add(48 * time.Hour).Truncate(time.Hour)
 	add := func(n int, public bool, when time.Time) {
 		t.Helper()

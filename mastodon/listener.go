@@ -2,11 +2,11 @@ package mastodon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // Listener enqueues the Mastodon jobs of an event change inside the
@@ -16,7 +16,7 @@ type Listener struct {
 	Now func() time.Time
 }
 
-var _ bridges.ChangeListener = (*Listener)(nil)
+var _ bridges.ChangeListener[*store.Tx] = (*Listener)(nil)
 
 // triggers maps a change to what a route must post on to care.
 var triggers = map[bridges.ChangeKind][]Trigger{
@@ -28,8 +28,20 @@ var triggers = map[bridges.ChangeKind][]Trigger{
 	bridges.ChangeDeleted:   {OnDelete},
 }
 
-// EventChanged implements bridges.ChangeListener.
-func (l *Listener) EventChanged(ctx context.Context, tx bridges.Tx, ch bridges.Change) error {
+// EventChanged implements bridges.ChangeListener[*store.Tx].
+func (l *Listener) EventChanged(ctx context.Context, tx *store.Tx, ch bridges.Change) error {
+	return l.eventChanged(ctx, tx, ch)
+}
+
+// routeTx is what the listener needs of the transaction that stores an
+// event change: the routes of its source, to enqueue in it. The unit tests
+// pass an in-memory one.
+type routeTx interface {
+	bridges.Tx
+	MastodonRoutesForSource(ctx context.Context, sourceID int64) ([]Route, error)
+}
+
+func (l *Listener) eventChanged(ctx context.Context, tx routeTx, ch bridges.Change) error {
 	ev := ch.Event
 	want, ok := triggers[ch.Kind]
 	if !ok || ev == nil || ev.SourceID == 0 {
@@ -38,11 +50,7 @@ func (l *Listener) EventChanged(ctx context.Context, tx bridges.Tx, ch bridges.C
 	if ch.Kind != bridges.ChangeDeleted && (!ev.Public || ev.Draft) {
 		return nil
 	}
-	rtx, ok := tx.(RouteTx)
-	if !ok {
-		return errors.New("mastodon: the store's transaction cannot list routes (MastodonRoutesForSource)")
-	}
-	routes, err := rtx.MastodonRoutesForSource(ctx, ev.SourceID)
+	routes, err := tx.MastodonRoutesForSource(ctx, ev.SourceID)
 	if err != nil {
 		return fmt.Errorf("list Mastodon routes of source %d: %w", ev.SourceID, err)
 	}

@@ -122,14 +122,4 @@ type Store interface {
 	Enqueue(ctx context.Context, job bridges.Job, opts bridges.JobOpts) error
 }
 
-var (
-	_ Store   = (*store.DB)(nil)
-	_ RouteTx = (*store.Tx)(nil)
-)
-
-// RouteTx is what the change listener needs of the transaction that
-// stores an event change: the routes of its source, to enqueue in it.
-type RouteTx interface {
-	bridges.Tx
-	MastodonRoutesForSource(ctx context.Context, sourceID int64) ([]Route, error)
-}
+var _ Store = (*store.DB)(nil)

@@ -38,7 +38,7 @@ func TestOnStore(t *testing.T) {
 		if err := db.SaveMastodonRoute(ctx, &mastodon.Route{SourceID: src.ID, AccountID: acct.ID, Visibility: "public", On: mastodon.AllTriggers}); err != nil {
 			t.Fatal(err)
 		}
-		flow := &bridges.Events{Store: db, Listeners: []bridges.ChangeListener{&mastodon.Listener{}}}
+		flow := &bridges.Events[*store.Tx]{Store: db, Listeners: []bridges.ChangeListener[*store.Tx]{&mastodon.Listener{}}}
 		start := time.Now().Add(48 * time.Hour).Truncate(time.Hour)
 		ev := bridges.Event{SourceID: src.ID, APID: "https://mobilizon.test/events/1", URL: "https://mobilizon.test/events/1",
 			Title: "Repair café", Start: start, End: start.Add(time.Hour), Status: bridges.StatusConfirmed, JoinMode: bridges.JoinFree, Public: true}
@@ -112,7 +112,7 @@ func TestResync(t *testing.T) {
 		acct := &mastodon.Account{Instance: srv.URL, Acct: srv.Acct(), RemoteID: mastodontest.AccountID, Token: srv.Token(), State: mastodon.AccountActive}
 		db.SaveMastodonAccount(ctx, acct)
 		db.SaveMastodonRoute(ctx, &mastodon.Route{SourceID: src.ID, AccountID: acct.ID, Visibility: "public", On: mastodon.AllTriggers})
-		flow := &bridges.Events{Store: db}
+		flow := &bridges.Events[*store.Tx]{Store: db}
 		start := time.Now().Add(48 * time.Hour).Truncate(time.Hour)
 		var ids []int64
 		for i, title := range []string{"Posted then changed", "Never posted", "Over"} {

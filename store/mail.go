@@ -19,11 +19,6 @@ import (
 
 var _ bridges.RSVPTx = (*Tx)(nil)
 
-// InRSVPTx is Tx in the form bridges.RSVPStore asks for.
-func (db *DB) InRSVPTx(ctx context.Context, fn func(ctx context.Context, tx bridges.RSVPTx) error) error {
-	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error { return fn(ctx, tx) })
-}
-
 // AddressHash is how an address is kept once its owner is gone: the
 // SHA-256 of the lower-cased address.
 func AddressHash(address string) string {

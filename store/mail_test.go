@@ -36,8 +36,7 @@ func TestMailStorage(t *testing.T) {
 		if err == nil {
 			t.Error("the same address in another case made a second participant")
 		}
-		err = db.InRSVPTx(ctx, func(ctx context.Context, rtx bridges.RSVPTx) error {
-			tx := rtx.(*store.Tx)
+		err = db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 			p, err := tx.ParticipantByAddress(ctx, "JANE@example.net")
 			if err != nil {
 				return err

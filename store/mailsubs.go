@@ -13,8 +13,6 @@ import (
 // This file holds the mail side's subscriptions to sources (mail to
 // local+join-SLUG@) and personal calendar tokens (migration 0004).
 
-var _ bridges.SubscriptionTx = (*Tx)(nil)
-
 // SourceBySlug returns the source with that slug, or bridges.ErrNotFound.
 func (tx *Tx) SourceBySlug(ctx context.Context, slug string) (*bridges.Source, error) {
 	return sourceWhere(ctx, tx, "slug", slug)

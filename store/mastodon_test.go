@@ -21,7 +21,7 @@ func TestMastodonStorage(t *testing.T) {
 		}
 		ev := sampleEvent("https://mobilizon.test/events/1", time.Now().Add(24*time.Hour))
 		ev.SourceID = src.ID
-		ch, err := (&bridges.Events{Store: db}).Apply(ctx, ev, nil)
+		ch, err := (&bridges.Events[*store.Tx]{Store: db}).Apply(ctx, ev, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -50,7 +50,7 @@ type DB struct {
 	stmts sync.Map
 }
 
-var _ bridges.Store = (*DB)(nil)
+var _ bridges.Store[*Tx] = (*DB)(nil)
 
 // Open connects to the database named by url: sqlite://PATH (all after
 // sqlite:// is a file path, relative allowed; its folder is created) or
@@ -270,9 +270,10 @@ func (db *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error
 	return nil
 }
 
-// InTx is Tx in the form bridges.Store asks for.
-func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx bridges.Tx) error) error {
-	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error { return fn(ctx, tx) })
+// InTx is Tx under the name bridges.Store asks for: the flows receive
+// *Tx itself, so the compiler checks it has every method they use.
+func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	return db.Tx(ctx, fn)
 }
 
 func oneLine(s string) string {

@@ -44,7 +44,7 @@ func TestEventsRoundTripAndChangeLog(t *testing.T) {
 		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
 			t.Fatal(err)
 		}
-		flow := &bridges.Events{Store: db, Renderer: fakeRenderer{}}
+		flow := &bridges.Events[*store.Tx]{Store: db, Renderer: fakeRenderer{}}
 		start := time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC) // the night Paris moves to summer time
 		ev := sampleEvent("https://mobilizon.test/events/1", start)
 		ev.SourceID = src.ID
@@ -129,7 +129,7 @@ func TestEventsRoundTripAndChangeLog(t *testing.T) {
 func TestEventsTimeRange(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		flow := &bridges.Events{Store: db}
+		flow := &bridges.Events[*store.Tx]{Store: db}
 		base := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 		a := sampleEvent("https://x.test/a", base) // 10:00–12:00
 		b := sampleEvent("https://x.test/b", base.Add(3*time.Hour))

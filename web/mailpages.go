@@ -8,10 +8,11 @@ import (
 	"net/http"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // Responder is the RSVP flow as the pages that mails link to use it
-// (*bridges.RSVP): a mail's token names one invitation.
+// (*bridges.RSVP[*store.Tx]): a mail's token names one invitation.
 type Responder interface {
 	ByToken(ctx context.Context, token string) (*bridges.TokenInvitation, error)
 	AnswerByToken(ctx context.Context, token string, a bridges.Answer) (bridges.Outcome, error)
@@ -19,7 +20,7 @@ type Responder interface {
 	RotateCalendarByToken(ctx context.Context, token string) (string, error)
 }
 
-var _ Responder = (*bridges.RSVP)(nil)
+var _ Responder = (*bridges.RSVP[*store.Tx])(nil)
 
 // MailPages serves the pages the links in passerelle's mails open:
 // /rsvp/{token} (answer yes, maybe or no on the web) and

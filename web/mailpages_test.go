@@ -24,13 +24,13 @@ type flowDouble struct {
 	actorNo int
 }
 
-func (f *flowDouble) Join(ctx context.Context, tx bridges.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
+func (f *flowDouble) Join(ctx context.Context, tx *store.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p.ActorID == 0 {
 		f.actorNo++
 		a := &store.LocalActor{Kind: store.ActorParticipant, Username: "p" + strconv.Itoa(f.actorNo), DisplayName: "Participant", PrivateKeyPEM: "-", PublicKeyPEM: "-"}
-		if err := tx.(*store.Tx).CreateLocalActor(ctx, a); err != nil {
+		if err := tx.CreateLocalActor(ctx, a); err != nil {
 			return "", err
 		}
 		p.ActorID = a.ID
@@ -39,7 +39,7 @@ func (f *flowDouble) Join(ctx context.Context, tx bridges.Tx, p *bridges.Partici
 	return "https://events.example.org/joins/" + strconv.Itoa(len(f.calls)), nil
 }
 
-func (f *flowDouble) Leave(_ context.Context, _ bridges.Tx, _ *bridges.Participant, ev *bridges.StoredEvent, _ string) error {
+func (f *flowDouble) Leave(_ context.Context, _ *store.Tx, _ *bridges.Participant, ev *bridges.StoredEvent, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "leave "+ev.APID)
@@ -63,7 +63,7 @@ func (f *flowDouble) take() []string {
 
 type mailSite struct {
 	*site
-	rsvp *bridges.RSVP
+	rsvp *bridges.RSVP[*store.Tx]
 	flow *flowDouble
 }
 
@@ -74,7 +74,7 @@ func newMailSite(t *testing.T) *mailSite {
 	t.Helper()
 	s := newSite(t)
 	f := &flowDouble{}
-	r := &bridges.RSVP{Store: s.db, Participator: f, Mailer: f, Now: func() time.Time { return now }}
+	r := &bridges.RSVP[*store.Tx]{Store: s.db, Participator: f, Mailer: f, Now: func() time.Time { return now }}
 	if err := (&MailPages{Pages: s.pages, RSVP: r}).Mount(s.mux); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func invitedBefore(t *testing.T, db *store.DB, address string, eventID int64) in
 func TestMailPagesLiveToWatch(t *testing.T) {
 	s := newMailSite(t)
 	ctx := context.Background()
-	flow := &bridges.Events{Store: s.db, Renderer: &ical.Renderer{Now: func() time.Time { return now }}, Now: func() time.Time { return now }}
+	flow := &bridges.Events[*store.Tx]{Store: s.db, Renderer: &ical.Renderer{Now: func() time.Time { return now }}, Now: func() time.Time { return now }}
 	ch, err := flow.Apply(ctx, bridges.Event{APID: "https://peertube.test/videos/watch/1", URL: "https://peertube.test/w/1",
 		Title: "Assemblée en direct", Start: now.Add(48 * time.Hour), TimeZone: "Europe/Paris", Status: bridges.StatusConfirmed,
 		JoinMode: bridges.JoinExternal, Online: true, OnlineURL: "https://peertube.test/w/1", Public: true, OrganizerName: "Libre Café"}, nil)

@@ -56,7 +56,7 @@ func newSite(t *testing.T) *site {
 	if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
 		t.Fatal(err)
 	}
-	flow := &bridges.Events{Store: db, Renderer: &ical.Renderer{Now: func() time.Time { return now }}, Now: func() time.Time { return now }}
+	flow := &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{Now: func() time.Time { return now }}, Now: func() time.Time { return now }}
 	ids := map[string]int64{}
 	paris := time.FixedZone("CET", 3600)
 	for _, ne := range []struct {
@@ -295,7 +295,7 @@ func TestAnswerByEmail(t *testing.T) {
 
 func TestLiveIsToWatch(t *testing.T) {
 	s := newSite(t)
-	flow := &bridges.Events{Store: s.db, Renderer: &ical.Renderer{}}
+	flow := &bridges.Events[*store.Tx]{Store: s.db, Renderer: &ical.Renderer{}}
 	ch, err := flow.Apply(context.Background(), bridges.Event{APID: "https://peertube.test/videos/watch/1", URL: "https://peertube.test/w/1",
 		Title: "Assemblée en direct", Start: now.Add(48 * time.Hour), Status: bridges.StatusConfirmed, JoinMode: bridges.JoinExternal,
 		Online: true, OnlineURL: "https://peertube.test/w/1", Public: true}, nil)

@@ -136,7 +136,7 @@ func runScale(sizes string, nSources, reps int) error {
 			if token == nil {
 				return r, fmt.Errorf("no sync token in the initial sync at %d events", n)
 			}
-			if err := change10(ctx, srv, &bridges.Events{Store: db, Renderer: &ical.Renderer{}}, evs, nil); err != nil {
+			if err := change10(ctx, srv, &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}}, evs, nil); err != nil {
 				return r, err
 			}
 			r.sync, body, err = profiled(srv, fmt.Sprintf("sync-%d", n), func() (time.Duration, string, error) {
@@ -216,7 +216,7 @@ func run(n, nSources, reps int, withRadicale bool) error {
 		servers = append(servers, rad)
 	}
 
-	events := &bridges.Events{Store: db, Renderer: &ical.Renderer{}}
+	events := &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}}
 	results := map[string]map[string]time.Duration{}
 	var order []string
 	record := func(srv, what string, d time.Duration) {
@@ -334,7 +334,7 @@ func load(ctx context.Context, db *store.DB, n, nSources int) ([]*bridges.Stored
 		}
 		srcs = append(srcs, s)
 	}
-	flow := &bridges.Events{Store: db, Renderer: &ical.Renderer{}}
+	flow := &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}}
 	rng := rand.New(rand.NewPCG(1, 2))
 	year := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	out := make([]*bridges.StoredEvent, 0, n)
@@ -407,7 +407,7 @@ func startRadicale(ctx context.Context, dir string, evs []*bridges.StoredEvent) 
 
 // change10 changes 10 events: through the ingest flow for passerelle, by
 // PUT for Radicale (its own way of learning of a change).
-func change10(ctx context.Context, srv server, flow *bridges.Events, evs []*bridges.StoredEvent, hrefs [][]string) error {
+func change10(ctx context.Context, srv server, flow *bridges.Events[*store.Tx], evs []*bridges.StoredEvent, hrefs [][]string) error {
 	for i := range 10 {
 		ev := evs[i*len(evs)/10].Event
 		ev.Title += " (changed)"

@@ -38,7 +38,7 @@ func TestVisitorInBrowserGetsInvitation(t *testing.T) {
 	if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
 		t.Fatal(err)
 	}
-	flow := &bridges.Events{Store: db, Renderer: &ical.Renderer{}}
+	flow := &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}}
 	start := time.Now().Add(96 * time.Hour).Truncate(time.Hour)
 	for i, title := range []string{"Atelier réparation vélo", "Balade du dimanche"} {
 		_, err := flow.Apply(ctx, bridges.Event{APID: fmt.Sprintf("http://127.0.0.1:9/events/%d", i), URL: fmt.Sprintf("http://127.0.0.1:9/events/%d", i),

@@ -15,7 +15,7 @@ import (
 )
 
 // newFederation builds the ActivityPub side from the configuration.
-func newFederation(a *app, db *store.DB, events *bridges.Events, joins bridges.JoinAnswerListener) (*federation.Service, error) {
+func newFederation(a *app, db *store.DB, events *bridges.Events[*store.Tx], joins bridges.JoinAnswerListener[*store.Tx]) (*federation.Service, error) {
 	f := a.cfg.Federation
 	return federation.New(federation.Options{
 		PublicURL:            a.cfg.PublicURL,

@@ -93,7 +93,7 @@ func TestFederationCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := &bridges.Events{Store: db}
+	evs := &bridges.Events[*store.Tx]{Store: db}
 	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
 	for _, e := range []bridges.Event{
 		{APID: peer.EventURL("shown"), Title: "Shown", TimeZone: "Europe/Paris", Status: bridges.StatusConfirmed},

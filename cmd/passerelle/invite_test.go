@@ -33,7 +33,7 @@ func TestInviteSaysWhatIsWrongAndWhy(t *testing.T) {
 			if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
 				t.Fatal(err)
 			}
-			evs := &bridges.Events{Store: db}
+			evs := &bridges.Events[*store.Tx]{Store: db}
 			ids := map[string]int64{}
 			start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
 			for _, e := range []bridges.Event{

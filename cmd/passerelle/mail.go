@@ -20,7 +20,7 @@ import (
 // mailParts is the mail area assembled: the RSVP flow, the receiver that
 // feeds it, and the watcher when mail.imap is set.
 type mailParts struct {
-	rsvp     *bridges.RSVP
+	rsvp     *bridges.RSVP[*store.Tx]
 	receiver *mail.Receiver
 	watcher  *mail.Watcher
 	smtp     *mail.SMTP
@@ -40,7 +40,7 @@ func replyAddress(a *app) (mail.ReplyAddress, error) {
 }
 
 // newMail wires the mail area; without mail.smtp it is off (nil).
-func newMail(a *app, db *store.DB, participator bridges.Participator) (*mailParts, error) {
+func newMail(a *app, db *store.DB, participator bridges.Participator[*store.Tx]) (*mailParts, error) {
 	if !a.cfg.Mail.Enabled() {
 		return nil, nil
 	}
@@ -53,7 +53,7 @@ func newMail(a *app, db *store.DB, participator bridges.Participator) (*mailPart
 		return nil, err
 	}
 	m := &mailParts{smtp: smtp}
-	m.rsvp = &bridges.RSVP{Store: db, Participator: participator, Mailer: mail.Notifier{}, Log: a.log,
+	m.rsvp = &bridges.RSVP[*store.Tx]{Store: db, Participator: participator, Mailer: mail.Notifier{}, Log: a.log,
 		ConfirmWait: time.Duration(a.cfg.Mail.ConfirmWait)}
 	m.receiver = &mail.Receiver{RSVP: m.rsvp, Reply: reply, Log: a.log}
 	if a.cfg.Mail.IMAP != "" {

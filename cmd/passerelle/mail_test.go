@@ -69,7 +69,7 @@ func TestMailByTheBinary(t *testing.T) {
 	if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
 		t.Fatal(err)
 	}
-	flow := &bridges.Events{Store: db, Renderer: &ical.Renderer{}}
+	flow := &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}}
 	start := time.Now().Add(72 * time.Hour).Truncate(time.Hour)
 	for i, title := range []string{"Répar'café de juin", "Atelier vélo"} {
 		_, err := flow.Apply(ctx, bridges.Event{APID: fmt.Sprintf("http://127.0.0.1:9/events/%d", i), Title: title, Start: start.Add(time.Duration(i) * 24 * time.Hour),

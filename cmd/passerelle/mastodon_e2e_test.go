@@ -154,8 +154,8 @@ func (s *site) addSource(slug string) *bridges.Source {
 
 // events is the ingest flow as the federation inbox runs it, with the
 // Mastodon listener, beside the running serve.
-func (s *site) events() *bridges.Events {
-	return &bridges.Events{Store: s.db, Listeners: []bridges.ChangeListener{&mastodon.Listener{}}}
+func (s *site) events() *bridges.Events[*store.Tx] {
+	return &bridges.Events[*store.Tx]{Store: s.db, Listeners: []bridges.ChangeListener[*store.Tx]{&mastodon.Listener{}}}
 }
 
 func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) {

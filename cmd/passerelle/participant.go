@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 type participantCmd struct {
@@ -47,7 +48,7 @@ func (c participantEraseCmd) Run(a *app) error {
 	defer db.Close()
 	// Leaves and the Delete are recorded as deliveries, sent by serve's
 	// workers with the actor's key; the flow needs no mail settings.
-	rsvp := &bridges.RSVP{Store: db, Log: a.log}
+	rsvp := &bridges.RSVP[*store.Tx]{Store: db, Log: a.log}
 	fed, err := newFederation(a, db, nil, rsvp)
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ import (
 // enqueues work needs the same flows that serve's workers run).
 type instance struct {
 	db       *store.DB
-	events   *bridges.Events
+	events   *bridges.Events[*store.Tx]
 	mux      *http.ServeMux
 	workers  *river.Workers
 	periodic []*river.PeriodicJob
@@ -64,7 +64,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		mux:     http.NewServeMux(),
 		workers: river.NewWorkers(),
 	}
-	in.events = &bridges.Events{Store: db, Renderer: &ical.Renderer{}, Log: a.log}
+	in.events = &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}, Log: a.log}
 	river.AddWorker(in.workers, store.ProbeWorker{})
 
 	in.mastodon = mastodon.NewPoster(db, mastodonHTTP(a), a.log)
@@ -99,7 +99,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	var joins bridges.JoinAnswerListener
+	var joins bridges.JoinAnswerListener[*store.Tx]
 	if m != nil {
 		joins = m.rsvp
 	}

@@ -1,6 +1,6 @@
 // Package calendarstest starts a real passerelle calendar server (CalDAV
 // tree, discovery, feeds) over loopback on a test database, and loads it
-// through the same bridges.Events flow that federation uses.
+// through the same bridges.Events[*store.Tx] flow that federation uses.
 package calendarstest
 
 import (
@@ -19,7 +19,7 @@ import (
 // Env is a running calendar server and the flow that feeds it.
 type Env struct {
 	DB     *store.DB
-	Events *bridges.Events
+	Events *bridges.Events[*store.Tx]
 	// URL is the server's base URL (http://127.0.0.1:PORT), no slash.
 	URL string
 	// publicURL is the public_url the feeds name: the first replica's URL.
@@ -53,7 +53,7 @@ func start(tb testing.TB, db *store.DB, publicURL string) *Env {
 	caldav.Mount(mux, &caldav.Server{Store: st}, &caldav.Feeds{Store: st, PublicURL: publicURL}, caldav.MountOptions{})
 	return &Env{
 		DB:        db,
-		Events:    &bridges.Events{Store: db, Renderer: &ical.Renderer{}},
+		Events:    &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}},
 		URL:       srv.URL,
 		publicURL: publicURL,
 	}
