@@ -2,39 +2,28 @@ package caldav
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
-	"time"
+
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 var _ FeedStore = (*DBStore)(nil)
 
-// StoredFeed reads the feed kept for cal in calendar_feeds, when it was
-// built at version.
+// StoredFeed reads the feed kept for cal when it was built at version.
 func (d *DBStore) StoredFeed(ctx context.Context, cal *Calendar, version string) (*AssembledFeed, error) {
-	feed := &AssembledFeed{Version: version}
-	err := d.DB.QueryRow(ctx, "SELECT seq, body, body_gzip FROM calendar_feeds WHERE owner = ? AND slug = ? AND version = ?",
-		cal.Owner, cal.Slug, version).Scan(&feed.Seq, &feed.Body, &feed.Gzipped)
-	if errors.Is(err, sql.ErrNoRows) {
+	kept, err := d.DB.KeptFeed(ctx, cal.Owner, cal.Slug, version)
+	if errors.Is(err, bridges.ErrNotFound) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read kept feed %s/%s: %w", cal.Owner, cal.Slug, err)
+		return nil, err
 	}
-	return feed, nil
+	return &AssembledFeed{Seq: kept.Seq, Version: kept.Version, Body: kept.Body, Gzipped: kept.Gzipped}, nil
 }
 
-// SaveFeed keeps feed in calendar_feeds (one row per calendar), unless the
-// row holds a feed built at a later sequence.
+// SaveFeed keeps feed (one per calendar), unless a feed built at a later
+// sequence is kept already.
 func (d *DBStore) SaveFeed(ctx context.Context, cal *Calendar, feed *AssembledFeed) error {
-	_, err := d.DB.Exec(ctx, `INSERT INTO calendar_feeds (owner, slug, seq, version, body, body_gzip, built_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (owner, slug) DO UPDATE SET seq = excluded.seq, version = excluded.version, body = excluded.body,
-			body_gzip = excluded.body_gzip, built_at = excluded.built_at
-		WHERE calendar_feeds.seq <= excluded.seq`,
-		cal.Owner, cal.Slug, feed.Seq, feed.Version, feed.Body, feed.Gzipped, time.Now().UnixMicro())
-	if err != nil {
-		return fmt.Errorf("keep feed %s/%s: %w", cal.Owner, cal.Slug, err)
-	}
-	return nil
+	return d.DB.KeepFeed(ctx, cal.Owner, cal.Slug, &store.KeptFeed{Seq: feed.Seq, Version: feed.Version, Body: feed.Body, Gzipped: feed.Gzipped})
 }

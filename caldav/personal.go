@@ -87,40 +87,17 @@ type member struct {
 }
 
 // members reads the answered invitations of the calendar's participant
-// (cal.SourceID holds the participant's id for personal calendars).
+// (cal.SourceID holds the participant's id for personal calendars), with
+// their events, in one query.
 func (p *PersonalStore) members(ctx context.Context, cal *Calendar) ([]member, error) {
-	rows, err := p.DB.Query(ctx, `SELECT i.event_id, i.state, i.updated_at, pa.address FROM invitations i JOIN participants pa ON pa.id = i.participant_id
-		WHERE i.participant_id = ? AND i.answered_at <> 0 ORDER BY i.event_id`, cal.SourceID)
+	answered, err := p.DB.AnsweredEvents(ctx, cal.SourceID)
 	if err != nil {
-		return nil, fmt.Errorf("read personal calendar: %w", err)
+		return nil, err
 	}
-	type row struct {
-		id      int64
-		state   string
-		updated int64
-		address string
-	}
-	var rs []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.state, &r.updated, &r.address); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read personal calendar: %w", err)
-		}
-		rs = append(rs, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read personal calendar: %w", err)
-	}
-	out := make([]member, 0, len(rs))
-	for _, r := range rs {
-		ev, err := p.DB.EventByID(ctx, r.id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, member{ev: ev, state: bridges.ParticipationState(r.state), address: r.address,
-			changed: max(r.updated, ev.ModifiedAt.UnixMicro())})
+	out := make([]member, len(answered))
+	for i, a := range answered {
+		out[i] = member{ev: a.Event, state: a.State, address: a.Address,
+			changed: max(a.AnswerChanged.UnixMicro(), a.Event.ModifiedAt.UnixMicro())}
 	}
 	return out, nil
 }
@@ -190,10 +167,11 @@ func (p *PersonalStore) Changes(ctx context.Context, cal *Calendar, since int64,
 	if err != nil {
 		return nil, 0, err
 	}
-	var created, last int64
-	if err := p.DB.QueryRow(ctx, "SELECT created_at FROM participants WHERE id = ?", cal.SourceID).Scan(&created); err != nil {
+	createdAt, err := p.DB.ParticipantCreatedAt(ctx, cal.SourceID)
+	if err != nil {
 		return nil, 0, fmt.Errorf("read personal calendar: %w", err)
 	}
+	created, last := createdAt.UnixMicro(), int64(0)
 	for _, m := range ms {
 		last = max(last, m.changed)
 	}
