@@ -24,9 +24,9 @@ const participantName = "Participant (by email, via passerelle)"
 // creating the actor (with its own key) on first use and setting p.ActorID.
 func (s *Service) participantActor(ctx context.Context, tx *store.Tx, p *bridges.Participant) (string, error) {
 	if p.ActorID != 0 {
-		var username string
-		if err := tx.QueryRow(ctx, "SELECT username FROM local_actors WHERE id = ?", p.ActorID).Scan(&username); err != nil {
-			return "", fmt.Errorf("load participant actor %d: %w", p.ActorID, err)
+		username, err := tx.LocalActorUsername(ctx, p.ActorID)
+		if err != nil {
+			return "", fmt.Errorf("load participant actor: %w", err)
 		}
 		return username, nil
 	}
@@ -120,8 +120,8 @@ func (s *Service) Forget(ctx context.Context, stx *store.Tx, p *bridges.Particip
 	if err != nil {
 		return err
 	}
-	if _, err := stx.Exec(ctx, "UPDATE local_actors SET display_name = ? WHERE id = ?", participantName, p.ActorID); err != nil {
-		return fmt.Errorf("neutralise participant actor %d: %w", p.ActorID, err)
+	if err := stx.SetLocalActorDisplayName(ctx, p.ActorID, participantName); err != nil {
+		return fmt.Errorf("neutralise participant actor: %w", err)
 	}
 	actor := s.ActorURL(username)
 	body, err := json.Marshal(map[string]any{

@@ -69,3 +69,25 @@ func (tx *Tx) CreateLocalActor(ctx context.Context, a *LocalActor) error {
 	}
 	return nil
 }
+
+// LocalActorUsername returns the username of the local actor with that id
+// in the transaction, or bridges.ErrNotFound.
+func (tx *Tx) LocalActorUsername(ctx context.Context, id int64) (string, error) {
+	var username string
+	err := tx.QueryRow(ctx, "SELECT username FROM local_actors WHERE id = ?", id).Scan(&username)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", bridges.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("read local actor %d: %w", id, err)
+	}
+	return username, nil
+}
+
+// SetLocalActorDisplayName renames a local actor.
+func (tx *Tx) SetLocalActorDisplayName(ctx context.Context, id int64, name string) error {
+	if _, err := tx.Exec(ctx, "UPDATE local_actors SET display_name = ? WHERE id = ?", name, id); err != nil {
+		return fmt.Errorf("rename local actor %d: %w", id, err)
+	}
+	return nil
+}

@@ -500,23 +500,5 @@ func (p *Pages) answer(w http.ResponseWriter, r *http.Request) {
 // allow counts one use of bucket and reports whether it stays within
 // limit per hour. Counts live in the database, so every replica sees them.
 func (p *Pages) allow(ctx context.Context, bucket string, limit int) (bool, error) {
-	now := p.now()
-	var n int
-	err := p.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM form_posts WHERE at < ?", now.Add(-24*time.Hour).UnixMicro()); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM form_posts WHERE bucket = ? AND at > ?", bucket, now.Add(-time.Hour).UnixMicro()).Scan(&n); err != nil {
-			return err
-		}
-		if n >= limit {
-			return nil
-		}
-		_, err := tx.Exec(ctx, "INSERT INTO form_posts (bucket, at) VALUES (?, ?)", bucket, now.UnixMicro())
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("rate limit: %w", err)
-	}
-	return n < limit, nil
+	return p.DB.CountFormPost(ctx, bucket, limit, p.now())
 }
