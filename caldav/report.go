@@ -1,7 +1,6 @@
 package caldav
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -10,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	goical "github.com/emersion/go-ical"
 	webdav "github.com/emersion/go-webdav/caldav"
+
+	"codeberg.org/passerelle/passerelle/ical"
 )
 
 // syncTokenPrefix makes sync tokens URIs, as RFC 6578 §3.2 requires.
@@ -60,11 +60,10 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 
 // calendarQuery answers a calendar-query. The VEVENT time-range, which is
 // what clients send, is answered by the store's index with RFC 4791 §9.9
-// overlap semantics. go-webdav v0.6.0's matcher gets that case wrong (it
-// tests eventStart.After(start), so an event that starts exactly at the
-// range start, or that fills the range exactly, is missed); it is still
-// used, on the parsed objects, for the rarer prop-filter and text-match
-// filters, which it implements well.
+// overlap semantics (go-webdav v0.6.0's matcher tests
+// eventStart.After(start), so it missed an event that starts exactly at the
+// range start). The rest of the filter, in go-webdav's model, is matched on
+// the ical package's parse of the objects (filter.go).
 func (s *Server) calendarQuery(ctx context.Context, w http.ResponseWriter, cal *Calendar, body *node) error {
 	req := propsOf(body)
 	filter := body.child(nsCalDAV, "filter")
@@ -118,13 +117,16 @@ func (s *Server) calendarQuery(ctx context.Context, w http.ResponseWriter, cal *
 	return nil
 }
 
-// hasFilters reports whether a filter asks for more than "is a VEVENT".
-func hasFilters(cf webdav.CompFilter) bool {
-	if len(cf.Props) > 0 || !cf.Start.IsZero() || !cf.End.IsZero() {
+// hasFilters reports whether a VCALENDAR comp-filter asks for more than
+// "holds a VEVENT", which every stored object does. A nested comp-filter
+// inside the VEVENT is a filter even when empty: it asks for such a
+// sub-component.
+func hasFilters(cal webdav.CompFilter) bool {
+	if len(cal.Props) > 0 || !cal.Start.IsZero() || !cal.End.IsZero() || len(cal.Comps) > 1 {
 		return true
 	}
-	for _, c := range cf.Comps {
-		if hasFilters(c) || c.IsNotDefined {
+	for _, ev := range cal.Comps {
+		if len(ev.Props) > 0 || len(ev.Comps) > 0 || !ev.Start.IsZero() || !ev.End.IsZero() || ev.IsNotDefined {
 			return true
 		}
 	}
@@ -132,15 +134,11 @@ func hasFilters(cf webdav.CompFilter) bool {
 }
 
 func matchObject(cf webdav.CompFilter, data []byte) (bool, error) {
-	cal, err := goical.NewDecoder(bytes.NewReader(data)).Decode()
+	cal, err := ical.ParseObject(data)
 	if err != nil {
 		return false, errorf(http.StatusInternalServerError, "parse stored calendar: %v", err)
 	}
-	ok, err := webdav.Match(cf, &webdav.CalendarObject{Data: cal})
-	if err != nil {
-		return false, errorf(http.StatusBadRequest, "apply filter: %v", err)
-	}
-	return ok, nil
+	return matchComp(cf, cal)
 }
 
 // parseCompFilter reads a CALDAV:comp-filter into go-webdav's model.

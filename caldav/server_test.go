@@ -148,7 +148,18 @@ func testCalendarQueryTimeRange(t *testing.T, db *store.DB) {
 		{"open end", `<c:time-range start="20250501T000000Z"/>`, []string{"boundary", "exhibition", "new-york-cancelled"}},
 		{"inside a long event", `<c:time-range start="20250815T000000Z" end="20250816T000000Z"/>`, []string{"exhibition"}},
 		{"open start", `<c:time-range end="20250601T000001Z"/>`, []string{"boundary", "gancio-2021", "mobilizon-2019", "paris-dst"}},
-		{"text match through go-webdav", `<c:prop-filter name="SUMMARY"><c:text-match>jazz</c:text-match></c:prop-filter>`, []string{"new-york-cancelled"}},
+		{"text match", `<c:prop-filter name="SUMMARY"><c:text-match>jazz</c:text-match></c:prop-filter>`, []string{"new-york-cancelled"}},
+		// i;ascii-casemap, the default collation (RFC 4791 §9.7.5): go-webdav
+		// compared case-sensitively.
+		{"text match ignores ASCII case", `<c:prop-filter name="SUMMARY"><c:text-match>JAZZ</c:text-match></c:prop-filter>`, []string{"new-york-cancelled"}},
+		{"negated text match with a time-range", `<c:time-range start="20250501T000000Z"/><c:prop-filter name="SUMMARY"><c:text-match negate-condition="yes">jazz</c:text-match></c:prop-filter>`, []string{"boundary", "exhibition"}},
+		{"property defined", `<c:prop-filter name="STATUS"><c:text-match>CANCELLED</c:text-match></c:prop-filter>`, []string{"new-york-cancelled"}},
+		{"property not defined", `<c:prop-filter name="X-NOT-THERE"><c:is-not-defined/></c:prop-filter>`, []string{"boundary", "exhibition", "gancio-2021", "mobilizon-2019", "new-york-cancelled", "paris-dst"}},
+		{"defined property required", `<c:prop-filter name="X-NOT-THERE"/>`, nil},
+		{"parameter text", `<c:prop-filter name="DTSTART"><c:param-filter name="TZID"><c:text-match>europe/paris</c:text-match></c:param-filter></c:prop-filter>`, []string{"paris-dst"}},
+		{"property time-range", `<c:prop-filter name="DTSTART"><c:time-range start="20250329T000000Z" end="20250330T000000Z"/></c:prop-filter>`, []string{"paris-dst"}},
+		{"no alarm", `<c:comp-filter name="VALARM"><c:is-not-defined/></c:comp-filter>`, []string{"boundary", "exhibition", "gancio-2021", "mobilizon-2019", "new-york-cancelled", "paris-dst"}},
+		{"an alarm required", `<c:comp-filter name="VALARM"/>`, nil},
 		{"no filter inside VEVENT", ``, []string{"boundary", "exhibition", "gancio-2021", "mobilizon-2019", "new-york-cancelled", "paris-dst"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
