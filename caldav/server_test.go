@@ -372,7 +372,7 @@ func testFeedKeptAcrossChangesAndReplicas(t *testing.T, db *store.DB) {
 	etag := resp.Header.Get("ETag")
 	var version string
 	var kept int
-	if err := env.DB.QueryRow(t.Context(), "SELECT version, LENGTH(body) FROM calendar_feeds WHERE owner = ? AND slug = ?", "public", "all").Scan(&version, &kept); err != nil {
+	if err := storetest.QueryRow(env.DB, "SELECT version, LENGTH(body) FROM calendar_feeds WHERE owner = ? AND slug = ?", "public", "all").Scan(&version, &kept); err != nil {
 		t.Fatalf("no kept feed after the first request: %v", err)
 	}
 	if !strings.Contains(etag, version) || kept != len(first) {
@@ -382,7 +382,7 @@ func testFeedKeptAcrossChangesAndReplicas(t *testing.T, db *store.DB) {
 	// Mark the kept row: a replica that reads it shows the mark, one that
 	// rebuilt the feed would not.
 	marked := strings.Replace(first, "X-WR-CALNAME:All followed events", "X-WR-CALNAME:kept row", 1)
-	if _, err := env.DB.Exec(t.Context(), "UPDATE calendar_feeds SET body = ? WHERE slug = ?", []byte(marked), "all"); err != nil {
+	if _, err := storetest.Exec(env.DB, "UPDATE calendar_feeds SET body = ? WHERE slug = ?", []byte(marked), "all"); err != nil {
 		t.Fatal(err)
 	}
 	replica := env.Replica(t)

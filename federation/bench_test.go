@@ -194,14 +194,13 @@ func benchmarkInboxAccept(b *testing.B) {
 	// Every request's activity is recorded for an inbox job, and the jobs
 	// are far fewer than the requests.
 	var rows, queued, jobs int
-	ctx := context.Background()
 	h := ib.h
-	err := h.db.QueryRow(ctx, `SELECT COUNT(*) FROM inbox_pending`).Scan(&rows)
+	err := storetest.QueryRow(h.db, `SELECT COUNT(*) FROM inbox_pending`).Scan(&rows)
 	if err == nil {
-		err = h.db.QueryRow(ctx, `SELECT COUNT(*) FROM inbox_pending WHERE job_id IN (SELECT id FROM river_job WHERE kind = ?)`, InboxJob{}.Kind()).Scan(&queued)
+		err = storetest.QueryRow(h.db, `SELECT COUNT(*) FROM inbox_pending WHERE job_id IN (SELECT id FROM river_job WHERE kind = ?)`, InboxJob{}.Kind()).Scan(&queued)
 	}
 	if err == nil {
-		err = h.db.QueryRow(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = ?`, InboxJob{}.Kind()).Scan(&jobs)
+		err = storetest.QueryRow(h.db, `SELECT COUNT(*) FROM river_job WHERE kind = ?`, InboxJob{}.Kind()).Scan(&jobs)
 	}
 	if err != nil || rows != b.N+1 || queued != b.N+1 || jobs == 0 {
 		b.Fatalf("%d activities recorded, %d queued, %d jobs, for %d requests: %v", rows, queued, jobs, b.N+1, err)
@@ -232,7 +231,7 @@ func benchmarkInboxStore(b *testing.B) {
 		// The job's work: the replay guard, then the event. (Finding the
 		// job's id is a look-up of its own, small against the rest.)
 		var job int64
-		if err := h.db.QueryRow(context.Background(), `SELECT job_id FROM inbox_pending ORDER BY id DESC LIMIT 1`).Scan(&job); err != nil {
+		if err := storetest.QueryRow(h.db, `SELECT job_id FROM inbox_pending ORDER BY id DESC LIMIT 1`).Scan(&job); err != nil {
 			b.Fatal(err)
 		}
 		if err := h.svc.ProcessBatch(context.Background(), job); err != nil {

@@ -89,7 +89,7 @@ func deliverN(t *testing.T, h *harness, inbox string, n int) []int64 {
 func slotsHeld(t *testing.T, db *store.DB) int {
 	t.Helper()
 	var n int
-	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM delivery_slots`).Scan(&n); err != nil {
+	if err := storetest.QueryRow(db, `SELECT COUNT(*) FROM delivery_slots`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -172,7 +172,7 @@ func TestHostBusySnoozes(t *testing.T) {
 			if a.db.Backend() == store.SQLite {
 				metadata = "json(metadata)" // riversqlite stores JSONB
 			}
-			rows, err := a.db.Query(ctx, `SELECT `+metadata+` FROM river_job WHERE kind = ?`, DeliverJob{}.Kind())
+			rows, err := storetest.Query(a.db, `SELECT `+metadata+` FROM river_job WHERE kind = ?`, DeliverJob{}.Kind())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -156,7 +157,7 @@ func TestDeliveryOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var goneID int64
-	h.db.QueryRow(ctx, `SELECT MAX(id) FROM deliveries`).Scan(&goneID)
+	storetest.QueryRow(h.db, `SELECT MAX(id) FROM deliveries`).Scan(&goneID)
 	if retry, err := h.svc.RunDelivery(ctx, goneID); err != nil || retry != 0 {
 		t.Fatalf("delivery to a gone actor: retry %s, %v", retry, err)
 	}

@@ -41,7 +41,7 @@ func eraseParticipant(t *testing.T, h *harness, p *bridges.Participant, ev *brid
 	if h.db.Backend() == store.SQLite {
 		args = "json(args)" // riversqlite stores JSONB
 	}
-	rows, err := h.db.Query(ctx, `SELECT `+args+` FROM river_job WHERE kind = ?`, EraseActorJob{}.Kind())
+	rows, err := storetest.Query(h.db, `SELECT `+args+` FROM river_job WHERE kind = ?`, EraseActorJob{}.Kind())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func eraseParticipant(t *testing.T, h *harness, p *bridges.Participant, ev *brid
 func runPending(t *testing.T, h *harness) {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := h.db.Query(ctx, `SELECT id FROM deliveries WHERE state = ?`, store.DeliveryPending)
+	rows, err := storetest.Query(h.db, `SELECT id FROM deliveries WHERE state = ?`, store.DeliveryPending)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func testEraseActorAfterDeliveries(t *testing.T, h *harness) {
 		t.Errorf("actor row after removal: %v", err)
 	}
 	var keys int
-	h.db.QueryRow(ctx, `SELECT COUNT(*) FROM local_actors WHERE public_key_pem = ?`, a.PublicKeyPEM).Scan(&keys)
+	storetest.QueryRow(h.db, `SELECT COUNT(*) FROM local_actors WHERE public_key_pem = ?`, a.PublicKeyPEM).Scan(&keys)
 	if keys != 0 {
 		t.Errorf("the erased actor's key is still stored")
 	}

@@ -150,7 +150,7 @@ func TestInboxRefusals(t *testing.T) {
 	eventually(t, "the inbox drained", h.inboxDrained)
 
 	var recorded int
-	if err := h.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM inbox_seen`).Scan(&recorded); err != nil {
+	if err := storetest.QueryRow(h.db, `SELECT COUNT(*) FROM inbox_seen`).Scan(&recorded); err != nil {
 		t.Fatal(err)
 	}
 	// forged + replayed (once): the refused requests recorded nothing.

@@ -7,6 +7,7 @@ import (
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -136,7 +137,7 @@ func TestFedifyPeerTube(t *testing.T) {
 // processed (a processed activity leaves the queue).
 func (h *harness) inboxDrained() bool {
 	var n int
-	if err := h.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM inbox_pending`).Scan(&n); err != nil {
+	if err := storetest.QueryRow(h.db, `SELECT COUNT(*) FROM inbox_pending`).Scan(&n); err != nil {
 		h.t.Fatal(err)
 	}
 	return n == 0

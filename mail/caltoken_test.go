@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -46,7 +47,7 @@ func TestOneCalendarLinkPerParticipant(t *testing.T) {
 		t.Errorf("two mails, two calendar links %q: want one", links)
 	}
 	var n int
-	if err := env.db.QueryRow(ctx, "SELECT COUNT(*) FROM calendar_tokens").Scan(&n); err != nil {
+	if err := storetest.QueryRow(env.db, "SELECT COUNT(*) FROM calendar_tokens").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {

@@ -46,13 +46,13 @@ func scanActor(row scanner) (*LocalActor, error) {
 // LocalActorByUsername returns the local actor with that username, or
 // bridges.ErrNotFound.
 func (db *DB) LocalActorByUsername(ctx context.Context, username string) (*LocalActor, error) {
-	return scanActor(db.QueryRow(ctx, "SELECT "+actorColumns+" FROM local_actors WHERE username = ?", username))
+	return scanActor(db.queryRow(ctx, "SELECT "+actorColumns+" FROM local_actors WHERE username = ?", username))
 }
 
 // LocalActorByUsername returns the local actor with that username in the
 // transaction, or bridges.ErrNotFound.
 func (tx *Tx) LocalActorByUsername(ctx context.Context, username string) (*LocalActor, error) {
-	return scanActor(tx.QueryRow(ctx, "SELECT "+actorColumns+" FROM local_actors WHERE username = ?", username))
+	return scanActor(tx.queryRow(ctx, "SELECT "+actorColumns+" FROM local_actors WHERE username = ?", username))
 }
 
 // CreateLocalActor inserts a local actor and sets a.ID. A username already
@@ -62,7 +62,7 @@ func (tx *Tx) CreateLocalActor(ctx context.Context, a *LocalActor) error {
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = time.Now()
 	}
-	err := tx.QueryRow(ctx, `INSERT INTO local_actors (kind, username, display_name, private_key_pem, public_key_pem, created_at)
+	err := tx.queryRow(ctx, `INSERT INTO local_actors (kind, username, display_name, private_key_pem, public_key_pem, created_at)
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, a.Kind, a.Username, a.DisplayName, a.PrivateKeyPEM, a.PublicKeyPEM, micro(a.CreatedAt)).Scan(&a.ID)
 	if err != nil {
 		return fmt.Errorf("create local actor %s: %w", a.Username, err)
@@ -74,7 +74,7 @@ func (tx *Tx) CreateLocalActor(ctx context.Context, a *LocalActor) error {
 // in the transaction, or bridges.ErrNotFound.
 func (tx *Tx) LocalActorUsername(ctx context.Context, id int64) (string, error) {
 	var username string
-	err := tx.QueryRow(ctx, "SELECT username FROM local_actors WHERE id = ?", id).Scan(&username)
+	err := tx.queryRow(ctx, "SELECT username FROM local_actors WHERE id = ?", id).Scan(&username)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", bridges.ErrNotFound
 	}
@@ -86,7 +86,7 @@ func (tx *Tx) LocalActorUsername(ctx context.Context, id int64) (string, error) 
 
 // SetLocalActorDisplayName renames a local actor.
 func (tx *Tx) SetLocalActorDisplayName(ctx context.Context, id int64, name string) error {
-	if _, err := tx.Exec(ctx, "UPDATE local_actors SET display_name = ? WHERE id = ?", name, id); err != nil {
+	if _, err := tx.exec(ctx, "UPDATE local_actors SET display_name = ? WHERE id = ?", name, id); err != nil {
 		return fmt.Errorf("rename local actor %d: %w", id, err)
 	}
 	return nil

@@ -30,7 +30,7 @@ type CalendarSource struct {
 // CalendarSources lists the sources that have a public calendar: every
 // source not unfollowed or refused, by slug.
 func (db *DB) CalendarSources(ctx context.Context) ([]CalendarSource, error) {
-	rows, err := db.Query(ctx, "SELECT id, slug, name, summary FROM sources WHERE state <> ? AND state <> ? ORDER BY slug",
+	rows, err := db.query(ctx, "SELECT id, slug, name, summary FROM sources WHERE state <> ? AND state <> ? ORDER BY slug",
 		string(bridges.SourceUnfollowed), string(bridges.SourceRefused))
 	if err != nil {
 		return nil, fmt.Errorf("list calendars: %w", err)
@@ -51,7 +51,7 @@ func (db *DB) CalendarSources(ctx context.Context) ([]CalendarSource, error) {
 // or bridges.ErrNotFound.
 func (db *DB) CalendarSource(ctx context.Context, slug string) (*CalendarSource, error) {
 	var c CalendarSource
-	err := db.QueryRow(ctx, "SELECT id, slug, name, summary FROM sources WHERE slug = ? AND state <> ? AND state <> ?",
+	err := db.queryRow(ctx, "SELECT id, slug, name, summary FROM sources WHERE slug = ? AND state <> ? AND state <> ?",
 		slug, string(bridges.SourceUnfollowed), string(bridges.SourceRefused)).Scan(&c.ID, &c.Slug, &c.Name, &c.Summary)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridges.ErrNotFound
@@ -94,7 +94,7 @@ func (db *DB) calendarObjects(ctx context.Context, sourceID int64, extra string,
 		cols += ", e.calendar"
 	}
 	q := "SELECT " + cols + " FROM events e JOIN sources s ON s.id = e.source_id WHERE " + where + extra + " ORDER BY " + order
-	rows, err := db.Query(ctx, q, append(args, extraArgs...)...)
+	rows, err := db.query(ctx, q, append(args, extraArgs...)...)
 	if err != nil {
 		return nil, fmt.Errorf("read calendar: %w", err)
 	}
@@ -188,7 +188,7 @@ func (db *DB) CalendarChanges(ctx context.Context, sourceID, since int64, limit 
 	var lo, hi sql.NullInt64
 	// Two subqueries, not MIN and MAX in one: SQLite answers a lone MIN
 	// or MAX from the index in one step, but both together by a scan.
-	if err := db.QueryRow(ctx, "SELECT (SELECT MIN(seq) FROM change_log), (SELECT MAX(seq) FROM change_log)").Scan(&lo, &hi); err != nil {
+	if err := db.queryRow(ctx, "SELECT (SELECT MIN(seq) FROM change_log), (SELECT MAX(seq) FROM change_log)").Scan(&lo, &hi); err != nil {
 		return nil, 0, fmt.Errorf("read change log bounds: %w", err)
 	}
 	// The log keeps everything from lo on; a position before lo-1 may have
@@ -206,7 +206,7 @@ func (db *DB) CalendarChanges(ctx context.Context, sourceID, since int64, limit 
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
-	rows, err := db.Query(ctx, q, args...)
+	rows, err := db.query(ctx, q, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read change log: %w", err)
 	}
@@ -237,7 +237,7 @@ func (db *DB) CalendarState(ctx context.Context, sourceID int64) (seq int64, at 
 		args = append(args, sourceID)
 	}
 	var us int64
-	err = db.QueryRow(ctx, q, args...).Scan(&seq, &us)
+	err = db.queryRow(ctx, q, args...).Scan(&seq, &us)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}
@@ -259,7 +259,7 @@ type KeptFeed struct {
 // built at version, or bridges.ErrNotFound.
 func (db *DB) KeptFeed(ctx context.Context, owner, slug, version string) (*KeptFeed, error) {
 	feed := &KeptFeed{Version: version}
-	err := db.QueryRow(ctx, "SELECT seq, body, body_gzip FROM calendar_feeds WHERE owner = ? AND slug = ? AND version = ?",
+	err := db.queryRow(ctx, "SELECT seq, body, body_gzip FROM calendar_feeds WHERE owner = ? AND slug = ? AND version = ?",
 		owner, slug, version).Scan(&feed.Seq, &feed.Body, &feed.Gzipped)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridges.ErrNotFound
@@ -273,7 +273,7 @@ func (db *DB) KeptFeed(ctx context.Context, owner, slug, version string) (*KeptF
 // KeepFeed keeps a calendar's feed (one row per calendar), unless the row
 // holds a feed built at a later sequence.
 func (db *DB) KeepFeed(ctx context.Context, owner, slug string, feed *KeptFeed) error {
-	_, err := db.Exec(ctx, `INSERT INTO calendar_feeds (owner, slug, seq, version, body, body_gzip, built_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err := db.exec(ctx, `INSERT INTO calendar_feeds (owner, slug, seq, version, body, body_gzip, built_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (owner, slug) DO UPDATE SET seq = excluded.seq, version = excluded.version, body = excluded.body,
 			body_gzip = excluded.body_gzip, built_at = excluded.built_at
 		WHERE calendar_feeds.seq <= excluded.seq`,
@@ -297,7 +297,7 @@ type Answered struct {
 // AnsweredEvents lists the events a participant answered (deleted ones
 // included, so that sync can report them gone), by event id, in one query.
 func (db *DB) AnsweredEvents(ctx context.Context, participantID int64) ([]Answered, error) {
-	rows, err := db.Query(ctx, "SELECT "+prefixed("e.", eventColumns)+`, i.state, i.updated_at, pa.address
+	rows, err := db.query(ctx, "SELECT "+prefixed("e.", eventColumns)+`, i.state, i.updated_at, pa.address
 		FROM invitations i JOIN participants pa ON pa.id = i.participant_id JOIN events e ON e.id = i.event_id
 		WHERE i.participant_id = ? AND i.answered_at <> 0 ORDER BY i.event_id`, participantID)
 	if err != nil {
@@ -331,7 +331,7 @@ func (r rowWith) Scan(dest ...any) error { return r.row.Scan(append(dest, r.extr
 // ParticipantCreatedAt is when a participant's row was made.
 func (db *DB) ParticipantCreatedAt(ctx context.Context, id int64) (time.Time, error) {
 	var us int64
-	err := db.QueryRow(ctx, "SELECT created_at FROM participants WHERE id = ?", id).Scan(&us)
+	err := db.queryRow(ctx, "SELECT created_at FROM participants WHERE id = ?", id).Scan(&us)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, bridges.ErrNotFound
 	}

@@ -23,7 +23,7 @@ func (db *DB) AcquireDeliverySlot(ctx context.Context, host string, limit int, u
 	now := micro(time.Now())
 	err = db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
 		for slot := range limit {
-			res, err := tx.Exec(ctx, `INSERT INTO delivery_slots (host, slot, token, expires_at) VALUES (?, ?, ?, ?)
+			res, err := tx.exec(ctx, `INSERT INTO delivery_slots (host, slot, token, expires_at) VALUES (?, ?, ?, ?)
 				ON CONFLICT (host, slot) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
 				WHERE delivery_slots.expires_at <= ?`,
 				host, slot, token, micro(until), now)
@@ -54,7 +54,7 @@ func (db *DB) AcquireDeliverySlot(ctx context.Context, host string, limit int, u
 // and was taken over has another token, so a late release leaves the new
 // holder's slot alone.
 func (db *DB) ReleaseDeliverySlot(ctx context.Context, host, token string) error {
-	if _, err := db.Exec(ctx, `DELETE FROM delivery_slots WHERE host = ? AND token = ?`, host, token); err != nil {
+	if _, err := db.exec(ctx, `DELETE FROM delivery_slots WHERE host = ? AND token = ?`, host, token); err != nil {
 		return fmt.Errorf("release a delivery slot for %s: %w", host, err)
 	}
 	return nil

@@ -19,7 +19,7 @@ import (
 // waiting or retrying.
 func (db *DB) PendingDeliveriesFrom(ctx context.Context, actorID int64) (int, error) {
 	var n int
-	if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM deliveries WHERE actor_id = ? AND state = ?", actorID, DeliveryPending).Scan(&n); err != nil {
+	if err := db.queryRow(ctx, "SELECT COUNT(*) FROM deliveries WHERE actor_id = ? AND state = ?", actorID, DeliveryPending).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count pending deliveries of actor %d: %w", actorID, err)
 	}
 	return n, nil
@@ -32,7 +32,7 @@ func (db *DB) PendingDeliveriesFrom(ctx context.Context, actorID int64) (int, er
 func (tx *Tx) RemoveParticipantActor(ctx context.Context, actorID int64, now time.Time) (bool, error) {
 	var username string
 	var created int64
-	err := tx.QueryRow(ctx, "SELECT username, created_at FROM local_actors WHERE id = ? AND kind = ?", actorID, ActorParticipant).Scan(&username, &created)
+	err := tx.queryRow(ctx, "SELECT username, created_at FROM local_actors WHERE id = ? AND kind = ?", actorID, ActorParticipant).Scan(&username, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -50,7 +50,7 @@ func (tx *Tx) RemoveParticipantActor(ctx context.Context, actorID int64, now tim
 		{`DELETE FROM local_actors WHERE id = ?`, []any{actorID}},
 	}
 	for _, s := range steps {
-		if _, err := tx.Exec(ctx, s.q, s.args...); err != nil {
+		if _, err := tx.exec(ctx, s.q, s.args...); err != nil {
 			return false, fmt.Errorf("remove participant actor %d: %w", actorID, err)
 		}
 	}
@@ -61,7 +61,7 @@ func (tx *Tx) RemoveParticipantActor(ctx context.Context, actorID int64, now tim
 // bridges.ErrNotFound when no actor of that name was erased.
 func (db *DB) ErasedActor(ctx context.Context, username string) (time.Time, error) {
 	var deleted int64
-	err := db.QueryRow(ctx, "SELECT deleted_at FROM erased_actors WHERE username = ?", username).Scan(&deleted)
+	err := db.queryRow(ctx, "SELECT deleted_at FROM erased_actors WHERE username = ?", username).Scan(&deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, bridges.ErrNotFound
 	}

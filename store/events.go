@@ -92,8 +92,8 @@ func fromMicro(us int64) time.Time {
 func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
 
 type querier interface {
-	QueryRow(ctx context.Context, q string, args ...any) *sql.Row
-	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	queryRow(ctx context.Context, q string, args ...any) *sql.Row
+	query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
 // EventByAPID returns the event with that ActivityPub id, deleted ones
@@ -120,7 +120,7 @@ func (tx *Tx) EventByID(ctx context.Context, id int64) (*bridges.StoredEvent, er
 }
 
 func eventWhere(ctx context.Context, q querier, where string, arg any) (*bridges.StoredEvent, error) {
-	return scanEvent(q.QueryRow(ctx, "SELECT "+eventColumns+" FROM events WHERE "+where, arg))
+	return scanEvent(q.queryRow(ctx, "SELECT "+eventColumns+" FROM events WHERE "+where, arg))
 }
 
 // saveEventColumns are the columns SaveEvent writes, in its argument
@@ -294,7 +294,7 @@ func (db *DB) Events(ctx context.Context, q EventQuery) ([]*bridges.StoredEvent,
 	if q.Limit > 0 {
 		query += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}
-	rows, err := db.Query(ctx, query, args...)
+	rows, err := db.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -340,7 +340,7 @@ func (db *DB) ChangesSince(ctx context.Context, sourceID, seq int64, limit int) 
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
-	rows, err := db.Query(ctx, q, args...)
+	rows, err := db.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read change log: %w", err)
 	}
@@ -367,7 +367,7 @@ func (db *DB) LastChange(ctx context.Context, sourceID int64) (int64, error) {
 		args = append(args, sourceID)
 	}
 	var seq sql.NullInt64
-	if err := db.QueryRow(ctx, q, args...).Scan(&seq); err != nil {
+	if err := db.queryRow(ctx, q, args...).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("read change log: %w", err)
 	}
 	return seq.Int64, nil

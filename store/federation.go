@@ -20,7 +20,7 @@ import (
 
 // LocalActorByID returns the local actor with that row id.
 func (db *DB) LocalActorByID(ctx context.Context, id int64) (*LocalActor, error) {
-	return scanActor(db.QueryRow(ctx, "SELECT "+actorColumns+" FROM local_actors WHERE id = ?", id))
+	return scanActor(db.queryRow(ctx, "SELECT "+actorColumns+" FROM local_actors WHERE id = ?", id))
 }
 
 // RemoteActor is what passerelle caches of a remote actor document: the key
@@ -57,7 +57,7 @@ func scanRemoteActor(row scanner) (*RemoteActor, error) {
 // RemoteActorByKeyID returns the cached actor owning keyID, or
 // bridges.ErrNotFound.
 func (db *DB) RemoteActorByKeyID(ctx context.Context, keyID string) (*RemoteActor, error) {
-	return scanRemoteActor(db.QueryRow(ctx, "SELECT "+remoteActorColumns+" FROM remote_actors WHERE key_id = ? ORDER BY fetched_at DESC LIMIT 1", keyID))
+	return scanRemoteActor(db.queryRow(ctx, "SELECT "+remoteActorColumns+" FROM remote_actors WHERE key_id = ? ORDER BY fetched_at DESC LIMIT 1", keyID))
 }
 
 // RemoteActor returns the cached actor with that id, or bridges.ErrNotFound.
@@ -68,7 +68,7 @@ func (db *DB) RemoteActor(ctx context.Context, id string) (*RemoteActor, error) 
 
 // SaveRemoteActor caches a (re)fetched actor document.
 func (db *DB) SaveRemoteActor(ctx context.Context, a *RemoteActor) error {
-	_, err := db.Exec(ctx, `INSERT INTO remote_actors (`+remoteActorColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := db.exec(ctx, `INSERT INTO remote_actors (`+remoteActorColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, public_key_pem = excluded.public_key_pem, type = excluded.type,
 		username = excluded.username, name = excluded.name, inbox = excluded.inbox, shared_inbox = excluded.shared_inbox,
 		outbox = excluded.outbox, fetched_at = excluded.fetched_at`,
@@ -130,7 +130,7 @@ type InboxActivity struct {
 // PendingInboxActivities loads the activities recorded for the job jobID
 // that are not processed yet, in the order received.
 func (db *DB) PendingInboxActivities(ctx context.Context, jobID int64) ([]InboxActivity, error) {
-	rows, err := db.Query(ctx, `SELECT id, signer, body FROM inbox_pending WHERE job_id = ? ORDER BY id`, jobID)
+	rows, err := db.query(ctx, `SELECT id, signer, body FROM inbox_pending WHERE job_id = ? ORDER BY id`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("load inbox activities of job %d: %w", jobID, err)
 	}
@@ -222,7 +222,7 @@ func NormalizeDomain(d string) string {
 // DomainBlocked reports whether the block list holds exactly domain.
 func (db *DB) DomainBlocked(ctx context.Context, domain string) (bool, error) {
 	var n int
-	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM blocked_domains WHERE domain = ?`, NormalizeDomain(domain)).Scan(&n); err != nil {
+	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM blocked_domains WHERE domain = ?`, NormalizeDomain(domain)).Scan(&n); err != nil {
 		return false, fmt.Errorf("look up blocked domain %s: %w", domain, err)
 	}
 	return n > 0, nil
@@ -234,7 +234,7 @@ func (db *DB) BlockDomain(ctx context.Context, domain string) error {
 	if d == "" || strings.ContainsAny(d, "/ @:") || !strings.Contains(d, ".") && d != "localhost" {
 		return fmt.Errorf("%q is not a domain name (want e.g. mobilizon.example)", domain)
 	}
-	_, err := db.Exec(ctx, `INSERT INTO blocked_domains (domain, created_at) VALUES (?, ?) ON CONFLICT (domain) DO NOTHING`, d, micro(time.Now()))
+	_, err := db.exec(ctx, `INSERT INTO blocked_domains (domain, created_at) VALUES (?, ?) ON CONFLICT (domain) DO NOTHING`, d, micro(time.Now()))
 	if err != nil {
 		return fmt.Errorf("block %s: %w", d, err)
 	}
@@ -244,7 +244,7 @@ func (db *DB) BlockDomain(ctx context.Context, domain string) error {
 // UnblockDomain removes domain from the block list and reports whether it
 // was there.
 func (db *DB) UnblockDomain(ctx context.Context, domain string) (bool, error) {
-	res, err := db.Exec(ctx, `DELETE FROM blocked_domains WHERE domain = ?`, NormalizeDomain(domain))
+	res, err := db.exec(ctx, `DELETE FROM blocked_domains WHERE domain = ?`, NormalizeDomain(domain))
 	if err != nil {
 		return false, fmt.Errorf("unblock %s: %w", domain, err)
 	}
@@ -254,7 +254,7 @@ func (db *DB) UnblockDomain(ctx context.Context, domain string) (bool, error) {
 
 // BlockedDomains lists the block list.
 func (db *DB) BlockedDomains(ctx context.Context) ([]string, error) {
-	rows, err := db.Query(ctx, `SELECT domain FROM blocked_domains ORDER BY domain`)
+	rows, err := db.query(ctx, `SELECT domain FROM blocked_domains ORDER BY domain`)
 	if err != nil {
 		return nil, fmt.Errorf("list blocked domains: %w", err)
 	}
@@ -311,7 +311,7 @@ func scanDelivery(row scanner) (*Delivery, error) {
 // InsertDelivery records a pending delivery and sets d.ID.
 func (tx *Tx) InsertDelivery(ctx context.Context, d *Delivery) error {
 	now := micro(time.Now())
-	err := tx.QueryRow(ctx, `INSERT INTO deliveries (actor_id, recipient, inbox, activity_id, activity, state, created_at, updated_at)
+	err := tx.queryRow(ctx, `INSERT INTO deliveries (actor_id, recipient, inbox, activity_id, activity, state, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.ActorID, d.Recipient, d.Inbox, d.ActivityID, d.Activity, DeliveryPending, now, now).Scan(&d.ID)
 	if err != nil {
@@ -322,12 +322,12 @@ func (tx *Tx) InsertDelivery(ctx context.Context, d *Delivery) error {
 
 // DeliveryByID loads a delivery, or bridges.ErrNotFound.
 func (db *DB) DeliveryByID(ctx context.Context, id int64) (*Delivery, error) {
-	return scanDelivery(db.QueryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE id = ?", id))
+	return scanDelivery(db.queryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE id = ?", id))
 }
 
 // DeliveriesOf lists the deliveries of one activity.
 func (db *DB) DeliveriesOf(ctx context.Context, activityID string) ([]*Delivery, error) {
-	rows, err := db.Query(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE activity_id = ? ORDER BY id", activityID)
+	rows, err := db.query(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE activity_id = ? ORDER BY id", activityID)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries of %s: %w", activityID, err)
 	}
@@ -345,7 +345,7 @@ func (db *DB) DeliveriesOf(ctx context.Context, activityID string) ([]*Delivery,
 
 // RecordDeliveryAttempt counts an attempt and records its outcome.
 func (db *DB) RecordDeliveryAttempt(ctx context.Context, id int64, state, inbox, lastErr string) error {
-	_, err := db.Exec(ctx, `UPDATE deliveries SET state = ?, inbox = ?, attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`,
+	_, err := db.exec(ctx, `UPDATE deliveries SET state = ?, inbox = ?, attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`,
 		state, inbox, lastErr, micro(time.Now()), id)
 	if err != nil {
 		return fmt.Errorf("record delivery %d: %w", id, err)
@@ -355,7 +355,7 @@ func (db *DB) RecordDeliveryAttempt(ctx context.Context, id int64, state, inbox,
 
 // SetSourceState records where following a source stands.
 func (tx *Tx) SetSourceState(ctx context.Context, id int64, state bridges.SourceState) error {
-	_, err := tx.Exec(ctx, `UPDATE sources SET state = ?, last_activity = ? WHERE id = ?`, string(state), micro(time.Now()), id)
+	_, err := tx.exec(ctx, `UPDATE sources SET state = ?, last_activity = ? WHERE id = ?`, string(state), micro(time.Now()), id)
 	if err != nil {
 		return fmt.Errorf("set source %d %s: %w", id, state, err)
 	}
@@ -374,7 +374,7 @@ func (db *DB) TouchSource(ctx context.Context, id int64) error {
 // SourceEventCount counts a source's stored events that are not deleted.
 func (db *DB) SourceEventCount(ctx context.Context, sourceID int64) (int, error) {
 	var n int
-	err := db.QueryRow(ctx, `SELECT COUNT(*) FROM events WHERE source_id = ? AND deleted = ?`, sourceID, false).Scan(&n)
+	err := db.queryRow(ctx, `SELECT COUNT(*) FROM events WHERE source_id = ? AND deleted = ?`, sourceID, false).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count events of source %d: %w", sourceID, err)
 	}

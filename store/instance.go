@@ -17,7 +17,7 @@ const SettingPublicURL = "public_url"
 // bridges.ErrNotFound.
 func (db *DB) InstanceSetting(ctx context.Context, name string) (string, error) {
 	var v string
-	err := db.QueryRow(ctx, "SELECT value FROM instance_settings WHERE name = ?", name).Scan(&v)
+	err := db.queryRow(ctx, "SELECT value FROM instance_settings WHERE name = ?", name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", bridges.ErrNotFound
 	}
@@ -34,7 +34,7 @@ func (db *DB) SetInstanceSetting(ctx context.Context, name, value string) error 
 
 // SetInstanceSetting records an instance setting in the transaction.
 func (tx *Tx) SetInstanceSetting(ctx context.Context, name, value string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO instance_settings (name, value) VALUES (?, ?)
+	_, err := tx.exec(ctx, `INSERT INTO instance_settings (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
 	if err != nil {
 		return fmt.Errorf("record instance setting %s: %w", name, err)
@@ -45,7 +45,7 @@ func (tx *Tx) SetInstanceSetting(ctx context.Context, name, value string) error 
 // CountLocalActors counts the local actors of a kind (ActorParticipant…).
 func (db *DB) CountLocalActors(ctx context.Context, kind string) (int, error) {
 	var n int
-	if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM local_actors WHERE kind = ?", kind).Scan(&n); err != nil {
+	if err := db.queryRow(ctx, "SELECT COUNT(*) FROM local_actors WHERE kind = ?", kind).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s actors: %w", kind, err)
 	}
 	return n, nil

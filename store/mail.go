@@ -53,17 +53,17 @@ func (tx *Tx) scanParticipant(ctx context.Context, row *sql.Row) (*bridges.Parti
 
 // ParticipantByAddress finds a participant, matching case-insensitively.
 func (tx *Tx) ParticipantByAddress(ctx context.Context, address string) (*bridges.Participant, error) {
-	return tx.scanParticipant(ctx, tx.QueryRow(ctx, participantQuery("p.address_key = ?"), strings.ToLower(strings.TrimSpace(address))))
+	return tx.scanParticipant(ctx, tx.queryRow(ctx, participantQuery("p.address_key = ?"), strings.ToLower(strings.TrimSpace(address))))
 }
 
 // ParticipantByID finds a participant by id.
 func (tx *Tx) ParticipantByID(ctx context.Context, id int64) (*bridges.Participant, error) {
-	return tx.scanParticipant(ctx, tx.QueryRow(ctx, participantQuery("p.id = ?"), id))
+	return tx.scanParticipant(ctx, tx.queryRow(ctx, participantQuery("p.id = ?"), id))
 }
 
 // ParticipantByActorID finds the participant an actor speaks for.
 func (tx *Tx) ParticipantByActorID(ctx context.Context, actorID int64) (*bridges.Participant, error) {
-	return tx.scanParticipant(ctx, tx.QueryRow(ctx, participantQuery("p.actor_id = ?"), actorID))
+	return tx.scanParticipant(ctx, tx.queryRow(ctx, participantQuery("p.actor_id = ?"), actorID))
 }
 
 // SaveParticipant inserts a participant (ID 0) or updates it; an
@@ -74,7 +74,7 @@ func (tx *Tx) SaveParticipant(ctx context.Context, p *bridges.Participant) error
 		if p.CreatedAt.IsZero() {
 			p.CreatedAt = time.Now()
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO participants (address, address_key, actor_id, display_name, calendar_token, created_at)
+		err := tx.queryRow(ctx, `INSERT INTO participants (address, address_key, actor_id, display_name, calendar_token, created_at)
 			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, strings.TrimSpace(p.Address), key, nullID(p.ActorID), p.DisplayName, p.CalendarToken, micro(p.CreatedAt)).Scan(&p.ID)
 		if err != nil {
 			return fmt.Errorf("insert participant: %w", err)
@@ -83,7 +83,7 @@ func (tx *Tx) SaveParticipant(ctx context.Context, p *bridges.Participant) error
 		// calendar_token is left alone: only PersonalCalendarToken and
 		// RotateCalendarToken set it, so that a flow saving a participant
 		// it read before a rotation cannot bring the old link back.
-		_, err := tx.Exec(ctx, `UPDATE participants SET actor_id = ?, display_name = ? WHERE id = ?`,
+		_, err := tx.exec(ctx, `UPDATE participants SET actor_id = ?, display_name = ? WHERE id = ?`,
 			nullID(p.ActorID), p.DisplayName, p.ID)
 		if err != nil {
 			return fmt.Errorf("update participant %d: %w", p.ID, err)
@@ -97,7 +97,7 @@ func (tx *Tx) SaveParticipant(ctx context.Context, p *bridges.Participant) error
 
 // Unsubscribe records that an address wants no more mail at all.
 func (tx *Tx) Unsubscribe(ctx context.Context, address string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO mail_unsubscribed (address_hash, at) VALUES (?, ?) ON CONFLICT (address_hash) DO NOTHING`,
+	_, err := tx.exec(ctx, `INSERT INTO mail_unsubscribed (address_hash, at) VALUES (?, ?) ON CONFLICT (address_hash) DO NOTHING`,
 		AddressHash(address), micro(time.Now()))
 	if err != nil {
 		return fmt.Errorf("record unsubscription: %w", err)
@@ -108,7 +108,7 @@ func (tx *Tx) Unsubscribe(ctx context.Context, address string) error {
 // Unsubscribed reports whether an address asked for no more mail.
 func (tx *Tx) Unsubscribed(ctx context.Context, address string) (bool, error) {
 	var n int
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM mail_unsubscribed WHERE address_hash = ?`, AddressHash(address)).Scan(&n); err != nil {
+	if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM mail_unsubscribed WHERE address_hash = ?`, AddressHash(address)).Scan(&n); err != nil {
 		return false, fmt.Errorf("read unsubscriptions: %w", err)
 	}
 	return n > 0, nil
@@ -133,7 +133,7 @@ func scanInvitation(row scanner) (*bridges.Invitation, error) {
 }
 
 func (tx *Tx) invitationWhere(ctx context.Context, where string, args ...any) (*bridges.Invitation, error) {
-	return scanInvitation(tx.QueryRow(ctx, "SELECT "+invitationColumns+" FROM invitations WHERE "+where, args...))
+	return scanInvitation(tx.queryRow(ctx, "SELECT "+invitationColumns+" FROM invitations WHERE "+where, args...))
 }
 
 // InvitationByTokenHash finds the invitation a reply token was sent for.
@@ -165,7 +165,7 @@ func (tx *Tx) InvitationFor(ctx context.Context, participantID, eventID int64) (
 }
 
 func (tx *Tx) invitations(ctx context.Context, where string, args ...any) ([]*bridges.Invitation, error) {
-	rows, err := tx.Query(ctx, "SELECT "+invitationColumns+" FROM invitations WHERE "+where+" ORDER BY id", args...)
+	rows, err := tx.query(ctx, "SELECT "+invitationColumns+" FROM invitations WHERE "+where+" ORDER BY id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list invitations: %w", err)
 	}
@@ -194,7 +194,7 @@ func (tx *Tx) InvitationsOfParticipant(ctx context.Context, participantID int64)
 // SaveInvitation inserts an invitation (ID 0) or updates it.
 func (tx *Tx) SaveInvitation(ctx context.Context, inv *bridges.Invitation) error {
 	if inv.ID == 0 {
-		err := tx.QueryRow(ctx, `INSERT INTO invitations (participant_id, event_id, state, join_id, thread, answered_at, created_at, updated_at)
+		err := tx.queryRow(ctx, `INSERT INTO invitations (participant_id, event_id, state, join_id, thread, answered_at, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, inv.ParticipantID, inv.EventID, string(inv.State), inv.JoinID, inv.Thread,
 			micro(inv.AnsweredAt), micro(inv.CreatedAt), micro(inv.UpdatedAt)).Scan(&inv.ID)
 		if err != nil {
@@ -202,7 +202,7 @@ func (tx *Tx) SaveInvitation(ctx context.Context, inv *bridges.Invitation) error
 		}
 		return nil
 	}
-	_, err := tx.Exec(ctx, `UPDATE invitations SET state = ?, join_id = ?, thread = ?, answered_at = ?, updated_at = ? WHERE id = ?`,
+	_, err := tx.exec(ctx, `UPDATE invitations SET state = ?, join_id = ?, thread = ?, answered_at = ?, updated_at = ? WHERE id = ?`,
 		string(inv.State), inv.JoinID, inv.Thread, micro(inv.AnsweredAt), micro(inv.UpdatedAt), inv.ID)
 	if err != nil {
 		return fmt.Errorf("update invitation %d: %w", inv.ID, err)
@@ -212,7 +212,7 @@ func (tx *Tx) SaveInvitation(ctx context.Context, inv *bridges.Invitation) error
 
 // AddToken stores the hash of a reply token sent for an invitation.
 func (tx *Tx) AddToken(ctx context.Context, invitationID int64, tokenHash string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO invitation_tokens (token_hash, invitation_id, created_at) VALUES (?, ?, ?)`,
+	_, err := tx.exec(ctx, `INSERT INTO invitation_tokens (token_hash, invitation_id, created_at) VALUES (?, ?, ?)`,
 		tokenHash, invitationID, micro(time.Now()))
 	if err != nil {
 		return fmt.Errorf("store reply token: %w", err)
@@ -222,7 +222,7 @@ func (tx *Tx) AddToken(ctx context.Context, invitationID int64, tokenHash string
 
 // FirstSeen records an incoming Message-ID and reports whether it is new.
 func (tx *Tx) FirstSeen(ctx context.Context, messageID string) (bool, error) {
-	res, err := tx.Exec(ctx, `INSERT INTO mail_log (direction, message_id, status, at) VALUES ('in', ?, 'processed', ?)
+	res, err := tx.exec(ctx, `INSERT INTO mail_log (direction, message_id, status, at) VALUES ('in', ?, 'processed', ?)
 		ON CONFLICT (direction, message_id) DO NOTHING`, messageID, micro(time.Now()))
 	if err != nil {
 		return false, fmt.Errorf("record incoming mail: %w", err)
@@ -253,7 +253,7 @@ func (tx *Tx) LogMail(ctx context.Context, e MailLogEntry) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO mail_log (direction, message_id, invitation_id, kind, status, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err := tx.exec(ctx, `INSERT INTO mail_log (direction, message_id, invitation_id, kind, status, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (direction, message_id) DO UPDATE SET status = excluded.status, detail = excluded.detail, at = excluded.at`,
 		e.Direction, e.MessageID, nullID(e.InvitationID), e.Kind, e.Status, e.Detail, micro(e.At))
 	if err != nil {
@@ -264,7 +264,7 @@ func (tx *Tx) LogMail(ctx context.Context, e MailLogEntry) error {
 
 // MailLog lists the mail log of an invitation, oldest first.
 func (tx *Tx) MailLog(ctx context.Context, invitationID int64) ([]MailLogEntry, error) {
-	rows, err := tx.Query(ctx, `SELECT direction, message_id, COALESCE(invitation_id, 0), kind, status, detail, at FROM mail_log
+	rows, err := tx.query(ctx, `SELECT direction, message_id, COALESCE(invitation_id, 0), kind, status, detail, at FROM mail_log
 		WHERE invitation_id = ? ORDER BY id`, invitationID)
 	if err != nil {
 		return nil, fmt.Errorf("read mail log: %w", err)
@@ -287,20 +287,20 @@ func (tx *Tx) MailLog(ctx context.Context, invitationID int64) ([]MailLogEntry, 
 // invitations and tokens; the mail log keeps Message-IDs only, unlinked.
 func (tx *Tx) DeleteParticipant(ctx context.Context, id int64) error {
 	for _, table := range []string{"source_subscriptions", "calendar_tokens"} {
-		if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE participant_id = ?", id); err != nil {
+		if _, err := tx.exec(ctx, "DELETE FROM "+table+" WHERE participant_id = ?", id); err != nil {
 			return fmt.Errorf("erase participant %d: %w", id, err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM invitation_tokens WHERE invitation_id IN (SELECT id FROM invitations WHERE participant_id = ?)`, id); err != nil {
+	if _, err := tx.exec(ctx, `DELETE FROM invitation_tokens WHERE invitation_id IN (SELECT id FROM invitations WHERE participant_id = ?)`, id); err != nil {
 		return fmt.Errorf("erase participant %d: %w", id, err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE mail_log SET invitation_id = NULL WHERE invitation_id IN (SELECT id FROM invitations WHERE participant_id = ?)`, id); err != nil {
+	if _, err := tx.exec(ctx, `UPDATE mail_log SET invitation_id = NULL WHERE invitation_id IN (SELECT id FROM invitations WHERE participant_id = ?)`, id); err != nil {
 		return fmt.Errorf("erase participant %d: %w", id, err)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM invitations WHERE participant_id = ?`, id); err != nil {
+	if _, err := tx.exec(ctx, `DELETE FROM invitations WHERE participant_id = ?`, id); err != nil {
 		return fmt.Errorf("erase participant %d: %w", id, err)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM participants WHERE id = ?`, id); err != nil {
+	if _, err := tx.exec(ctx, `DELETE FROM participants WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("erase participant %d: %w", id, err)
 	}
 	return nil
@@ -315,7 +315,7 @@ type IMAPState struct {
 // IMAPState reads the bookkeeping of a mailbox (zero when never watched).
 func (db *DB) IMAPState(ctx context.Context, mailbox string) (IMAPState, error) {
 	var v, u int64
-	err := db.QueryRow(ctx, `SELECT uid_validity, last_uid FROM imap_state WHERE mailbox = ?`, mailbox).Scan(&v, &u)
+	err := db.queryRow(ctx, `SELECT uid_validity, last_uid FROM imap_state WHERE mailbox = ?`, mailbox).Scan(&v, &u)
 	if errors.Is(err, sql.ErrNoRows) {
 		return IMAPState{}, nil
 	}
@@ -329,7 +329,7 @@ func (db *DB) IMAPState(ctx context.Context, mailbox string) (IMAPState, error) 
 // last UID only grows within one UIDVALIDITY, so a slow replica cannot move
 // it back.
 func (db *DB) SaveIMAPState(ctx context.Context, mailbox string, s IMAPState) error {
-	_, err := db.Exec(ctx, `INSERT INTO imap_state (mailbox, uid_validity, last_uid) VALUES (?, ?, ?)
+	_, err := db.exec(ctx, `INSERT INTO imap_state (mailbox, uid_validity, last_uid) VALUES (?, ?, ?)
 		ON CONFLICT (mailbox) DO UPDATE SET
 			last_uid = CASE WHEN imap_state.uid_validity = excluded.uid_validity AND imap_state.last_uid > excluded.last_uid
 				THEN imap_state.last_uid ELSE excluded.last_uid END,
@@ -345,7 +345,7 @@ func (db *DB) SaveIMAPState(ctx context.Context, mailbox string, s IMAPState) er
 // watches at a time, and a replica that dies loses it when it expires.
 func (db *DB) AcquireLease(ctx context.Context, mailbox, holder string, ttl time.Duration) (bool, error) {
 	now := time.Now()
-	res, err := db.Exec(ctx, `INSERT INTO imap_state (mailbox, lease_holder, lease_until) VALUES (?, ?, ?)
+	res, err := db.exec(ctx, `INSERT INTO imap_state (mailbox, lease_holder, lease_until) VALUES (?, ?, ?)
 		ON CONFLICT (mailbox) DO UPDATE SET lease_holder = excluded.lease_holder, lease_until = excluded.lease_until
 		WHERE imap_state.lease_holder = excluded.lease_holder OR imap_state.lease_until < ?`,
 		mailbox, holder, micro(now.Add(ttl)), micro(now))
@@ -361,7 +361,7 @@ func (db *DB) AcquireLease(ctx context.Context, mailbox, holder string, ttl time
 
 // ReleaseLease gives the lease up, so another replica takes over at once.
 func (db *DB) ReleaseLease(ctx context.Context, mailbox, holder string) error {
-	_, err := db.Exec(ctx, `UPDATE imap_state SET lease_until = 0 WHERE mailbox = ? AND lease_holder = ?`, mailbox, holder)
+	_, err := db.exec(ctx, `UPDATE imap_state SET lease_until = 0 WHERE mailbox = ? AND lease_holder = ?`, mailbox, holder)
 	if err != nil {
 		return fmt.Errorf("release the watch lease on %s: %w", mailbox, err)
 	}

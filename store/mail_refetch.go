@@ -28,7 +28,7 @@ type RefetchState struct {
 func (db *DB) RefetchState(ctx context.Context, eventID int64) (RefetchState, error) {
 	st := RefetchState{EventID: eventID}
 	var next, checked int64
-	err := db.QueryRow(ctx, `SELECT etag, last_modified, next_at, checked_at, last_status FROM event_refetch WHERE event_id = ?`, eventID).
+	err := db.queryRow(ctx, `SELECT etag, last_modified, next_at, checked_at, last_status FROM event_refetch WHERE event_id = ?`, eventID).
 		Scan(&st.ETag, &st.LastModified, &next, &checked, &st.LastStatus)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
@@ -43,7 +43,7 @@ func (db *DB) RefetchState(ctx context.Context, eventID int64) (RefetchState, er
 // RecordRefetch records a re-fetch's answer (its validators, status and
 // time), keeping the schedule, which only the sweep sets.
 func (tx *Tx) RecordRefetch(ctx context.Context, st RefetchState) error {
-	_, err := tx.Exec(ctx, `INSERT INTO event_refetch (event_id, etag, last_modified, checked_at, last_status)
+	_, err := tx.exec(ctx, `INSERT INTO event_refetch (event_id, etag, last_modified, checked_at, last_status)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (event_id) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
 			checked_at = excluded.checked_at, last_status = excluded.last_status`,
@@ -57,7 +57,7 @@ func (tx *Tx) RecordRefetch(ctx context.Context, st RefetchState) error {
 // ScheduleRefetch sets only when an event's next re-fetch is due, keeping
 // its validators.
 func (tx *Tx) ScheduleRefetch(ctx context.Context, eventID int64, at time.Time) error {
-	_, err := tx.Exec(ctx, `INSERT INTO event_refetch (event_id, next_at) VALUES (?, ?)
+	_, err := tx.exec(ctx, `INSERT INTO event_refetch (event_id, next_at) VALUES (?, ?)
 		ON CONFLICT (event_id) DO UPDATE SET next_at = excluded.next_at`, eventID, micro(at))
 	if err != nil {
 		return fmt.Errorf("schedule re-fetch of event %d: %w", eventID, err)
@@ -69,7 +69,7 @@ func (tx *Tx) ScheduleRefetch(ctx context.Context, eventID int64, at time.Time) 
 // to next, and says whether it did: of two sweeps that both found the
 // event due, only the one that claims it enqueues the re-fetch.
 func (tx *Tx) ClaimRefetch(ctx context.Context, eventID int64, now, next time.Time) (bool, error) {
-	res, err := tx.Exec(ctx, `INSERT INTO event_refetch (event_id, next_at) VALUES (?, ?)
+	res, err := tx.exec(ctx, `INSERT INTO event_refetch (event_id, next_at) VALUES (?, ?)
 		ON CONFLICT (event_id) DO UPDATE SET next_at = excluded.next_at WHERE event_refetch.next_at <= ?`, eventID, micro(next), micro(now))
 	if err != nil {
 		return false, fmt.Errorf("schedule re-fetch of event %d: %w", eventID, err)
@@ -93,7 +93,7 @@ type DueRefetch struct {
 // refused), not deleted, cancelled or over, whose next re-fetch is due at
 // now (or that were never scheduled).
 func (db *DB) DueRefetches(ctx context.Context, now time.Time, limit int) ([]DueRefetch, error) {
-	rows, err := db.Query(ctx, `SELECT e.id, e.ap_id, e.start_at FROM events e
+	rows, err := db.query(ctx, `SELECT e.id, e.ap_id, e.start_at FROM events e
 		LEFT JOIN event_refetch r ON r.event_id = e.id
 		WHERE e.deleted = FALSE AND e.status <> 'cancelled' AND e.until_at > ?
 		  AND COALESCE(r.next_at, 0) <= ?

@@ -21,7 +21,7 @@ func (tx *Tx) SourceBySlug(ctx context.Context, slug string) (*bridges.Source, e
 // UpcomingPublicEvents lists the ids of a source's events that are
 // public, not drafts, not deleted or cancelled, and not over at now.
 func (tx *Tx) UpcomingPublicEvents(ctx context.Context, sourceID int64, now time.Time) ([]int64, error) {
-	rows, err := tx.Query(ctx, `SELECT id FROM events WHERE source_id = ? AND public = ? AND draft = ? AND deleted = ? AND status <> ?
+	rows, err := tx.query(ctx, `SELECT id FROM events WHERE source_id = ? AND public = ? AND draft = ? AND deleted = ? AND status <> ?
 		AND (until_at > ? OR (end_at = 0 AND start_at >= ?)) ORDER BY start_at, id`,
 		sourceID, true, false, false, string(bridges.StatusCancelled), micro(now), micro(now))
 	if err != nil {
@@ -42,7 +42,7 @@ func (tx *Tx) UpcomingPublicEvents(ctx context.Context, sourceID int64, now time
 // Subscribe records that a participant wants every event of a source; a
 // second time changes nothing.
 func (tx *Tx) Subscribe(ctx context.Context, participantID, sourceID int64) error {
-	_, err := tx.Exec(ctx, `INSERT INTO source_subscriptions (participant_id, source_id, created_at) VALUES (?, ?, ?)
+	_, err := tx.exec(ctx, `INSERT INTO source_subscriptions (participant_id, source_id, created_at) VALUES (?, ?, ?)
 		ON CONFLICT (participant_id, source_id) DO NOTHING`, participantID, sourceID, micro(time.Now()))
 	if err != nil {
 		return fmt.Errorf("subscribe participant %d to source %d: %w", participantID, sourceID, err)
@@ -52,7 +52,7 @@ func (tx *Tx) Subscribe(ctx context.Context, participantID, sourceID int64) erro
 
 // SubscribersOf lists the addresses subscribed to a source.
 func (tx *Tx) SubscribersOf(ctx context.Context, sourceID int64) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT p.address FROM source_subscriptions s JOIN participants p ON p.id = s.participant_id
+	rows, err := tx.query(ctx, `SELECT p.address FROM source_subscriptions s JOIN participants p ON p.id = s.participant_id
 		WHERE s.source_id = ? ORDER BY p.id`, sourceID)
 	if err != nil {
 		return nil, fmt.Errorf("list subscribers of source %d: %w", sourceID, err)
@@ -71,7 +71,7 @@ func (tx *Tx) SubscribersOf(ctx context.Context, sourceID int64) ([]string, erro
 
 // Subscriptions lists the slugs of the sources a participant subscribed to.
 func (tx *Tx) Subscriptions(ctx context.Context, participantID int64) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT src.slug FROM source_subscriptions s JOIN sources src ON src.id = s.source_id
+	rows, err := tx.query(ctx, `SELECT src.slug FROM source_subscriptions s JOIN sources src ON src.id = s.source_id
 		WHERE s.participant_id = ? ORDER BY src.slug`, participantID)
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions of participant %d: %w", participantID, err)
@@ -90,7 +90,7 @@ func (tx *Tx) Subscriptions(ctx context.Context, participantID int64) ([]string,
 
 // AddCalendarToken stores the hash of a personal calendar token.
 func (tx *Tx) AddCalendarToken(ctx context.Context, participantID int64, tokenHash string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO calendar_tokens (token_hash, participant_id, created_at) VALUES (?, ?, ?)`,
+	_, err := tx.exec(ctx, `INSERT INTO calendar_tokens (token_hash, participant_id, created_at) VALUES (?, ?, ?)`,
 		tokenHash, participantID, micro(time.Now()))
 	if err != nil {
 		return fmt.Errorf("store calendar token: %w", err)
@@ -107,7 +107,7 @@ func (tx *Tx) AddCalendarToken(ctx context.Context, participantID int64, tokenHa
 // go by its hash in calendar_tokens. Links minted one per mail before
 // this stay valid until the participant rotates theirs.
 func (tx *Tx) PersonalCalendarToken(ctx context.Context, participantID int64, token string) (string, error) {
-	res, err := tx.Exec(ctx, "UPDATE participants SET calendar_token = ? WHERE id = ? AND calendar_token = ''", token, participantID)
+	res, err := tx.exec(ctx, "UPDATE participants SET calendar_token = ? WHERE id = ? AND calendar_token = ''", token, participantID)
 	if err != nil {
 		return "", fmt.Errorf("set calendar token: %w", err)
 	}
@@ -117,7 +117,7 @@ func (tx *Tx) PersonalCalendarToken(ctx context.Context, participantID int64, to
 		// The participant has one already (or another mail gave them
 		// one first): that is the link.
 		var cur string
-		err := tx.QueryRow(ctx, "SELECT calendar_token FROM participants WHERE id = ?", participantID).Scan(&cur)
+		err := tx.queryRow(ctx, "SELECT calendar_token FROM participants WHERE id = ?", participantID).Scan(&cur)
 		if errors.Is(err, sql.ErrNoRows) {
 			return "", bridges.ErrNotFound
 		}
@@ -135,10 +135,10 @@ func (tx *Tx) PersonalCalendarToken(ctx context.Context, participantID int64, to
 // RotateCalendarToken makes token the participant's only personal
 // calendar token: every link sent before stops opening their calendar.
 func (tx *Tx) RotateCalendarToken(ctx context.Context, participantID int64, token string) error {
-	if _, err := tx.Exec(ctx, "DELETE FROM calendar_tokens WHERE participant_id = ?", participantID); err != nil {
+	if _, err := tx.exec(ctx, "DELETE FROM calendar_tokens WHERE participant_id = ?", participantID); err != nil {
 		return fmt.Errorf("rotate calendar token: %w", err)
 	}
-	res, err := tx.Exec(ctx, "UPDATE participants SET calendar_token = ? WHERE id = ?", token, participantID)
+	res, err := tx.exec(ctx, "UPDATE participants SET calendar_token = ? WHERE id = ?", token, participantID)
 	if err != nil {
 		return fmt.Errorf("rotate calendar token: %w", err)
 	}
@@ -154,7 +154,7 @@ func (tx *Tx) RotateCalendarToken(ctx context.Context, participantID int64, toke
 // or bridges.ErrNotFound.
 func (db *DB) ParticipantByCalendarToken(ctx context.Context, tokenHash string) (int64, error) {
 	var id int64
-	err := db.QueryRow(ctx, `SELECT participant_id FROM calendar_tokens WHERE token_hash = ?`, tokenHash).Scan(&id)
+	err := db.queryRow(ctx, `SELECT participant_id FROM calendar_tokens WHERE token_hash = ?`, tokenHash).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, bridges.ErrNotFound
 	}
@@ -208,7 +208,7 @@ func (db *DB) ParticipantRecord(ctx context.Context, address string) (*Participa
 		rec = &ParticipantRecord{Address: p.Address, DisplayName: p.DisplayName, CreatedAt: p.CreatedAt.UTC(), Unsubscribed: p.Unsubscribed,
 			Subscriptions: []string{}, Invitations: []InvitationRecord{}}
 		if p.ActorID != 0 {
-			if err := tx.QueryRow(ctx, "SELECT username FROM local_actors WHERE id = ?", p.ActorID).Scan(&rec.ActorUsername); err != nil {
+			if err := tx.queryRow(ctx, "SELECT username FROM local_actors WHERE id = ?", p.ActorID).Scan(&rec.ActorUsername); err != nil {
 				return fmt.Errorf("read participant actor: %w", err)
 			}
 		}
@@ -218,10 +218,10 @@ func (db *DB) ParticipantRecord(ctx context.Context, address string) (*Participa
 		if rec.Subscriptions == nil {
 			rec.Subscriptions = []string{}
 		}
-		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM calendar_tokens WHERE participant_id = ?", p.ID).Scan(&rec.CalendarTokens); err != nil {
+		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM calendar_tokens WHERE participant_id = ?", p.ID).Scan(&rec.CalendarTokens); err != nil {
 			return fmt.Errorf("count calendar tokens: %w", err)
 		}
-		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM invitation_tokens t JOIN invitations i ON i.id = t.invitation_id WHERE i.participant_id = ?", p.ID).Scan(&rec.ReplyTokens); err != nil {
+		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM invitation_tokens t JOIN invitations i ON i.id = t.invitation_id WHERE i.participant_id = ?", p.ID).Scan(&rec.ReplyTokens); err != nil {
 			return fmt.Errorf("count reply tokens: %w", err)
 		}
 		invs, err := tx.InvitationsOfParticipant(ctx, p.ID)

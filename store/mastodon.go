@@ -93,12 +93,12 @@ func scanMastodonAccount(row scanner) (*MastodonAccount, error) {
 
 // MastodonAccount returns an account by id, or bridges.ErrNotFound.
 func (db *DB) MastodonAccount(ctx context.Context, id int64) (*MastodonAccount, error) {
-	return scanMastodonAccount(db.QueryRow(ctx, "SELECT "+mastodonAccountColumns+" FROM mastodon_accounts WHERE id = ?", id))
+	return scanMastodonAccount(db.queryRow(ctx, "SELECT "+mastodonAccountColumns+" FROM mastodon_accounts WHERE id = ?", id))
 }
 
 // MastodonAccounts lists the accounts by handle.
 func (db *DB) MastodonAccounts(ctx context.Context) ([]MastodonAccount, error) {
-	rows, err := db.Query(ctx, "SELECT "+mastodonAccountColumns+" FROM mastodon_accounts ORDER BY acct")
+	rows, err := db.query(ctx, "SELECT "+mastodonAccountColumns+" FROM mastodon_accounts ORDER BY acct")
 	if err != nil {
 		return nil, fmt.Errorf("list Mastodon accounts: %w", err)
 	}
@@ -120,7 +120,7 @@ func (db *DB) SaveMastodonAccount(ctx context.Context, a *MastodonAccount) error
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = time.Now()
 	}
-	err := db.QueryRow(ctx, `INSERT INTO mastodon_accounts (instance, acct, remote_id, client_id, client_secret, token, state, last_error, created_at)
+	err := db.queryRow(ctx, `INSERT INTO mastodon_accounts (instance, acct, remote_id, client_id, client_secret, token, state, last_error, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (acct) DO UPDATE SET instance = excluded.instance, remote_id = excluded.remote_id,
 			client_id = excluded.client_id, client_secret = excluded.client_secret, token = excluded.token,
@@ -136,7 +136,7 @@ func (db *DB) SaveMastodonAccount(ctx context.Context, a *MastodonAccount) error
 // DeleteMastodonAccount removes an account with its routes and the record
 // of its statuses (which stay on the instance).
 func (db *DB) DeleteMastodonAccount(ctx context.Context, id int64) error {
-	if _, err := db.Exec(ctx, "DELETE FROM mastodon_accounts WHERE id = ?", id); err != nil {
+	if _, err := db.exec(ctx, "DELETE FROM mastodon_accounts WHERE id = ?", id); err != nil {
 		return fmt.Errorf("delete Mastodon account %d: %w", id, err)
 	}
 	return nil
@@ -144,7 +144,7 @@ func (db *DB) DeleteMastodonAccount(ctx context.Context, id int64) error {
 
 // SetMastodonAccountState records whether an account may be posted to.
 func (db *DB) SetMastodonAccountState(ctx context.Context, id int64, state MastodonAccountState, msg string) error {
-	if _, err := db.Exec(ctx, "UPDATE mastodon_accounts SET state = ?, last_error = ? WHERE id = ?", string(state), msg, id); err != nil {
+	if _, err := db.exec(ctx, "UPDATE mastodon_accounts SET state = ?, last_error = ? WHERE id = ?", string(state), msg, id); err != nil {
 		return fmt.Errorf("set state of Mastodon account %d: %w", id, err)
 	}
 	return nil
@@ -173,7 +173,7 @@ func scanMastodonRoute(row scanner) (*MastodonRoute, error) {
 }
 
 func mastodonRoutes(ctx context.Context, q querier, where string, args ...any) ([]MastodonRoute, error) {
-	rows, err := q.Query(ctx, "SELECT "+mastodonRouteColumns+" FROM mastodon_routes "+where+" ORDER BY id", args...)
+	rows, err := q.query(ctx, "SELECT "+mastodonRouteColumns+" FROM mastodon_routes "+where+" ORDER BY id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list Mastodon routes: %w", err)
 	}
@@ -191,7 +191,7 @@ func mastodonRoutes(ctx context.Context, q querier, where string, args ...any) (
 
 // MastodonRoute returns a route by id, or bridges.ErrNotFound.
 func (db *DB) MastodonRoute(ctx context.Context, id int64) (*MastodonRoute, error) {
-	return scanMastodonRoute(db.QueryRow(ctx, "SELECT "+mastodonRouteColumns+" FROM mastodon_routes WHERE id = ?", id))
+	return scanMastodonRoute(db.queryRow(ctx, "SELECT "+mastodonRouteColumns+" FROM mastodon_routes WHERE id = ?", id))
 }
 
 // MastodonRoutes lists every route.
@@ -215,7 +215,7 @@ func (db *DB) SaveMastodonRoute(ctx context.Context, r *MastodonRoute) error {
 	if r.ReminderAs == "" {
 		r.ReminderAs = "reply"
 	}
-	err := db.QueryRow(ctx, `INSERT INTO mastodon_routes (source_id, account_id, visibility, triggers, reminder_seconds, reminder_as, template)
+	err := db.queryRow(ctx, `INSERT INTO mastodon_routes (source_id, account_id, visibility, triggers, reminder_seconds, reminder_as, template)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source_id, account_id) DO UPDATE SET visibility = excluded.visibility, triggers = excluded.triggers,
 			reminder_seconds = excluded.reminder_seconds, reminder_as = excluded.reminder_as, template = excluded.template
@@ -229,7 +229,7 @@ func (db *DB) SaveMastodonRoute(ctx context.Context, r *MastodonRoute) error {
 
 // DeleteMastodonRoute removes a route.
 func (db *DB) DeleteMastodonRoute(ctx context.Context, id int64) error {
-	if _, err := db.Exec(ctx, "DELETE FROM mastodon_routes WHERE id = ?", id); err != nil {
+	if _, err := db.exec(ctx, "DELETE FROM mastodon_routes WHERE id = ?", id); err != nil {
 		return fmt.Errorf("delete Mastodon route %d: %w", id, err)
 	}
 	return nil
@@ -253,12 +253,12 @@ func scanMastodonPost(row scanner) (*MastodonPost, error) {
 
 // MastodonPost returns the post of that kind, or bridges.ErrNotFound.
 func (db *DB) MastodonPost(ctx context.Context, eventID, accountID int64, kind string) (*MastodonPost, error) {
-	return scanMastodonPost(db.QueryRow(ctx, "SELECT "+mastodonPostColumns+" FROM mastodon_posts WHERE event_id = ? AND account_id = ? AND kind = ?", eventID, accountID, kind))
+	return scanMastodonPost(db.queryRow(ctx, "SELECT "+mastodonPostColumns+" FROM mastodon_posts WHERE event_id = ? AND account_id = ? AND kind = ?", eventID, accountID, kind))
 }
 
 // SaveMastodonPost records a post, replacing the one of the same kind.
 func (db *DB) SaveMastodonPost(ctx context.Context, p *MastodonPost) error {
-	_, err := db.Exec(ctx, `INSERT INTO mastodon_posts (event_id, account_id, kind, status_id, version, state, media_id, attempted_at, error, updated_at)
+	_, err := db.exec(ctx, `INSERT INTO mastodon_posts (event_id, account_id, kind, status_id, version, state, media_id, attempted_at, error, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (event_id, account_id, kind) DO UPDATE SET status_id = excluded.status_id, version = excluded.version,
 			state = excluded.state, media_id = excluded.media_id, attempted_at = excluded.attempted_at,
@@ -287,7 +287,7 @@ func (db *DB) PendingMastodonPosts(ctx context.Context) ([]MastodonPost, error) 
 }
 
 func mastodonPosts(ctx context.Context, q querier, where string, args ...any) ([]MastodonPost, error) {
-	rows, err := q.Query(ctx, "SELECT "+mastodonPostColumns+" FROM mastodon_posts "+where+" ORDER BY event_id, account_id, kind", args...)
+	rows, err := q.query(ctx, "SELECT "+mastodonPostColumns+" FROM mastodon_posts "+where+" ORDER BY event_id, account_id, kind", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list Mastodon posts: %w", err)
 	}
@@ -306,7 +306,7 @@ func mastodonPosts(ctx context.Context, q querier, where string, args ...any) ([
 // ClaimMastodonThread takes the (event, account) thread for owner until the
 // given time, unless another owner holds an unexpired claim.
 func (db *DB) ClaimMastodonThread(ctx context.Context, eventID, accountID int64, owner string, until time.Time) (bool, error) {
-	res, err := db.Exec(ctx, `INSERT INTO mastodon_claims (event_id, account_id, owner, until_at) VALUES (?, ?, ?, ?)
+	res, err := db.exec(ctx, `INSERT INTO mastodon_claims (event_id, account_id, owner, until_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (event_id, account_id) DO UPDATE SET owner = excluded.owner, until_at = excluded.until_at
 		WHERE mastodon_claims.owner = excluded.owner OR mastodon_claims.until_at < ?`,
 		eventID, accountID, owner, micro(until), micro(time.Now()))
@@ -319,7 +319,7 @@ func (db *DB) ClaimMastodonThread(ctx context.Context, eventID, accountID int64,
 
 // ReleaseMastodonThread ends owner's claim.
 func (db *DB) ReleaseMastodonThread(ctx context.Context, eventID, accountID int64, owner string) error {
-	if _, err := db.Exec(ctx, "DELETE FROM mastodon_claims WHERE event_id = ? AND account_id = ? AND owner = ?", eventID, accountID, owner); err != nil {
+	if _, err := db.exec(ctx, "DELETE FROM mastodon_claims WHERE event_id = ? AND account_id = ? AND owner = ?", eventID, accountID, owner); err != nil {
 		return fmt.Errorf("release Mastodon thread of event %d: %w", eventID, err)
 	}
 	return nil

@@ -116,7 +116,7 @@ func (db *DB) MigrateTo(ctx context.Context, version int) error {
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock)
 	}
-	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	if _, err := db.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
@@ -133,7 +133,7 @@ func (db *DB) MigrateTo(ctx context.Context, version int) error {
 		}
 		err := db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
 			var n int
-			if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.Version).Scan(&n); err != nil {
+			if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.Version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -142,7 +142,7 @@ func (db *DB) MigrateTo(ctx context.Context, version int) error {
 			if _, err := tx.tx.ExecContext(ctx, db.dialect(m.SQL)); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", m.Version, m.Name, time.Now().UnixMicro())
+			_, err := tx.exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", m.Version, m.Name, time.Now().UnixMicro())
 			if err == nil {
 				db.log.Info("schema migrated", "version", m.Version, "name", m.Name)
 			}
@@ -174,7 +174,7 @@ func (db *DB) checkSchema(ctx context.Context) error {
 		exists = "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = 'schema_migrations' AND schemaname = ANY (current_schemas(false))"
 	}
 	var n int
-	if err := db.QueryRow(ctx, exists).Scan(&n); err != nil {
+	if err := db.queryRow(ctx, exists).Scan(&n); err != nil {
 		return fmt.Errorf("read the database's schema: %w", err)
 	}
 	if n == 0 {
@@ -212,7 +212,7 @@ func (db *DB) checkSchema(ctx context.Context) error {
 // SchemaVersion is the highest migration applied, 0 for an empty database.
 func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v sql.NullInt64
-	if err := db.QueryRow(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
+	if err := db.queryRow(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return int(v.Int64), nil

@@ -16,16 +16,16 @@ import (
 func (db *DB) CountFormPost(ctx context.Context, bucket string, limit int, now time.Time) (bool, error) {
 	var n int
 	err := db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM form_posts WHERE at < ?", now.Add(-24*time.Hour).UnixMicro()); err != nil {
+		if _, err := tx.exec(ctx, "DELETE FROM form_posts WHERE at < ?", now.Add(-24*time.Hour).UnixMicro()); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM form_posts WHERE bucket = ? AND at > ?", bucket, now.Add(-time.Hour).UnixMicro()).Scan(&n); err != nil {
+		if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM form_posts WHERE bucket = ? AND at > ?", bucket, now.Add(-time.Hour).UnixMicro()).Scan(&n); err != nil {
 			return err
 		}
 		if n >= limit {
 			return nil
 		}
-		_, err := tx.Exec(ctx, "INSERT INTO form_posts (bucket, at) VALUES (?, ?)", bucket, now.UnixMicro())
+		_, err := tx.exec(ctx, "INSERT INTO form_posts (bucket, at) VALUES (?, ?)", bucket, now.UnixMicro())
 		return err
 	})
 	if err != nil {

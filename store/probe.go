@@ -55,7 +55,7 @@ type JobCount struct {
 
 // JobCounts counts the queue's jobs by kind and state.
 func (db *DB) JobCounts(ctx context.Context) ([]JobCount, error) {
-	rows, err := db.Query(ctx, "SELECT kind, state, COUNT(*) FROM river_job GROUP BY kind, state ORDER BY kind, state")
+	rows, err := db.query(ctx, "SELECT kind, state, COUNT(*) FROM river_job GROUP BY kind, state ORDER BY kind, state")
 	if err != nil {
 		return nil, fmt.Errorf("count jobs: %w", err)
 	}

@@ -48,7 +48,7 @@ func (db *DB) Ready(ctx context.Context) error {
 		// A bigint advisory key shows in pg_locks as its high and low
 		// halves with objsubid 1.
 		var held bool
-		err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+		err := db.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
 			AND classid = ?::bigint::oid AND objid = ?::bigint::oid AND objsubid = 1)`,
 			int64(migrationLock>>32), int64(migrationLock&0xffffffff)).Scan(&held)
 		if err != nil {

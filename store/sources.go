@@ -36,7 +36,7 @@ func (tx *Tx) SaveSource(ctx context.Context, s *bridges.Source) error {
 	args := []any{s.Slug, s.ActorURL, s.Handle, s.Software, s.Name, s.Summary, s.Inbox, s.SharedInbox,
 		s.Outbox, s.EventsURL, s.FollowID, string(s.State), micro(s.LastActivity)}
 	if s.ID == 0 {
-		err := tx.QueryRow(ctx, `INSERT INTO sources (slug, actor_url, handle, software, name, summary, inbox, shared_inbox,
+		err := tx.queryRow(ctx, `INSERT INTO sources (slug, actor_url, handle, software, name, summary, inbox, shared_inbox,
 			outbox, events_url, follow_id, state, last_activity, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, append(args, micro(s.CreatedAt))...).Scan(&s.ID)
 		if err != nil {
@@ -44,7 +44,7 @@ func (tx *Tx) SaveSource(ctx context.Context, s *bridges.Source) error {
 		}
 		return nil
 	}
-	_, err := tx.Exec(ctx, `UPDATE sources SET slug = ?, actor_url = ?, handle = ?, software = ?, name = ?, summary = ?,
+	_, err := tx.exec(ctx, `UPDATE sources SET slug = ?, actor_url = ?, handle = ?, software = ?, name = ?, summary = ?,
 		inbox = ?, shared_inbox = ?, outbox = ?, events_url = ?, follow_id = ?, state = ?, last_activity = ? WHERE id = ?`,
 		append(args, s.ID)...)
 	if err != nil {
@@ -75,7 +75,7 @@ func sourceWhere(ctx context.Context, q querier, column string, value any) (*bri
 	default:
 		return nil, fmt.Errorf("sources have no lookup column %q", column)
 	}
-	return scanSource(q.QueryRow(ctx, "SELECT "+sourceColumns+" FROM sources WHERE "+column+" = ?", value))
+	return scanSource(q.queryRow(ctx, "SELECT "+sourceColumns+" FROM sources WHERE "+column+" = ?", value))
 }
 
 // handlePattern is a WebFinger handle as users type it: @user@host[:port],
@@ -110,7 +110,7 @@ func (db *DB) SourceBySlug(ctx context.Context, slug string) (*bridges.Source, e
 
 // Sources lists every source, by slug.
 func (db *DB) Sources(ctx context.Context) ([]*bridges.Source, error) {
-	rows, err := db.Query(ctx, "SELECT "+sourceColumns+" FROM sources ORDER BY slug")
+	rows, err := db.query(ctx, "SELECT "+sourceColumns+" FROM sources ORDER BY slug")
 	if err != nil {
 		return nil, fmt.Errorf("list sources: %w", err)
 	}
@@ -135,9 +135,9 @@ type Counts struct {
 // Counts counts followed sources and shown events.
 func (db *DB) Counts(ctx context.Context) (Counts, error) {
 	var c Counts
-	err := db.QueryRow(ctx, "SELECT COUNT(*) FROM sources WHERE state = ?", string(bridges.SourceFollowed)).Scan(&c.Sources)
+	err := db.queryRow(ctx, "SELECT COUNT(*) FROM sources WHERE state = ?", string(bridges.SourceFollowed)).Scan(&c.Sources)
 	if err == nil {
-		err = db.QueryRow(ctx, "SELECT COUNT(*) FROM events WHERE deleted = ? AND draft = ?", false, false).Scan(&c.Events)
+		err = db.queryRow(ctx, "SELECT COUNT(*) FROM events WHERE deleted = ? AND draft = ?", false, false).Scan(&c.Events)
 	}
 	if err != nil {
 		return c, fmt.Errorf("count: %w", err)

@@ -178,7 +178,11 @@ func (db *DB) Close() error {
 	return db.sql.Close()
 }
 
-// SQL is the underlying pool, for packages that keep their own tables.
+// SQL is the underlying pool, for tests that look at or bend what no
+// method shows (through internal/storetest) and for pool statistics.
+// passerelle's queries all live in this package, behind its methods: a
+// schema change is made here alone (TestSQLStaysInStore holds the rest of
+// the code to that).
 func (db *DB) SQL() *sql.DB { return db.sql }
 
 // Backend is SQLite or Postgres.
@@ -207,18 +211,18 @@ func (db *DB) Rebind(q string) string {
 	return b.String()
 }
 
-// Exec runs a statement with ? placeholders.
-func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+// exec runs a statement with ? placeholders.
+func (db *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return db.sql.ExecContext(ctx, db.Rebind(q), args...)
 }
 
-// Query runs a query with ? placeholders.
-func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+// query runs a query with ? placeholders.
+func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	return db.sql.QueryContext(ctx, db.Rebind(q), args...)
 }
 
-// QueryRow runs a query with ? placeholders that returns at most one row.
-func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+// queryRow runs a query with ? placeholders that returns at most one row.
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return db.sql.QueryRowContext(ctx, db.Rebind(q), args...)
 }
 
@@ -231,24 +235,18 @@ type Tx struct {
 
 var _ bridges.Tx = (*Tx)(nil)
 
-// SQL is the underlying transaction.
-func (tx *Tx) SQL() *sql.Tx { return tx.tx }
-
-// DB is the database the transaction belongs to.
-func (tx *Tx) DB() *DB { return tx.db }
-
-// Exec runs a statement with ? placeholders in the transaction.
-func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+// exec runs a statement with ? placeholders in the transaction.
+func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return tx.tx.ExecContext(ctx, tx.db.Rebind(q), args...)
 }
 
-// Query runs a query with ? placeholders in the transaction.
-func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+// query runs a query with ? placeholders in the transaction.
+func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	return tx.tx.QueryContext(ctx, tx.db.Rebind(q), args...)
 }
 
-// QueryRow runs a one-row query with ? placeholders in the transaction.
-func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+// queryRow runs a one-row query with ? placeholders in the transaction.
+func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return tx.tx.QueryRowContext(ctx, tx.db.Rebind(q), args...)
 }
 

@@ -66,16 +66,16 @@ func TestReadyWhileMigrating(t *testing.T) {
 		}
 		last := ms[len(ms)-1]
 		var appliedAt int64
-		if err := dbs[1].QueryRow(ctx, "SELECT applied_at FROM schema_migrations WHERE version = ?", last.Version).Scan(&appliedAt); err != nil {
+		if err := storetest.QueryRow(dbs[1], "SELECT applied_at FROM schema_migrations WHERE version = ?", last.Version).Scan(&appliedAt); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := dbs[1].Exec(ctx, "DELETE FROM schema_migrations WHERE version = ?", last.Version); err != nil {
+		if _, err := storetest.Exec(dbs[1], "DELETE FROM schema_migrations WHERE version = ?", last.Version); err != nil {
 			t.Fatal(err)
 		}
 		if code, body := probe(t, ready, "/readyz"); code != http.StatusServiceUnavailable || body != "not ready: database migrations are running\n" {
 			t.Errorf("/readyz with migration %d pending = %d %q", last.Version, code, body)
 		}
-		if _, err := dbs[1].Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", last.Version, last.Name, appliedAt); err != nil {
+		if _, err := storetest.Exec(dbs[1], "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", last.Version, last.Name, appliedAt); err != nil {
 			t.Fatal(err)
 		}
 		if dbs[1].Backend() == store.Postgres {

@@ -80,7 +80,7 @@ func TestCommandsRefuseAMissingDatabase(t *testing.T) {
 		}
 		defer db.Close()
 		var n int
-		if err := db.QueryRow(context.Background(), "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil || n != 0 {
+		if err := storetest.QueryRow(db, "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil || n != 0 {
 			t.Errorf("the commands created %d tables (%v)", n, err)
 		}
 	})

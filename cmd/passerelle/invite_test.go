@@ -85,7 +85,7 @@ func TestInviteSaysWhatIsWrongAndWhy(t *testing.T) {
 			}
 			// The refused run invited nobody, not even its valid address.
 			var n int
-			if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM invitations").Scan(&n); err != nil || n != 2 {
+			if err := storetest.QueryRow(db, "SELECT COUNT(*) FROM invitations").Scan(&n); err != nil || n != 2 {
 				t.Errorf("%d invitations stored (%v), want 2: ana's and bob's to the one upcoming event", n, err)
 			}
 		})

@@ -230,7 +230,7 @@ func TestMailByTheBinary(t *testing.T) {
 		t.Fatalf("erase: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	var leaves, deletes int
-	rows, err := db.Query(ctx, "SELECT activity FROM deliveries")
+	rows, err := storetest.Query(db, "SELECT activity FROM deliveries")
 	if err != nil {
 		t.Fatal(err)
 	}

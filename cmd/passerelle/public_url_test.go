@@ -95,7 +95,7 @@ func TestPublicURLChangeIsRefused(t *testing.T) {
 
 			// A database from before the URL was recorded: the Follows'
 			// ids tell it.
-			if _, err := db.Exec(ctx, "DELETE FROM instance_settings"); err != nil {
+			if _, err := storetest.Exec(db, "DELETE FROM instance_settings"); err != nil {
 				t.Fatal(err)
 			}
 			if r := run(other, "serve"); r.Code != 2 || !strings.Contains(r.Stderr, "made under "+real) {

@@ -246,3 +246,22 @@ func StartJobs(t testing.TB, db *store.DB, jobs store.Jobs) {
 		_ = stop(ctx)
 	})
 }
+
+// The statements below are for tests that look at or bend state no store
+// method shows (rows of a table, a date set back). passerelle's own queries
+// live in store, behind its methods.
+
+// QueryRow runs a one-row query with ? placeholders on db.
+func QueryRow(db *store.DB, q string, args ...any) *sql.Row {
+	return db.SQL().QueryRowContext(context.Background(), db.Rebind(q), args...)
+}
+
+// Query runs a query with ? placeholders on db.
+func Query(db *store.DB, q string, args ...any) (*sql.Rows, error) {
+	return db.SQL().QueryContext(context.Background(), db.Rebind(q), args...)
+}
+
+// Exec runs a statement with ? placeholders on db.
+func Exec(db *store.DB, q string, args ...any) (sql.Result, error) {
+	return db.SQL().ExecContext(context.Background(), db.Rebind(q), args...)
+}
