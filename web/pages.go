@@ -101,6 +101,8 @@ type page struct {
 	Title, Description string
 	Days               []day
 	Sources            []*bridges.Source
+	// Pending tells an empty home page that a follow awaits its answer.
+	Pending bool
 }
 
 type day struct {
@@ -153,8 +155,11 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 	names := map[int64]string{}
 	for _, s := range srcs {
 		names[s.ID] = sourceName(s)
-		if s.State == bridges.SourceFollowed {
+		switch s.State {
+		case bridges.SourceFollowed:
 			data.Sources = append(data.Sources, s)
+		case bridges.SourcePending:
+			data.Pending = true
 		}
 	}
 	evs, err := p.DB.Events(r.Context(), store.EventQuery{From: p.now(), Limit: maxListed})
