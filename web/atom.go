@@ -94,8 +94,12 @@ func (p *Pages) ServeAtom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sources := map[int64]*bridges.Source{}
+	var since time.Time
 	for _, s := range srcs {
 		sources[s.ID] = s
+		if s.State == bridges.SourceFollowed && s.CreatedAt.After(since) {
+			since = s.CreatedAt
+		}
 	}
 	site := p.Site
 	if site == "" {
@@ -105,7 +109,6 @@ func (p *Pages) ServeAtom(w http.ResponseWriter, r *http.Request) {
 	f := &atomFeed{NS: atomNS, ID: self, Author: atomPerson{Name: site, URI: p.PublicURL + "/"},
 		Generator: atomGen{Name: "passerelle", Version: p.Version}}
 	q := store.EventQuery{From: p.now(), Limit: maxListed}
-	var since time.Time
 	if slug == "all" {
 		f.Title = atomText{Type: "text", Body: site + " — " + l.T("upcoming")}
 		if p.Description != "" {
@@ -148,8 +151,9 @@ func (p *Pages) ServeAtom(w http.ResponseWriter, r *http.Request) {
 			latest = updated
 		}
 	}
-	// updated is required: the newest entry's, else when the source was
-	// followed, so that an unchanged feed keeps its validators.
+	// updated is required: the newest entry's, else when the source (for
+	// all.atom, the latest source) was followed, so that an unchanged feed
+	// keeps its validators.
 	switch {
 	case !latest.IsZero():
 	case !since.IsZero():
