@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -56,9 +57,13 @@ func allCalendar() Calendar {
 		Description: "Every event of the sources this passerelle follows", Color: "#3465A4"}
 }
 
+// sourceCalendar is a source's public calendar. Its description is the
+// source's summary as plain text: servers send it as HTML (Mobilizon's
+// group summary is "<p>…</p>"), and calendar apps show X-WR-CALDESC and
+// calendar-description as they are, tags and all.
 func sourceCalendar(src store.CalendarSource) Calendar {
 	c := Calendar{Owner: PublicOwner, Slug: src.Slug, Kind: KindSource, SourceID: src.ID, Name: src.Name,
-		Description: src.Summary, Color: colorOf(src.Slug)}
+		Description: ical.HTMLText(src.Summary), Color: colorOf(src.Slug)}
 	if c.Name == "" {
 		c.Name = c.Slug
 	}

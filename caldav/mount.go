@@ -2,6 +2,7 @@ package caldav
 
 import (
 	"net/http"
+	"strings"
 )
 
 // MountOptions wire the calendars into passerelle's HTTP server.
@@ -10,6 +11,9 @@ type MountOptions struct {
 	// package's event page). Go's mux cannot tell /events/{id} from
 	// /events/{id}.ics, so one handler takes the path and hands over.
 	EventPage http.Handler
+	// OtherFeeds serves /feeds/{file} when file is not <slug>.ics (the web
+	// package's Atom feeds, /feeds/<slug>.atom), for the same reason.
+	OtherFeeds http.Handler
 }
 
 // Mount registers the CalDAV tree under /dav/, the discovery answers
@@ -31,7 +35,13 @@ func Mount(mux *http.ServeMux, dav *Server, feeds *Feeds, opts MountOptions) {
 	}
 	mux.HandleFunc("PROPFIND /{$}", root)
 	mux.HandleFunc("OPTIONS /{$}", root)
-	mux.HandleFunc("GET /feeds/{file}", feeds.ServeFeed)
+	mux.HandleFunc("GET /feeds/{file}", func(w http.ResponseWriter, r *http.Request) {
+		if opts.OtherFeeds != nil && !strings.HasSuffix(r.PathValue("file"), ".ics") {
+			opts.OtherFeeds.ServeHTTP(w, r)
+			return
+		}
+		feeds.ServeFeed(w, r)
+	})
 	mux.HandleFunc("GET /events/{name}", func(w http.ResponseWriter, r *http.Request) {
 		if feeds.ServeEvent(w, r, r.PathValue("name")) {
 			return

@@ -190,6 +190,10 @@ func (s *Service) serveNodeInfo(w http.ResponseWriter, r *http.Request) {
 	if version == "" {
 		version = "dev"
 	}
+	nodeName := s.opts.NodeName
+	if nodeName == "" {
+		nodeName = s.base.Host
+	}
 	writeJSON(w, r, `application/json; profile="http://nodeinfo.diaspora.software/ns/schema/2.1#"`, http.StatusOK, map[string]any{
 		"version": "2.1",
 		"software": map[string]any{
@@ -200,7 +204,7 @@ func (s *Service) serveNodeInfo(w http.ResponseWriter, r *http.Request) {
 		"services":          map[string]any{"inbound": []string{}, "outbound": []string{"atom1.0"}},
 		"openRegistrations": false,
 		"usage":             map[string]any{"users": map[string]any{}},
-		"metadata":          map[string]any{"nodeName": s.base.Host},
+		"metadata":          map[string]any{"nodeName": nodeName},
 	})
 }
 

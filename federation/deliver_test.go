@@ -178,7 +178,7 @@ func TestDeliveryOutcomes(t *testing.T) {
 }
 
 func TestLocalActorDocuments(t *testing.T) {
-	h := newHarnessJobs(t, Options{InstanceActor: "bridge", Version: "1.2.3"}, false)
+	h := newHarnessJobs(t, Options{InstanceActor: "bridge", Version: "1.2.3", NodeName: "Vélo à Lyon"}, false)
 	get := func(path, accept string) (*http.Response, map[string]any) {
 		req, _ := http.NewRequest("GET", h.srv.URL+path, nil)
 		if accept != "" {
@@ -232,7 +232,8 @@ func TestLocalActorDocuments(t *testing.T) {
 		t.Errorf("nodeinfo links %v", links)
 	}
 	_, ni := get("/nodeinfo/2.1", "")
-	if ni["version"] != "2.1" || ni["software"].(map[string]any)["name"] != "passerelle" || ni["software"].(map[string]any)["version"] != "1.2.3" {
+	if ni["version"] != "2.1" || ni["software"].(map[string]any)["name"] != "passerelle" || ni["software"].(map[string]any)["version"] != "1.2.3" ||
+		ni["metadata"].(map[string]any)["nodeName"] != "Vélo à Lyon" {
 		t.Errorf("nodeinfo %v", ni)
 	}
 	resp, _ := get("/.well-known/host-meta", "")

@@ -36,6 +36,9 @@ type Options struct {
 	DateWindow time.Duration
 	// Version is passerelle's version, shown in NodeInfo.
 	Version string
+	// NodeName is instance.name, NodeInfo's metadata.nodeName (what
+	// fediverse directories show); empty means public_url's host.
+	NodeName string
 	// EraseCheckInterval is the first wait between checks of whether an
 	// erased participant's deliveries are done; zero means 30 s (tests
 	// shorten it).

@@ -235,10 +235,18 @@ func TestRenderRejects(t *testing.T) {
 }
 
 func TestHTMLText(t *testing.T) {
-	got := HTMLText(`<p>Hello <strong>world</strong></p><p></p><p>See <a href="https://x.example/">the site</a> or <a href="https://y.example/">https://y.example/</a><br>bye</p>`)
-	want := "Hello world\n\nSee the site <https://x.example/> or https://y.example/\nbye"
-	if got != want {
-		t.Errorf("HTMLText = %q, want %q", got, want)
+	for _, c := range []struct{ name, in, want string }{
+		{"paragraphs, links, br",
+			`<p>Hello <strong>world</strong></p><p></p><p>See <a href="https://x.example/">the site</a> or <a href="https://y.example/">https://y.example/</a><br>bye</p>`,
+			"Hello world\n\nSee the site (https://x.example/) or https://y.example/\nbye"},
+		{"a source's summary", `<p>Balades et ateliers vélo à Lyon.</p>`, "Balades et ateliers vélo à Lyon."},
+		{"list and entities", `<p>Au programme&nbsp;:</p><ul><li>bilan &amp; vote</li><li>pot</li></ul>`,
+			"Au programme :\n\n- bilan & vote\n- pot"},
+		{"plain text keeps its lines", "Line one\nline two\n\nA < B", "Line one\nline two\n\nA < B"},
+	} {
+		if got := HTMLText(c.in); got != c.want {
+			t.Errorf("%s: HTMLText = %q, want %q", c.name, got, c.want)
+		}
 	}
 }
 

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
-	"golang.org/x/net/html"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/astext"
 )
 
 // ProdID is the PRODID passerelle writes in every calendar it produces.
@@ -232,81 +232,21 @@ func description(ev *bridges.Event) string {
 			return t
 		}
 	}
-	return strings.TrimSpace(ev.Summary)
+	return HTMLText(strings.TrimSpace(ev.Summary))
 }
 
-// HTMLText turns sanitised HTML into the plain text a DESCRIPTION shows:
-// block elements and <br> become line breaks, links keep their target in
-// brackets when it differs from their text, and runs of blank lines are
-// collapsed.
+// HTMLText turns a description that may be HTML (a source's summary, an
+// event's content) into the plain text a DESCRIPTION or an X-WR-CALDESC
+// shows: astext.Text's rendering, the one every dialect's plain text gets,
+// so a calendar never shows tags. Text without markup is kept as it is,
+// with its line breaks.
 func HTMLText(s string) string {
-	z := html.NewTokenizer(strings.NewReader(s))
-	var b strings.Builder
-	var href, linkText string
-	inLink := false
-	for {
-		switch z.Next() {
-		case html.ErrorToken:
-			return collapseLines(b.String())
-		case html.TextToken:
-			t := string(z.Text())
-			b.WriteString(t)
-			if inLink {
-				linkText += t
-			}
-		case html.StartTagToken, html.SelfClosingTagToken:
-			name, hasAttr := z.TagName()
-			switch string(name) {
-			case "br":
-				b.WriteString("\n")
-			case "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "pre":
-				b.WriteString("\n\n")
-			case "li":
-				b.WriteString("\n- ")
-			case "a":
-				inLink, href, linkText = true, "", ""
-				for hasAttr {
-					var k, v []byte
-					k, v, hasAttr = z.TagAttr()
-					if string(k) == "href" {
-						href = string(v)
-					}
-				}
-			}
-		case html.EndTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "pre":
-				b.WriteString("\n\n")
-			case "a":
-				if inLink && href != "" && strings.TrimSpace(linkText) != href {
-					b.WriteString(" <" + href + ">")
-				}
-				inLink = false
-			}
-		}
+	if !astext.LooksLikeHTML(s) {
+		_, text := astext.FromPlain(s)
+		return text
 	}
-}
-
-func collapseLines(s string) string {
-	lines := strings.Split(s, "\n")
-	var out []string
-	blank := false
-	for _, l := range lines {
-		l = strings.TrimSpace(l)
-		if l == "" {
-			if len(out) > 0 {
-				blank = true
-			}
-			continue
-		}
-		if blank {
-			out = append(out, "")
-			blank = false
-		}
-		out = append(out, l)
-	}
-	return strings.Join(out, "\n")
+	_, text := astext.FromHTML(s)
+	return text
 }
 
 // imageType guesses the banner's media type from its file extension, for

@@ -101,7 +101,13 @@ type page struct {
 	Title, Description string
 	Days               []day
 	Sources            []*bridges.Source
+	// Pending tells an empty home page that a follow awaits its answer.
+	Pending bool
+	// Feeds are the Atom feeds a feed reader finds in the page's head.
+	Feeds []feedLink
 }
+
+type feedLink struct{ Title, Href string }
 
 type day struct {
 	Label  string
@@ -117,7 +123,13 @@ type listedEvent struct {
 }
 
 func (p *Pages) base(r *http.Request, title string) page {
-	return page{L: pickLang(r), Site: p.Site, Version: p.Version, Title: title, Description: p.Description}
+	l := pickLang(r)
+	site := p.Site
+	if site == "" {
+		site = "passerelle"
+	}
+	return page{L: l, Site: p.Site, Version: p.Version, Title: title, Description: p.Description,
+		Feeds: []feedLink{{Title: site + " — " + l.T("upcoming"), Href: p.PublicURL + "/feeds/all.atom"}}}
 }
 
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, status int, data any) {
@@ -153,8 +165,11 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 	names := map[int64]string{}
 	for _, s := range srcs {
 		names[s.ID] = sourceName(s)
-		if s.State == bridges.SourceFollowed {
+		switch s.State {
+		case bridges.SourceFollowed:
 			data.Sources = append(data.Sources, s)
+		case bridges.SourcePending:
+			data.Pending = true
 		}
 	}
 	evs, err := p.DB.Events(r.Context(), store.EventQuery{From: p.now(), Limit: maxListed})
@@ -250,6 +265,7 @@ func (p *Pages) source(w http.ResponseWriter, r *http.Request) {
 		CalDAVURL: p.PublicURL + "/dav/calendars/public/" + url.PathEscape(s.Slug) + "/",
 		Summary:   template.HTML(sanitize(s.Summary)),
 	}
+	data.Feeds = append([]feedLink{{Title: sourceName(s), Href: p.PublicURL + "/feeds/" + url.PathEscape(s.Slug) + ".atom"}}, data.Feeds...)
 	if s.Name == "" {
 		data.Source = &bridges.Source{}
 		*data.Source = *s
@@ -342,18 +358,7 @@ func (p *Pages) eventData(r *http.Request, e *bridges.StoredEvent) eventPage {
 		Where:       where(l, &e.Event),
 		Description: template.HTML(sanitize(e.DescriptionHTML)),
 	}
-	loc := e.Location()
-	start := e.Start.In(loc)
-	d.When = l.Day(start) + ", " + l.Clock(start)
-	if !e.End.IsZero() {
-		end := e.End.In(loc)
-		if end.YearDay() == start.YearDay() && end.Year() == start.Year() {
-			d.When += " – " + l.Clock(end)
-		} else {
-			d.When += " – " + l.Day(end) + ", " + l.Clock(end)
-		}
-	}
-	d.When += " (" + zoneName(e) + ")"
+	d.When = when(l, e)
 	if e.Place != nil && e.Place.Latitude != nil && e.Place.Longitude != nil {
 		lat, lon := strconv.FormatFloat(*e.Place.Latitude, 'f', 5, 64), strconv.FormatFloat(*e.Place.Longitude, 'f', 5, 64)
 		d.MapURL = "https://www.openstreetmap.org/?mlat=" + lat + "&mlon=" + lon + "#map=17/" + lat + "/" + lon
@@ -387,6 +392,23 @@ func (p *Pages) eventData(r *http.Request, e *bridges.StoredEvent) eventPage {
 	d.CanAnswer = p.Inviter != nil && e.Public && !d.Cancelled && !e.Over(p.now()) &&
 		(e.JoinMode == bridges.JoinFree || e.JoinMode == bridges.JoinRestricted)
 	return d
+}
+
+// when is an event's date and time where it happens, with its end and its
+// zone: "Saturday 28 November 2026, 14:00 – 18:00 (Europe/Paris)".
+func when(l *lang, e *bridges.StoredEvent) string {
+	loc := e.Location()
+	start := e.Start.In(loc)
+	s := l.Day(start) + ", " + l.Clock(start)
+	if !e.End.IsZero() {
+		end := e.End.In(loc)
+		if end.YearDay() == start.YearDay() && end.Year() == start.Year() {
+			s += " – " + l.Clock(end)
+		} else {
+			s += " – " + l.Day(end) + ", " + l.Clock(end)
+		}
+	}
+	return s + " (" + zoneName(e) + ")"
 }
 
 func zoneName(e *bridges.StoredEvent) string {

@@ -310,3 +310,57 @@ func TestLiveIsToWatch(t *testing.T) {
 		t.Error("a live to watch offers the answer form")
 	}
 }
+
+// TestHomeWhenEmpty: a fresh instance's home page says what to do (follow
+// a group, with the command), one whose follow awaits its answer says so,
+// and one whose followed sources have nothing coming says that instead.
+func TestHomeWhenEmpty(t *testing.T) {
+	db := storetest.New(t)
+	p := &Pages{DB: db, Site: "Passerelle Nantes", Version: "test", PublicURL: "https://events.example.org", Now: func() time.Time { return now }}
+	mux := http.NewServeMux()
+	if _, err := p.Mount(mux); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	s := &site{srv: srv, db: db}
+	const nothing, pending, followed = "Nothing followed yet.", "A follow is waiting for its answer", "The followed sources have no upcoming events yet"
+
+	resp, body := s.get(t, "/", "Accept-Language", "en")
+	if resp.StatusCode != 200 {
+		t.Fatalf("home: %d", resp.StatusCode)
+	}
+	golden(t, "home-empty.en.html", body)
+	for _, want := range []string{nothing, "<code>passerelle follow https://mobilizon.example/@group</code>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("a fresh home page lacks %q", want)
+		}
+	}
+	_, fr := s.get(t, "/", "Accept-Language", "fr")
+	if !strings.Contains(fr, "Rien n’est encore suivi.") {
+		t.Error("a fresh French home page lacks its hint")
+	}
+
+	src := &bridges.Source{Slug: "libre-cafe", Name: "Libre Café", ActorURL: "https://mobilizon.test/@libre_cafe",
+		Software: "mobilizon", State: bridges.SourcePending, CreatedAt: now}
+	save := func() {
+		if err := db.Tx(context.Background(), func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save()
+	_, body = s.get(t, "/", "Accept-Language", "en")
+	if !strings.Contains(body, pending) || strings.Contains(body, nothing) {
+		t.Errorf("with a pending follow the home page says:\n%s", body)
+	}
+
+	src.State = bridges.SourceFollowed
+	save()
+	_, body = s.get(t, "/", "Accept-Language", "en")
+	if !strings.Contains(body, followed) || strings.Contains(body, nothing) || strings.Contains(body, pending) {
+		t.Errorf("with a followed source and no events the home page says:\n%s", body)
+	}
+	if !strings.Contains(body, `href="/sources/libre-cafe"`) {
+		t.Error("the followed source is not listed")
+	}
+}

@@ -83,8 +83,10 @@ func FromHTML(s string) (htmlOut, text string) {
 // other blocks are separated by a blank line, <br> is a line break, list
 // items start a line with "- " (or "1. " in ordered lists, indented when
 // nested), a link whose text is not its address is followed by the address
-// in angle brackets, an image by its alt text. Whitespace collapses as a
-// browser would, except inside <pre>.
+// in parentheses, an image by its alt text. Whitespace collapses as a
+// browser would, except inside <pre>. Addresses are not put in angle
+// brackets: some calendar apps (Google Calendar, Outlook) read DESCRIPTION
+// as HTML and drop "<https://…>" as an unknown tag, address and all.
 //
 // It is written here because no well-kept Go library does this small job
 // without pulling in a whole layout engine; it walks the tree that
@@ -234,7 +236,7 @@ func (w *textWriter) node(n *xhtml.Node) {
 		shown := strings.TrimSpace(w.b.String()[before:])
 		if (strings.HasPrefix(href, "http://") || strings.HasPrefix(href, "https://")) && href != shown && !strings.HasSuffix(shown, href) {
 			w.space = true
-			w.word("<" + href + ">")
+			w.word("(" + href + ")")
 		}
 	case atom.Ul, atom.Ol:
 		w.breakLine(1)

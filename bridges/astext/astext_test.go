@@ -16,7 +16,7 @@ func TestText(t *testing.T) {
 		{"ordered list", "<ol><li>first</li><li>second</li></ol>", "1. first\n2. second"},
 		{"paragraph inside item", "<ul><li><p>one</p></li><li><p>two</p></li></ul>", "- one\n- two"},
 		{"nested list", "<ul><li>a<ul><li>a1</li></ul></li><li>b</li></ul>", "- a\n  - a1\n- b"},
-		{"link with text", `<p>See <a href="https://example.org/x">the site</a>.</p>`, "See the site <https://example.org/x>."},
+		{"link with text", `<p>See <a href="https://example.org/x">the site</a>.</p>`, "See the site (https://example.org/x)."},
 		{"bare link", `<p><a href="https://example.org/">https://example.org/</a></p>`, "https://example.org/"},
 		{"entities", "<p>Fish &amp; chips &lt;3</p>", "Fish & chips <3"},
 		{"pre keeps lines", "<pre>a\n  b</pre>", "a\n  b"},

@@ -25,6 +25,7 @@ func newFederation(a *app, db *store.DB, events *bridges.Events[*store.Tx], join
 		AllowPrivateNetworks: f.AllowPrivateNetworks,
 		DateWindow:           time.Duration(f.SignatureWindow),
 		Version:              versionString(),
+		NodeName:             a.cfg.Instance.Name,
 	}, federation.Deps{DB: db, Events: events, Dialects: eventDialects(time.Duration(f.LiveDuration)), JoinAnswers: joins, Log: a.log})
 }
 

@@ -94,7 +94,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		in.mux.HandleFunc("GET /feeds/personal/{file}", personal.ServePersonalFeed)
 	}
 	caldav.Mount(in.mux, &caldav.Server{Store: dav, Log: a.log},
-		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage})
+		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage, OtherFeeds: http.HandlerFunc(pages.ServeAtom)})
 	m, err := newMail(a, db, nil)
 	if err != nil {
 		return nil, err

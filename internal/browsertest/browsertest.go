@@ -127,3 +127,45 @@ func checkNotBlank(t testing.TB, path string) {
 		t.Errorf("%s looks blank (%d differing samples)", path, differ)
 	}
 }
+
+// Layout is where an event page's parts landed in chromium, at one width.
+type Layout struct {
+	Viewport, URL string
+	// DetailsTop and TitleTop are the page tops of the date-and-place list
+	// and of the title, in CSS pixels; -1 when absent.
+	DetailsTop, TitleTop float64
+	// Banner is the event's banner, nil when the page has none.
+	Banner *struct {
+		Top, Height, Width float64
+		// Loaded is whether the image decoded.
+		Loaded bool
+	}
+}
+
+// Measure opens each URL in chromium at a phone and a desktop width
+// (internal/peers/browser/layout.mjs), with the pages' own CSP, and
+// reports where the event page's parts landed once everything loaded. It
+// skips (or fails under PASSERELLE_REQUIRE_ALL) like Walk.
+func Measure(t testing.TB, urls ...string) []Layout {
+	t.Helper()
+	testenv.LookPath(t, "/usr/bin/chromium", "apt-get install chromium")
+	node := testenv.LookPath(t, "node", "Node.js 20")
+	_, file, _, _ := runtime.Caller(0)
+	peer := filepath.Join(filepath.Dir(file), "..", "peers", "browser")
+	if _, err := os.Stat(filepath.Join(peer, "node_modules", "playwright-core")); err != nil {
+		testenv.Missing(t, "npm packages of internal/peers/browser (run npm ci there)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(peer, "layout.mjs")}, urls...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("browser layout: %v\n%s", err, stderr.String())
+	}
+	var out []Layout
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("browser layout report: %v\n%s", err, stdout.String())
+	}
+	return out
+}

@@ -22,6 +22,34 @@ import (
 // in JavaScript's toISOString form (2025-03-29T21:00:00.000Z).
 type Event struct {
 	UID, Summary, Start, End, TZID, OrganizerCN string
+	// Description is the DESCRIPTION as ical.js unescaped it (ICALjs and
+	// ICALjsCalendar only).
+	Description string
+}
+
+// Calendar is a whole calendar as ical.js read it: its name, its
+// descriptions (X-WR-CALDESC, the de-facto one, and RFC 7986 DESCRIPTION)
+// and its events.
+type Calendar struct {
+	Name, XWRCalDesc, Description string
+	Events                        []Event
+}
+
+// ICALjsCalendar parses the iCalendar file at path with ical.js, keeping
+// the calendar's own properties too.
+func ICALjsCalendar(t testing.TB, path string) Calendar {
+	t.Helper()
+	node := testenv.LookPath(t, "node", "apt-get install nodejs")
+	dir := CalclientsDir()
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ical.js")); err != nil {
+		testenv.Missing(t, "ical.js (cd internal/peers/calclients && npm ci)")
+	}
+	var cal Calendar
+	out := Run(t, nil, node, filepath.Join(dir, "calclients.mjs"), "calendar", path)
+	if err := json.Unmarshal([]byte(out), &cal); err != nil {
+		t.Fatalf("ical.js on %s: %v\n%s", path, err, out)
+	}
+	return cal
 }
 
 // ICALjs parses the iCalendar file at path with ical.js.

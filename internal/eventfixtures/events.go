@@ -72,7 +72,7 @@ func Events() map[string]*bridges.Event {
 			URL:             "https://mobilizon.example/events/0b6c5c8e-2b1e-4f53-9a55-5e3b8a0c1d2e",
 			Title:           "Nuit des fablabs; atelier, démo & apéro",
 			DescriptionHTML: `<p>Une nuit entière à <a href="https://fablab.example/">notre fablab</a>.</p><ul><li>soudure</li><li>impression 3D</li></ul>`,
-			DescriptionText: "Une nuit entière à notre fablab <https://fablab.example/>.\n\n- soudure\n- impression 3D",
+			DescriptionText: "Une nuit entière à notre fablab (https://fablab.example/).\n\n- soudure\n- impression 3D",
 			Start:           mustTime("2025-03-29T22:00:00+01:00"),
 			End:             mustTime("2025-03-30T10:00:00+02:00"),
 			TimeZone:        "Europe/Paris",

@@ -4,6 +4,7 @@
 //                                           ical.js instants of every object
 //   node calclients.mjs sync CAL_URL TOKEN  tsdav syncCollection from TOKEN
 //   node calclients.mjs parse FILE          ical.js instants of an .ics file
+//   node calclients.mjs calendar FILE       the same with the calendar's name and descriptions
 import { readFileSync } from 'node:fs';
 import { createDAVClient, syncCollection } from 'tsdav';
 import ICAL from 'ical.js';
@@ -25,8 +26,22 @@ function instants(text) {
       end: ev.endDate ? ev.endDate.toJSDate().toISOString() : '',
       tzid: ev.startDate.timezone || '',
       organizerCN: v.getFirstProperty('organizer')?.getParameter('cn') || '',
+      description: ev.description || '',
     };
   });
+}
+
+// calendar parses iCalendar text with ical.js and returns the calendar's
+// own name and descriptions (X-WR-CALDESC and RFC 7986 DESCRIPTION) as a
+// calendar app shows them, with its events.
+function calendar(text) {
+  const comp = new ICAL.Component(ICAL.parse(text));
+  return {
+    name: comp.getFirstPropertyValue('x-wr-calname') || '',
+    xwrCalDesc: comp.getFirstPropertyValue('x-wr-caldesc') || '',
+    description: comp.getFirstPropertyValue('description') || '',
+    events: instants(text),
+  };
 }
 
 const [cmd, arg1, arg2] = process.argv.slice(2);
@@ -59,7 +74,9 @@ if (cmd === 'discover') {
   console.log(JSON.stringify(res.map((r) => ({ href: r.href, status: r.status, etag: r.props?.getetag || '' }))));
 } else if (cmd === 'parse') {
   console.log(JSON.stringify(instants(readFileSync(arg1, 'utf8'))));
+} else if (cmd === 'calendar') {
+  console.log(JSON.stringify(calendar(readFileSync(arg1, 'utf8'))));
 } else {
-  console.error('usage: calclients.mjs discover URL | sync CAL_URL TOKEN | parse FILE');
+  console.error('usage: calclients.mjs discover URL | sync CAL_URL TOKEN | parse FILE | calendar FILE');
   process.exit(2);
 }
