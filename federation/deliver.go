@@ -272,7 +272,11 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverJob]) er
 	return nil
 }
 
-func (w *deliverWorker) Timeout(*river.Job[DeliverJob]) time.Duration { return 2 * time.Minute }
+// Timeout bounds one delivery: the recipient's actor and a POST, each
+// bounded by the client's own timeouts. It stays under
+// store.RescueStuckAfter, so that a delivery is never rescued while it
+// still runs; a recipient slower than this is tried again later.
+func (w *deliverWorker) Timeout(*river.Job[DeliverJob]) time.Duration { return 25 * time.Second }
 
 type inboxWorker struct {
 	river.WorkerDefaults[InboxJob]
@@ -280,13 +284,27 @@ type inboxWorker struct {
 }
 
 func (w *inboxWorker) Work(ctx context.Context, job *river.Job[InboxJob]) error {
-	return w.s.ProcessBatch(ctx, job.ID)
+	return w.s.processBatch(ctx, batchRun{jobID: job.ID})
 }
+
+func (w *inboxWorker) Timeout(*river.Job[InboxJob]) time.Duration { return inboxJobTimeout }
+
+type inboxSoloWorker struct {
+	river.WorkerDefaults[InboxSoloJob]
+	s *Service
+}
+
+func (w *inboxSoloWorker) Work(ctx context.Context, job *river.Job[InboxSoloJob]) error {
+	return w.s.processBatch(ctx, batchRun{jobID: job.ID, solo: true, last: job.Attempt >= job.MaxAttempts})
+}
+
+func (w *inboxSoloWorker) Timeout(*river.Job[InboxSoloJob]) time.Duration { return inboxJobTimeout }
 
 // Register adds the federation workers (inbox processing, delivery) to
 // the job workers that serve runs.
 func (s *Service) Register(workers *river.Workers) {
 	river.AddWorker(workers, &inboxWorker{s: s})
+	river.AddWorker(workers, &inboxSoloWorker{s: s})
 	river.AddWorker(workers, &deliverWorker{s: s})
 	river.AddWorker(workers, &eraseActorWorker{s: s})
 }

@@ -160,9 +160,11 @@ type remote struct {
 	srv *httptest.Server
 	mu  sync.Mutex
 	// keys by actor name; docs by path; received inbox POSTs.
-	keys     map[string]*rsa.PrivateKey
-	docs     map[string]any
-	status   map[string]int
+	keys   map[string]*rsa.PrivateKey
+	docs   map[string]any
+	status map[string]int
+	// slow holds paths answered only after a wait (a tarpit).
+	slow     map[string]time.Duration
 	received []*http.Request
 	bodies   [][]byte
 }
@@ -195,7 +197,7 @@ func mustKeyPEM() string {
 }
 
 func newRemote(t testing.TB) *remote {
-	r := &remote{t: t, keys: map[string]*rsa.PrivateKey{}, docs: map[string]any{}, status: map[string]int{}}
+	r := &remote{t: t, keys: map[string]*rsa.PrivateKey{}, docs: map[string]any{}, status: map[string]int{}, slow: map[string]time.Duration{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -225,7 +227,23 @@ func (r *remote) setDoc(path string, doc any, status int) {
 	r.status[path] = status
 }
 
+// setSlow makes GETs of path wait d before answering (0: no wait).
+func (r *remote) setSlow(path string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.slow[path] = d
+}
+
 func (r *remote) serve(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	d := r.slow[req.URL.Path]
+	r.mu.Unlock()
+	if d > 0 {
+		select {
+		case <-time.After(d):
+		case <-req.Context().Done():
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if req.Method == http.MethodPost {

@@ -276,7 +276,7 @@ func (w *refetchWorker) Work(ctx context.Context, job *river.Job[RefetchJob]) er
 	return err
 }
 
-func (w *refetchWorker) Timeout(*river.Job[RefetchJob]) time.Duration { return time.Minute }
+func (w *refetchWorker) Timeout(*river.Job[RefetchJob]) time.Duration { return 25 * time.Second }
 
 // RegisterRefetch adds the re-fetch workers and returns the periodic job
 // that sweeps for due re-fetches every interval (a minute in serve: the

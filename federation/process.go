@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/bridges/dialects"
 	"codeberg.org/passerelle/passerelle/store"
@@ -20,20 +22,66 @@ func skipf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errSkip, fmt.Sprintf(format, args...))
 }
 
+// Time bounds of inbox work. A job stops taking activities after
+// inboxBatchBudget and is run again at once for the rest (River's snooze,
+// which counts no attempt), so that it always ends well within
+// inboxJobTimeout and a crashed replica's job is rescued soon (see
+// store.StartJobs). One activity gets inboxActivityTimeout: one that fails
+// or runs longer is moved to a job of its own (InboxSoloJob), and the
+// batch goes on.
+const (
+	inboxBatchBudget     = 8 * time.Second
+	inboxActivityTimeout = 6 * time.Second
+	inboxJobTimeout      = 20 * time.Second
+	// inboxSoloAttempts is how often an activity is tried alone before it
+	// is recorded as rejected. River waits attempt⁴ seconds between tries:
+	// about 80 minutes in all, so that a home server that is down for a
+	// while is waited for.
+	inboxSoloAttempts = 8
+)
+
+// InboxSoloJob processes one activity that failed in its batch, alone;
+// after its last attempt the activity is recorded as rejected (store's
+// inbox_rejected), with the reason, and logged. Its own kind, so that the
+// inbox never adds new activities to it.
+type InboxSoloJob struct{}
+
+// Kind implements bridges.Job.
+func (InboxSoloJob) Kind() string { return "federation.inbox_solo" }
+
+// batchRun says how ProcessBatch runs a job.
+type batchRun struct {
+	jobID int64
+	// solo is an InboxSoloJob; last is set on its final attempt.
+	solo, last bool
+}
+
+// errMore asks River to run the job again at once: its time budget is
+// spent and activities are left (a snooze is no failed attempt).
+var errMore = river.JobSnooze(0)
+
 // ProcessBatch runs the inbox job jobID: it processes each activity
 // recorded for it, in the order received, except replays of activities
 // already processed, then removes them from the queue and adds them to the
-// replay guard. A transient failure retries the job, which then takes only
-// what is left.
+// replay guard. An activity that fails or runs too long goes to a job of
+// its own (InboxSoloJob) and the others are stored; only a failure of the
+// database itself fails the job.
 func (s *Service) ProcessBatch(ctx context.Context, jobID int64) error {
-	acts, err := s.db.PendingInboxActivities(ctx, jobID)
+	return s.processBatch(ctx, batchRun{jobID: jobID})
+}
+
+func (s *Service) processBatch(ctx context.Context, run batchRun) error {
+	start := time.Now()
+	acts, err := s.db.PendingInboxActivities(ctx, run.jobID)
 	if err != nil {
 		return err
 	}
 	keys := make([]string, len(acts))
+	ids := make([]string, len(acts))
 	for i, a := range acts {
 		// An unreadable body keeps an empty id: Process drops it.
 		head, _ := readActivityHead(a.Body)
+		ids[i] = head.ID
 		if head.ID == "" {
 			// Transient activities have no id; the body's digest still
 			// catches a replay.
@@ -46,6 +94,7 @@ func (s *Service) ProcessBatch(ctx context.Context, jobID int64) error {
 		return err
 	}
 	var errs []error
+	more := false
 	done := make([]int64, 0, len(acts))
 	doneKeys := make([]string, 0, len(acts))
 	for i, a := range acts {
@@ -56,8 +105,18 @@ func (s *Service) ProcessBatch(ctx context.Context, jobID int64) error {
 			done = append(done, a.ID)
 			continue
 		}
-		if err := s.Process(ctx, a.Body, a.Signer); err != nil {
-			errs = append(errs, err)
+		if !run.solo && i > 0 && time.Since(start) > inboxBatchBudget {
+			more = true
+			break
+		}
+		if err := s.processTimed(ctx, a.Body, a.Signer); err != nil {
+			if ctx.Err() != nil {
+				errs = append(errs, ctx.Err())
+				break
+			}
+			if err := s.setAside(ctx, run, a, ids[i], err); err != nil {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		seen[keys[i]] = true
@@ -74,7 +133,63 @@ func (s *Service) ProcessBatch(ctx context.Context, jobID int64) error {
 	if err := s.db.InboxActivitiesDone(ctx, done, doneKeys, now, keep); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if more {
+		return errMore
+	}
+	return nil
+}
+
+// processTimed runs Process under inboxActivityTimeout. Process runs on a
+// goroutine of its own so that even work that never looks at its context
+// (a renderer in a loop) cannot hold the job: the goroutine is left behind
+// then, its context cancelled, which rolls back its transaction.
+func (s *Service) processTimed(ctx context.Context, body []byte, signer string) error {
+	ctx, cancel := context.WithTimeout(ctx, inboxActivityTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("panic: %v", p)
+			}
+		}()
+		done <- s.Process(ctx, body, signer)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		if parent := context.Cause(ctx); parent != context.DeadlineExceeded {
+			return parent
+		}
+		return fmt.Errorf("still running after %s", inboxActivityTimeout)
+	}
+}
+
+// setAside deals with an activity that failed: in a batch, it moves to a
+// job of its own; alone, it is retried (the job fails) until its last
+// attempt, when it is recorded as rejected with the reason.
+func (s *Service) setAside(ctx context.Context, run batchRun, a store.InboxActivity, activityID string, cause error) error {
+	switch {
+	case !run.solo:
+		job, err := s.db.MoveInboxActivity(ctx, a.ID, InboxSoloJob{}, bridges.JobOpts{MaxAttempts: inboxSoloAttempts})
+		if err != nil {
+			return err
+		}
+		s.log.Info("inbox: activity failed in its batch, retried alone", "activity", activityID, "signer", a.Signer, "job", job, "err", cause)
+		return nil
+	case !run.last:
+		return fmt.Errorf("activity %s: %w", activityID, cause)
+	}
+	if err := s.db.RejectInboxActivity(ctx, a.ID, activityID, cause.Error(), s.now()); err != nil {
+		return err
+	}
+	s.log.Warn("inbox: activity rejected after every attempt (passerelle status lists it)", "activity", activityID,
+		"signer", a.Signer, "attempts", inboxSoloAttempts, "err", cause)
+	return nil
 }
 
 // replayHorizon is how long an activity is remembered against replays:

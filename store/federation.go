@@ -380,3 +380,71 @@ func (db *DB) SourceEventCount(ctx context.Context, sourceID int64) (int, error)
 	}
 	return n, nil
 }
+
+// MoveInboxActivity gives the pending activity rowID a job of its own,
+// enqueued with opts: an activity that failed in its batch is retried
+// alone, so that it holds up nothing else.
+func (db *DB) MoveInboxActivity(ctx context.Context, rowID int64, job bridges.Job, opts bridges.JobOpts) (jobID int64, err error) {
+	err = db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
+		if jobID, err = tx.EnqueueID(ctx, job, opts); err != nil {
+			return err
+		}
+		_, err := tx.exec(ctx, `UPDATE inbox_pending SET job_id = ? WHERE id = ?`, jobID, rowID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("move inbox activity %d to a job of its own: %w", rowID, err)
+	}
+	return jobID, nil
+}
+
+// RejectedActivity is an incoming activity the inbox gave up on.
+type RejectedActivity struct {
+	ActivityID string
+	Signer     string
+	Body       []byte
+	Reason     string
+	RejectedAt time.Time
+}
+
+// RejectInboxActivity moves the pending activity rowID to inbox_rejected
+// with the reason (migration 0012).
+func (db *DB) RejectInboxActivity(ctx context.Context, rowID int64, activityID, reason string, now time.Time) error {
+	err := db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
+		if _, err := tx.exec(ctx, `INSERT INTO inbox_rejected (activity_id, signer, body, reason, rejected_at)
+			SELECT ?, signer, body, ?, ? FROM inbox_pending WHERE id = ?`, activityID, reason, micro(now), rowID); err != nil {
+			return err
+		}
+		_, err := tx.exec(ctx, `DELETE FROM inbox_pending WHERE id = ?`, rowID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reject inbox activity %d: %w", rowID, err)
+	}
+	return nil
+}
+
+// RejectedInboxActivities lists the newest rejected activities, at most
+// limit, and how many there are in all.
+func (db *DB) RejectedInboxActivities(ctx context.Context, limit int) ([]RejectedActivity, int, error) {
+	var total int
+	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM inbox_rejected`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count rejected activities: %w", err)
+	}
+	rows, err := db.query(ctx, `SELECT activity_id, signer, body, reason, rejected_at FROM inbox_rejected ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list rejected activities: %w", err)
+	}
+	defer rows.Close()
+	var out []RejectedActivity
+	for rows.Next() {
+		var r RejectedActivity
+		var at int64
+		if err := rows.Scan(&r.ActivityID, &r.Signer, &r.Body, &r.Reason, &at); err != nil {
+			return nil, 0, fmt.Errorf("list rejected activities: %w", err)
+		}
+		r.RejectedAt = fromMicro(at)
+		out = append(out, r)
+	}
+	return out, total, rows.Err()
+}

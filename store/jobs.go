@@ -78,6 +78,13 @@ func (db *DB) client() *river.Client[*sql.Tx] {
 	return db.river
 }
 
+// Job time limits. A worker whose work needs longer than DefaultJobTimeout
+// declares its own Timeout, below RescueStuckAfter.
+const (
+	DefaultJobTimeout = 20 * time.Second
+	RescueStuckAfter  = 30 * time.Second
+)
+
 // Jobs is what StartJobs runs.
 type Jobs struct {
 	// Workers holds every worker, registered by each package.
@@ -108,7 +115,13 @@ func (db *DB) StartJobs(ctx context.Context, j Jobs) (stop func(context.Context)
 		PeriodicJobs:      j.Periodic,
 		FetchPollInterval: j.PollInterval,
 		FetchCooldown:     j.PollInterval / 4,
-		JobTimeout:        5 * time.Minute,
+		JobTimeout:        DefaultJobTimeout,
+		// A job left running by a process that died (kill -9, a crash,
+		// a lost machine) is given back after this; River looks every 30
+		// seconds, so its work resumes within about a minute, on another
+		// replica or after a restart. Every worker's Timeout stays below
+		// it, so that no job still running is rescued.
+		RescueStuckJobsAfter: RescueStuckAfter,
 		// River logs every failed attempt; our workers say why themselves.
 		ErrorHandler: &errorLogger{log: db.log},
 	})
