@@ -20,7 +20,7 @@ var stateCommands = [][]string{
 	{"follow", "@group@mobilizon.example"}, {"unfollow", "mygroup"},
 	{"block", "spam.example"}, {"unblock", "spam.example"}, {"blocks"},
 	{"invite", "--event", "1", "ana@example.net"},
-	{"jobs"}, {"jobs", "probe", "probe.txt"},
+	{"jobs"}, {"jobs", "probe", "probe.txt"}, {"status"}, {"status", "--json"},
 	{"participant", "export", "ana@example.net"}, {"participant", "erase", "ana@example.net"},
 	{"mastodon", "accounts"}, {"mastodon", "routes"}, {"mastodon", "disconnect", "@a@mastodon.example"},
 	{"mastodon", "connect", "https://mastodon.example"},
