@@ -5,49 +5,21 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"codeberg.org/passerelle/passerelle/internal/outbound"
 )
 
 type fakeBlocks []string
 
 func (f fakeBlocks) BlockedDomains(context.Context) ([]string, error) { return f, nil }
 
-func TestPublicAddress(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"127.0.0.1": false, "127.0.0.2": false, "10.1.2.3": false, "172.16.0.1": false,
-		"192.168.1.1": false, "169.254.169.254": false, "0.0.0.0": false, "100.64.0.1": false,
-		"::1": false, "fe80::1": false, "fc00::1": false, "::ffff:127.0.0.1": false, "::ffff:10.0.0.1": false,
-		"93.184.216.34": true, "2606:4700::6810:85e5": true,
-	} {
-		if got := PublicAddress(netip.MustParseAddr(addr)); got != want {
-			t.Errorf("PublicAddress(%s) = %v, want %v", addr, got, want)
-		}
-	}
-}
-
-func TestClientRefusesPrivateAddressesAtDial(t *testing.T) {
+func TestFetcherRefusesPlainHTTP(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("{}")) }))
 	defer srv.Close()
-	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
-
-	strict := NewHTTPClient(ClientOptions{Timeout: 5 * time.Second})
-	// "localhost" is resolved by DNS first; the dial-time check sees 127.0.0.1.
-	for _, u := range []string{srv.URL, "http://localhost" + port} {
-		_, err := strict.Get(u)
-		if !errors.Is(err, ErrPrivateAddress) {
-			t.Errorf("GET %s without the allow flag: err = %v, want ErrPrivateAddress", u, err)
-		}
-	}
-	open := NewHTTPClient(ClientOptions{AllowPrivateNetworks: true, Timeout: 5 * time.Second})
-	resp, err := open.Get(srv.URL)
-	if err != nil {
-		t.Fatalf("with allow_private_networks: %v", err)
-	}
-	resp.Body.Close()
-
+	strict := outbound.New(outbound.Options{Timeout: 5 * time.Second})
 	f := &Fetcher{Client: strict}
 	if _, err := f.Get(context.Background(), srv.URL, ""); err == nil || !strings.Contains(err.Error(), "only https") {
 		t.Errorf("plain http fetch without the flag: %v", err)
@@ -75,7 +47,7 @@ func TestFetcherLimitsAndStatus(t *testing.T) {
 	defer srv.Close()
 	key, _ := newTestKey(t)
 	f := &Fetcher{
-		Client: NewHTTPClient(ClientOptions{AllowPrivateNetworks: true}), AllowPrivate: true, MaxBody: 1024,
+		Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true, MaxBody: 1024,
 		Signer: func(context.Context) (*RequestSigner, error) { return &RequestSigner{KeyID: "k", Key: key}, nil },
 	}
 	ctx := context.Background()
@@ -113,7 +85,7 @@ func TestPolicy(t *testing.T) {
 	if err := allow.CheckHost(ctx, "other.test"); !errors.Is(err, ErrBlocked) {
 		t.Errorf("host outside federation.allow: %v", err)
 	}
-	f := &Fetcher{Client: NewHTTPClient(ClientOptions{}), Policy: p}
+	f := &Fetcher{Client: outbound.New(outbound.Options{}), Policy: p}
 	if _, err := f.Get(ctx, "https://bad.example/x", ""); !errors.Is(err, ErrBlocked) {
 		t.Errorf("fetch of a blocked domain: %v", err)
 	}

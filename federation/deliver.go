@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -135,7 +136,7 @@ func (s *Service) sendDelivery(ctx context.Context, d *store.Delivery) (string, 
 		}
 		return "", 0, fmt.Errorf("find inbox: %w", err)
 	}
-	u, err := CheckURL(inbox, s.opts.AllowPrivateNetworks)
+	u, err := outbound.CheckURL(inbox, s.opts.AllowPrivateNetworks)
 	if err != nil {
 		return inbox, 0, fmt.Errorf("%w: %v", errPermanent, err)
 	}
@@ -277,28 +278,6 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverJob]) er
 // store.RescueStuckAfter, so that a delivery is never rescued while it
 // still runs; a recipient slower than this is tried again later.
 func (w *deliverWorker) Timeout(*river.Job[DeliverJob]) time.Duration { return 25 * time.Second }
-
-type inboxWorker struct {
-	river.WorkerDefaults[InboxJob]
-	s *Service
-}
-
-func (w *inboxWorker) Work(ctx context.Context, job *river.Job[InboxJob]) error {
-	return w.s.processBatch(ctx, batchRun{jobID: job.ID})
-}
-
-func (w *inboxWorker) Timeout(*river.Job[InboxJob]) time.Duration { return inboxJobTimeout }
-
-type inboxSoloWorker struct {
-	river.WorkerDefaults[InboxSoloJob]
-	s *Service
-}
-
-func (w *inboxSoloWorker) Work(ctx context.Context, job *river.Job[InboxSoloJob]) error {
-	return w.s.processBatch(ctx, batchRun{jobID: job.ID, solo: true, last: job.Attempt >= job.MaxAttempts})
-}
-
-func (w *inboxSoloWorker) Timeout(*river.Job[InboxSoloJob]) time.Duration { return inboxJobTimeout }
 
 // Register adds the federation workers (inbox processing, delivery) to
 // the job workers that serve runs.

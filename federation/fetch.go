@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"codeberg.org/passerelle/passerelle/internal/outbound"
 )
 
 // DefaultMaxDocument bounds every fetched document (an actor, an event, a
@@ -44,7 +46,7 @@ type Fetcher struct {
 // empty) and returns the body of a 2xx answer; other answers are a
 // *StatusError.
 func (f *Fetcher) Get(ctx context.Context, rawURL, accept string) ([]byte, error) {
-	u, err := CheckURL(rawURL, f.AllowPrivate)
+	u, err := outbound.CheckURL(rawURL, f.AllowPrivate)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +82,7 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, accept string) ([]byte, error
 	if limit <= 0 {
 		limit = DefaultMaxDocument
 	}
-	body, err := readLimited(resp.Body, limit)
+	body, err := outbound.ReadLimited(resp.Body, limit)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", rawURL, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -63,7 +64,7 @@ func (s *Service) Resolve(ctx context.Context, input string) (*Resolved, error) 
 			return nil, fmt.Errorf("resolve %s: %w", handle, err)
 		}
 	} else {
-		u, err := CheckURL(input, s.opts.AllowPrivateNetworks)
+		u, err := outbound.CheckURL(input, s.opts.AllowPrivateNetworks)
 		if err != nil {
 			return nil, fmt.Errorf("%q is neither a handle (@user@host) nor a usable URL: %w", input, err)
 		}
@@ -126,7 +127,7 @@ func (s *Service) instanceActorOf(ctx context.Context, base string) (string, err
 	// actor was found.
 	var refused error
 	note := func(err error) {
-		if refused == nil && errors.Is(err, ErrPrivateAddress) {
+		if refused == nil && errors.Is(err, outbound.ErrPrivateAddress) {
 			refused = err
 		}
 	}

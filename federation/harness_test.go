@@ -28,8 +28,8 @@ import (
 )
 
 // realDialects are the dialects serve uses (bridges/dialects).
-func realDialects() map[string]Dialect {
-	m := map[string]Dialect{}
+func realDialects() map[string]bridges.Dialect {
+	m := map[string]bridges.Dialect{}
 	for _, name := range []string{dialects.Mobilizon, dialects.Gancio, dialects.PeerTube, dialects.Generic} {
 		m[name] = dialects.For(name, dialects.Options{})
 	}

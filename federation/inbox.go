@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -299,3 +301,28 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	}
 	return io.ReadAll(rd)
 }
+
+// The inbox's job workers: batches (InboxJob) and the activities that
+// failed in theirs, alone (InboxSoloJob); see process.go.
+
+type inboxWorker struct {
+	river.WorkerDefaults[InboxJob]
+	s *Service
+}
+
+func (w *inboxWorker) Work(ctx context.Context, job *river.Job[InboxJob]) error {
+	return w.s.processBatch(ctx, batchRun{jobID: job.ID})
+}
+
+func (w *inboxWorker) Timeout(*river.Job[InboxJob]) time.Duration { return inboxJobTimeout }
+
+type inboxSoloWorker struct {
+	river.WorkerDefaults[InboxSoloJob]
+	s *Service
+}
+
+func (w *inboxSoloWorker) Work(ctx context.Context, job *river.Job[InboxSoloJob]) error {
+	return w.s.processBatch(ctx, batchRun{jobID: job.ID, solo: true, last: job.Attempt >= job.MaxAttempts})
+}
+
+func (w *inboxSoloWorker) Timeout(*river.Job[InboxSoloJob]) time.Duration { return inboxJobTimeout }

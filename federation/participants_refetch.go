@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -211,7 +212,7 @@ func (s *Service) refetchStore(ctx context.Context, ev *bridges.StoredEvent, bod
 // the status (304 included), the headers and, for a 2xx or a 410, the
 // bounded body. Network errors, 429 and 5xx are errors (a retry may help).
 func (s *Service) conditionalGet(ctx context.Context, rawURL, etag, lastModified string) (int, http.Header, []byte, error) {
-	u, err := CheckURL(rawURL, s.opts.AllowPrivateNetworks)
+	u, err := outbound.CheckURL(rawURL, s.opts.AllowPrivateNetworks)
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -246,7 +247,7 @@ func (s *Service) conditionalGet(ctx context.Context, rawURL, etag, lastModified
 	}
 	var body []byte
 	if (resp.StatusCode >= 200 && resp.StatusCode < 300) || resp.StatusCode == http.StatusGone {
-		if body, err = readLimited(resp.Body, DefaultMaxDocument); err != nil {
+		if body, err = outbound.ReadLimited(resp.Body, DefaultMaxDocument); err != nil {
 			return 0, nil, nil, fmt.Errorf("re-fetch %s: %w", rawURL, err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
-	"codeberg.org/passerelle/passerelle/bridges/dialects"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -333,7 +332,7 @@ func (s *Service) decodeEvent(ctx context.Context, src *bridges.Source, raw []by
 		return bridges.Event{}, skipf("no dialect for %s", src.Software)
 	}
 	ev, err := d.Decode(raw)
-	if errors.Is(err, dialects.ErrNotAnEvent) {
+	if errors.Is(err, bridges.ErrNotAnEvent) {
 		return ev, skipf("not an event: %v", err)
 	}
 	if err != nil {
@@ -384,7 +383,7 @@ func (s *Service) ingest(ctx context.Context, src *bridges.Source, raw []byte) e
 	return nil
 }
 
-func (s *Service) dialect(software string) Dialect {
+func (s *Service) dialect(software string) bridges.Dialect {
 	if d, ok := s.dialects[software]; ok {
 		return d
 	}

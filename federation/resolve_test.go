@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 )
 
@@ -25,7 +26,7 @@ func TestResolvePrivateAddressNamed(t *testing.T) {
 	}
 	for _, input := range []string{"https://127.0.0.1:5432", "https://localhost:5432/", "https://[::1]:5432"} {
 		_, err := svc.Resolve(ctx, input)
-		if !errors.Is(err, ErrPrivateAddress) {
+		if !errors.Is(err, outbound.ErrPrivateAddress) {
 			t.Errorf("resolve %s: %v, want ErrPrivateAddress", input, err)
 			continue
 		}

@@ -13,14 +13,9 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
-
-// Dialect turns an ActivityPub event object into the core's Event (the
-// bridges/<dialect> packages implement it).
-type Dialect interface {
-	Decode(raw []byte) (bridges.Event, error)
-}
 
 // Options configure the federation service (config's federation section).
 type Options struct {
@@ -52,7 +47,7 @@ type Service struct {
 	base     *url.URL
 	db       *store.DB
 	events   *bridges.Events[*store.Tx]
-	dialects map[string]Dialect
+	dialects map[string]bridges.Dialect
 	joins    bridges.JoinAnswerListener[*store.Tx]
 	log      *slog.Logger
 	now      func() time.Time
@@ -89,7 +84,7 @@ type Deps struct {
 	Events *bridges.Events[*store.Tx]
 	// Dialects by software name: mobilizon, gancio, peertube, generic;
 	// "generic" is used for software without a dialect of its own.
-	Dialects map[string]Dialect
+	Dialects map[string]bridges.Dialect
 	// JoinAnswers is told of Accept/Reject of passerelle's Joins; nil
 	// drops them (with a log line).
 	JoinAnswers bridges.JoinAnswerListener[*store.Tx]
@@ -125,7 +120,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 	s.policy = &Policy{Allow: opts.Allow, Block: opts.Block, Store: deps.DB}
 	s.client = deps.HTTPClient
 	if s.client == nil {
-		s.client = NewHTTPClient(ClientOptions{AllowPrivateNetworks: opts.AllowPrivateNetworks, UserAgent: s.userAgent()})
+		s.client = outbound.New(outbound.Options{AllowPrivateNetworks: opts.AllowPrivateNetworks, UserAgent: s.userAgent()})
 	}
 	s.fetcher = &Fetcher{Client: s.client, Policy: s.policy, AllowPrivate: opts.AllowPrivateNetworks, Signer: s.instanceSigner}
 	s.verifier = &SignatureVerifier{Keys: newKeyCache(s), Window: opts.DateWindow, Now: now}

@@ -45,7 +45,7 @@ func Decode(raw []byte, rules Rules) (bridges.Event, *Object, error) {
 		return bridges.Event{}, nil, err
 	}
 	if tn, _ := o.TypeName(); tn != "Event" {
-		return bridges.Event{}, o, fmt.Errorf("%w: %s is a %s", ErrNotAnEvent, o.ID(), tn)
+		return bridges.Event{}, o, fmt.Errorf("%w: %s is a %s", bridges.ErrNotAnEvent, o.ID(), tn)
 	}
 	ev, err := decodeEvent(o, rules)
 	if err != nil {

@@ -23,12 +23,9 @@ import (
 
 	"github.com/go-fed/activity/streams"
 	"github.com/go-fed/activity/streams/vocab"
-)
 
-// ErrNotAnEvent is returned (wrapped) for a well-formed object that is not
-// an event: a Note, a Person, or a PeerTube Video that is not a scheduled
-// live. Callers ignore such objects rather than reject them.
-var ErrNotAnEvent = errors.New("not an event")
+	"codeberg.org/passerelle/passerelle/bridges"
+)
 
 // asContext is the normative ActivityStreams 2.0 context.
 const asContext = "https://www.w3.org/ns/activitystreams"
@@ -101,7 +98,7 @@ func Parse(raw []byte) (*Object, error) {
 	t, err := streams.ToType(context.Background(), doc)
 	if err != nil {
 		tn, _ := o.TypeName()
-		return nil, fmt.Errorf("%w: type %q is not an ActivityStreams object type (%v)", ErrNotAnEvent, tn, err)
+		return nil, fmt.Errorf("%w: type %q is not an ActivityStreams object type (%v)", bridges.ErrNotAnEvent, tn, err)
 	}
 	o.Type = t
 	return o, nil

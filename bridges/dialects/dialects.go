@@ -5,7 +5,7 @@
 //	d := dialects.For(source.Software, dialects.Options{LiveDuration: cfgLiveDuration})
 //	ev, err := d.Decode(objectJSON)
 //	switch {
-//	case errors.Is(err, dialects.ErrNotAnEvent):
+//	case errors.Is(err, bridges.ErrNotAnEvent):
 //		// a Note, an ordinary PeerTube video, …: ignore (log at debug)
 //	case err != nil:
 //		// malformed: reject, the error names the field
@@ -28,23 +28,11 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
-	"codeberg.org/passerelle/passerelle/bridges/asevent"
 	"codeberg.org/passerelle/passerelle/bridges/gancio"
 	"codeberg.org/passerelle/passerelle/bridges/generic"
 	"codeberg.org/passerelle/passerelle/bridges/mobilizon"
 	"codeberg.org/passerelle/passerelle/bridges/peertube"
 )
-
-// ErrNotAnEvent is returned (wrapped) by every dialect for a well-formed
-// object that is not an event; callers ignore it.
-var ErrNotAnEvent = asevent.ErrNotAnEvent
-
-// Dialect maps one platform's objects to events.
-type Dialect interface {
-	// Decode maps an object's JSON to an event that passes
-	// bridges.Event.Validate, or fails naming the field at fault.
-	Decode(raw []byte) (bridges.Event, error)
-}
 
 // Options tune the dialects.
 type Options struct {
@@ -53,7 +41,7 @@ type Options struct {
 	LiveDuration time.Duration
 }
 
-// Func adapts a decode function to Dialect.
+// Func adapts a decode function to bridges.Dialect.
 type Func func(raw []byte) (bridges.Event, error)
 
 // Decode calls f.
@@ -79,7 +67,7 @@ func Name(software string) string {
 }
 
 // For returns the dialect for a NodeInfo software name (see Name).
-func For(software string, o Options) Dialect {
+func For(software string, o Options) bridges.Dialect {
 	switch Name(software) {
 	case Mobilizon:
 		return Func(mobilizon.Decode)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"codeberg.org/passerelle/passerelle/bridges"
 )
 
 func TestName(t *testing.T) {
@@ -51,7 +53,7 @@ func TestForPicksTheDialect(t *testing.T) {
 	if d := ev.End.Sub(ev.Start); d != 2*time.Hour {
 		t.Errorf("LiveDuration not passed on: %v", d)
 	}
-	if _, err := For("mobilizon", Options{}).Decode(live); !errors.Is(err, ErrNotAnEvent) {
-		t.Errorf("a Video through the mobilizon dialect: err = %v, want ErrNotAnEvent", err)
+	if _, err := For("mobilizon", Options{}).Decode(live); !errors.Is(err, bridges.ErrNotAnEvent) {
+		t.Errorf("a Video through the mobilizon dialect: err = %v, want bridges.ErrNotAnEvent", err)
 	}
 }

@@ -29,9 +29,6 @@ import (
 // Rules are Gancio's departures from a plain ActivityStreams Event.
 var Rules = asevent.Rules{GeneratedSummary: true}
 
-// ErrNotAnEvent is returned (wrapped) for objects that are not events.
-var ErrNotAnEvent = asevent.ErrNotAnEvent
-
 // Decode maps a Gancio Event object to a bridges.Event.
 func Decode(raw []byte) (bridges.Event, error) {
 	ev, _, err := asevent.Decode(raw, Rules)

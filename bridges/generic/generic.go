@@ -17,9 +17,6 @@ import (
 	"codeberg.org/passerelle/passerelle/bridges/asevent"
 )
 
-// ErrNotAnEvent is returned (wrapped) for objects that are not events.
-var ErrNotAnEvent = asevent.ErrNotAnEvent
-
 // Decode maps an ActivityStreams Event object to a bridges.Event.
 func Decode(raw []byte) (bridges.Event, error) {
 	ev, _, err := asevent.Decode(raw, asevent.Rules{})

@@ -49,9 +49,6 @@ var Rules = asevent.Rules{
 	OnlyWebsiteLink:  true,
 }
 
-// ErrNotAnEvent is returned (wrapped) for objects that are not events.
-var ErrNotAnEvent = asevent.ErrNotAnEvent
-
 // Decode maps a Mobilizon Event object to a bridges.Event.
 func Decode(raw []byte) (bridges.Event, error) {
 	ev, o, err := asevent.Decode(raw, Rules)

@@ -192,7 +192,7 @@ func TestMalformed(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("Decode(%s) = %v, want an error naming %q", tt.doc, err, tt.field)
 		}
-		if errors.Is(err, ErrNotAnEvent) {
+		if errors.Is(err, bridges.ErrNotAnEvent) {
 			t.Errorf("Decode(%s): malformed event reported as not an event", tt.doc)
 		}
 	}
@@ -204,8 +204,8 @@ func TestNotAnEvent(t *testing.T) {
 		`{"type":"Tombstone","id":"https://m.example/events/1","formerType":"Event"}`,
 		`{"type":"mz:Unknown","id":"https://m.example/x/1"}`,
 	} {
-		if _, err := Decode([]byte(doc)); !errors.Is(err, ErrNotAnEvent) {
-			t.Errorf("Decode(%s) = %v, want ErrNotAnEvent", doc, err)
+		if _, err := Decode([]byte(doc)); !errors.Is(err, bridges.ErrNotAnEvent) {
+			t.Errorf("Decode(%s) = %v, want bridges.ErrNotAnEvent", doc, err)
 		}
 	}
 }

@@ -10,7 +10,7 @@
 //     (PeerTube ≥ 7.3) is an event; every other Video — ordinary videos, a
 //     live without a schedule (older PeerTube, or a permanent live room
 //     nobody scheduled), and the Video a live with replay turns into
-//     (`isLiveBroadcast: false`) — returns ErrNotAnEvent, to be ignored.
+//     (`isLiveBroadcast: false`) — returns bridges.ErrNotAnEvent, to be ignored.
 //     For a Video already stored as an event, that means "no longer a
 //     scheduled live": the stored event (which has happened) can stay;
 //   - the start is `schedules[0].startDate` (UTC; PeerTube sends no zone,
@@ -54,10 +54,6 @@ import (
 	"codeberg.org/passerelle/passerelle/bridges/astext"
 )
 
-// ErrNotAnEvent is returned (wrapped) for objects that are not scheduled
-// lives: ordinary videos, comments, actors. Callers ignore them.
-var ErrNotAnEvent = asevent.ErrNotAnEvent
-
 // DefaultLiveDuration is how long a scheduled live is taken to last when
 // nothing says otherwise (PeerTube sends no end or duration for a live).
 const DefaultLiveDuration = time.Hour
@@ -86,28 +82,28 @@ var markdown = goldmark.New(
 	goldmark.WithRendererOptions(html.WithHardWraps()),
 )
 
-// Decode maps a PeerTube Video to an event, or returns ErrNotAnEvent.
+// Decode maps a PeerTube Video to an event, or returns bridges.ErrNotAnEvent.
 func (d Dialect) Decode(raw []byte) (bridges.Event, error) {
 	o, err := asevent.Parse(raw)
 	if err != nil {
 		return bridges.Event{}, err
 	}
 	if tn, _ := o.TypeName(); tn != "Video" {
-		return bridges.Event{}, fmt.Errorf("%w: %s is a %s, not a Video", ErrNotAnEvent, o.ID(), tn)
+		return bridges.Event{}, fmt.Errorf("%w: %s is a %s, not a Video", bridges.ErrNotAnEvent, o.ID(), tn)
 	}
 	live, err := o.Bool("isLiveBroadcast")
 	if err != nil {
 		return bridges.Event{}, fmt.Errorf("video %s: %w", o.ID(), err)
 	}
 	if live == nil || !*live {
-		return bridges.Event{}, fmt.Errorf("%w: video %s is not a live broadcast", ErrNotAnEvent, o.ID())
+		return bridges.Event{}, fmt.Errorf("%w: video %s is not a live broadcast", bridges.ErrNotAnEvent, o.ID())
 	}
 	start, err := scheduledStart(o)
 	if err != nil {
 		return bridges.Event{}, fmt.Errorf("video %s: %w", o.ID(), err)
 	}
 	if start.IsZero() {
-		return bridges.Event{}, fmt.Errorf("%w: live %s has no schedule", ErrNotAnEvent, o.ID())
+		return bridges.Event{}, fmt.Errorf("%w: live %s has no schedule", bridges.ErrNotAnEvent, o.ID())
 	}
 	ev, err := d.event(o, start)
 	if err != nil {

@@ -37,8 +37,8 @@ func TestRealVideosAreIgnored(t *testing.T) {
 		"live-no-schedules-built.json",
 		"live-empty-schedules-built.json",
 	} {
-		if _, err := Decode(eventtest.Load(t, name)); !errors.Is(err, ErrNotAnEvent) {
-			t.Errorf("%s: err = %v, want ErrNotAnEvent", name, err)
+		if _, err := Decode(eventtest.Load(t, name)); !errors.Is(err, bridges.ErrNotAnEvent) {
+			t.Errorf("%s: err = %v, want bridges.ErrNotAnEvent", name, err)
 		}
 	}
 }
@@ -180,7 +180,7 @@ func TestMalformed(t *testing.T) {
 			doc = strings.Replace(doc, `"name":"n",`, "", 1)
 		}
 		_, err := Decode([]byte(doc))
-		if err == nil || !strings.Contains(err.Error(), tt.field) || errors.Is(err, ErrNotAnEvent) {
+		if err == nil || !strings.Contains(err.Error(), tt.field) || errors.Is(err, bridges.ErrNotAnEvent) {
 			t.Errorf("Decode(%s) = %v, want an error naming %q", doc, err, tt.field)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"codeberg.org/passerelle/passerelle/federation"
+	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/mastodon"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -27,7 +27,7 @@ type mastodonCmd struct {
 // time (after DNS) and refuses loopback, private and link-local ones
 // unless federation.allow_private_networks is set.
 func mastodonHTTP(a *app) *http.Client {
-	return federation.NewHTTPClient(federation.ClientOptions{
+	return outbound.New(outbound.Options{
 		AllowPrivateNetworks: a.cfg.Federation.AllowPrivateNetworks,
 		UserAgent:            "passerelle/" + versionString() + " (+" + a.cfg.PublicURL + ")",
 	})

@@ -1,4 +1,10 @@
-package federation
+// Package outbound is passerelle's one client for requests to other
+// servers: ActivityPub fetches and deliveries, Mastodon API calls. It
+// refuses loopback, private and other internal addresses at dial time,
+// after DNS, unless a deployment allows private networks (tests, closed
+// networks), so that no remote document can make passerelle probe its own
+// network.
+package outbound
 
 import (
 	"errors"
@@ -18,8 +24,8 @@ import (
 // own network.
 var ErrPrivateAddress = errors.New("refusing to connect to a private, loopback or link-local address (set federation.allow_private_networks to allow it)")
 
-// ClientOptions tune the outbound HTTP client.
-type ClientOptions struct {
+// Options tune the client.
+type Options struct {
 	// AllowPrivateNetworks lets requests reach internal addresses and use
 	// plain http (tests, private deployments).
 	AllowPrivateNetworks bool
@@ -29,12 +35,12 @@ type ClientOptions struct {
 	UserAgent string
 }
 
-// NewHTTPClient returns the one outbound client: every ActivityPub fetch
-// and delivery goes through it. Addresses are checked at dial time, after
+// New returns the outbound client: every ActivityPub fetch and delivery
+// and every Mastodon API call goes through one. Addresses are checked at dial time, after
 // DNS resolution, so a name that resolves to 127.0.0.1 is caught too (the
 // GoToSocial way); redirects are followed at most five times, each one
 // dialled through the same check.
-func NewHTTPClient(opts ClientOptions) *http.Client {
+func New(opts Options) *http.Client {
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -142,9 +148,9 @@ func CheckURL(raw string, allowPrivate bool) (*url.URL, error) {
 	return u, nil
 }
 
-// readLimited reads at most limit bytes of body, failing when there are
+// ReadLimited reads at most limit bytes of body, failing when there are
 // more: a remote server cannot make passerelle buffer without bound.
-func readLimited(body io.Reader, limit int64) ([]byte, error) {
+func ReadLimited(body io.Reader, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err != nil {
 		return nil, err
