@@ -66,7 +66,7 @@ type Recipient struct {
 // recipient, and enqueues the job that signs and sends it. It does no
 // network work, so it is safe inside any transaction; the mail flow uses it
 // for Joins and Leaves.
-func (s *Service) Deliver(ctx context.Context, tx *store.Tx, fromActorID int64, to Recipient, activity []byte) error {
+func (s *Outbox) Deliver(ctx context.Context, tx *store.Tx, fromActorID int64, to Recipient, activity []byte) error {
 	var head struct {
 		ID string `json:"id"`
 	}
@@ -289,6 +289,6 @@ func (s *Service) Register(workers *river.Workers) {
 }
 
 // newActivityID mints an id under public_url for an outgoing activity.
-func (s *Service) newActivityID(kind string) string {
+func (s *Outbox) newActivityID(kind string) string {
 	return s.URL("/" + url.PathEscape(kind) + "/" + randomID())
 }

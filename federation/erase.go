@@ -44,7 +44,7 @@ func (EraseActorJob) Kind() string { return "federation.erase_actor" }
 
 // enqueueEraseActor schedules the removal of a participant's actor, in tx
 // (the transaction that queued its last deliveries).
-func (s *Service) enqueueEraseActor(ctx context.Context, tx bridges.Tx, actorID int64) error {
+func (s *Outbox) enqueueEraseActor(ctx context.Context, tx bridges.Tx, actorID int64) error {
 	return tx.Enqueue(ctx, EraseActorJob{ActorID: actorID, GiveUpAt: s.now().Add(eraseMaxWait)}, bridges.JobOpts{})
 }
 

@@ -14,7 +14,7 @@ import (
 // allows one participation per actor per event), and Joins and Leaves are
 // delivered from it through the durable, signed delivery.
 
-var _ bridges.Participator[*store.Tx] = (*Service)(nil)
+var _ bridges.Participator[*store.Tx] = (*Outbox)(nil)
 
 // participantName is the neutral name every participant's actor shows:
 // nothing about the person leaves passerelle.
@@ -22,7 +22,7 @@ const participantName = "Participant (by email, via passerelle)"
 
 // participantActor returns the username of the participant's actor,
 // creating the actor (with its own key) on first use and setting p.ActorID.
-func (s *Service) participantActor(ctx context.Context, tx *store.Tx, p *bridges.Participant) (string, error) {
+func (s *Outbox) participantActor(ctx context.Context, tx *store.Tx, p *bridges.Participant) (string, error) {
 	if p.ActorID != 0 {
 		username, err := tx.LocalActorUsername(ctx, p.ActorID)
 		if err != nil {
@@ -53,7 +53,7 @@ func (s *Service) participantActor(ctx context.Context, tx *store.Tx, p *bridges
 // Mobilizon's personal inboxes refuse activities that do not name them.
 // Nothing is public: a participation is between the participant and the
 // organisers.
-func (s *Service) participationActivity(kind, id, actor string, ev *bridges.StoredEvent) ([]byte, error) {
+func (s *Outbox) participationActivity(kind, id, actor string, ev *bridges.StoredEvent) ([]byte, error) {
 	act := map[string]any{
 		"@context": "https://www.w3.org/ns/activitystreams",
 		"type":     kind,
@@ -72,7 +72,7 @@ func (s *Service) participationActivity(kind, id, actor string, ev *bridges.Stor
 // Join sends a signed Join{event} from the participant's actor to the
 // event's organiser, durably, in tx; it returns the Join's id, which the
 // organiser's Accept or Reject will name.
-func (s *Service) Join(ctx context.Context, stx *store.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
+func (s *Outbox) Join(ctx context.Context, stx *store.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
 	if ev.OrganizerURL == "" {
 		return "", fmt.Errorf("join %s: the event names no organiser to send the Join to", ev.APID)
 	}
@@ -92,7 +92,7 @@ func (s *Service) Join(ctx context.Context, stx *store.Tx, p *bridges.Participan
 }
 
 // Leave sends a signed Leave{event} from the participant's actor.
-func (s *Service) Leave(ctx context.Context, stx *store.Tx, p *bridges.Participant, ev *bridges.StoredEvent, joinID string) error {
+func (s *Outbox) Leave(ctx context.Context, stx *store.Tx, p *bridges.Participant, ev *bridges.StoredEvent, joinID string) error {
 	if p.ActorID == 0 || ev.OrganizerURL == "" {
 		return nil // never joined from an actor: nothing to leave
 	}
@@ -112,7 +112,7 @@ func (s *Service) Leave(ctx context.Context, stx *store.Tx, p *bridges.Participa
 // The actor's row and key stay until the queued Leaves and this Delete
 // are sent (they are signed with that key then, and recipients fetch it):
 // an EraseActorJob, enqueued in tx, removes them after that (erase.go).
-func (s *Service) Forget(ctx context.Context, stx *store.Tx, p *bridges.Participant, organizers []string) error {
+func (s *Outbox) Forget(ctx context.Context, stx *store.Tx, p *bridges.Participant, organizers []string) error {
 	if p.ActorID == 0 {
 		return nil
 	}
@@ -143,4 +143,4 @@ func (s *Service) Forget(ctx context.Context, stx *store.Tx, p *bridges.Particip
 	return s.enqueueEraseActor(ctx, stx, p.ActorID)
 }
 
-var _ bridges.Forgetter[*store.Tx] = (*Service)(nil)
+var _ bridges.Forgetter[*store.Tx] = (*Outbox)(nil)

@@ -43,9 +43,9 @@ type Options struct {
 // Service is passerelle's ActivityPub side: it serves the local actors and
 // the inbox, and sends, fetches and follows.
 type Service struct {
+	// Outbox gives the Service its ids, URLs and Deliver.
+	*Outbox
 	opts     Options
-	base     *url.URL
-	db       *store.DB
 	events   *bridges.Events[*store.Tx]
 	dialects map[string]bridges.Dialect
 	joins    bridges.JoinAnswerListener[*store.Tx]
@@ -96,9 +96,9 @@ type Deps struct {
 
 // New builds the service. It does not touch the network or the database.
 func New(opts Options, deps Deps) (*Service, error) {
-	base, err := url.Parse(strings.TrimSuffix(opts.PublicURL, "/"))
-	if err != nil || base.Scheme == "" || base.Host == "" {
-		return nil, fmt.Errorf("public_url %q is not an absolute URL (want e.g. https://events.example.org)", opts.PublicURL)
+	out, err := NewOutbox(opts.PublicURL, deps.DB)
+	if err != nil {
+		return nil, err
 	}
 	if opts.InstanceActor == "" {
 		opts.InstanceActor = "passerelle"
@@ -111,12 +111,13 @@ func New(opts Options, deps Deps) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	out.now = now
 	s := &Service{
-		opts: opts, base: base, events: deps.Events, dialects: deps.Dialects, joins: deps.JoinAnswers,
+		Outbox: out,
+		opts:   opts, events: deps.Events, dialects: deps.Dialects, joins: deps.JoinAnswers,
 		log: log.With("component", "federation"), now: now,
 		inboxQueue: make(chan *inboxEntry, inboxBatchMax), inboxWake: make(chan struct{}, 1),
 	}
-	s.db = deps.DB
 	s.policy = &Policy{Allow: opts.Allow, Block: opts.Block, Store: deps.DB}
 	s.client = deps.HTTPClient
 	if s.client == nil {
@@ -138,11 +139,32 @@ func (s *Service) userAgent() string {
 // Policy returns the domain policy.
 func (s *Service) Policy() *Policy { return s.policy }
 
+// Outbox mints passerelle's ids and records outgoing activities as
+// deliveries in the caller's transaction, which the delivery jobs sign and
+// send. It speaks for mail participants too (bridges.Participator and
+// Forgetter: Join, Leave, Forget), and needs nothing but public_url and the
+// database, so the RSVP flow, which the Service tells of answers to its
+// Joins, is built complete before the Service. Service embeds one.
+type Outbox struct {
+	base *url.URL
+	db   *store.DB
+	now  func() time.Time
+}
+
+// NewOutbox builds the outbox for public_url on db.
+func NewOutbox(publicURL string, db *store.DB) (*Outbox, error) {
+	base, err := url.Parse(strings.TrimSuffix(publicURL, "/"))
+	if err != nil || base.Scheme == "" || base.Host == "" {
+		return nil, fmt.Errorf("public_url %q is not an absolute URL (want e.g. https://events.example.org)", publicURL)
+	}
+	return &Outbox{base: base, db: db, now: time.Now}, nil
+}
+
 // URL builds an absolute URL under public_url.
-func (s *Service) URL(path string) string { return s.base.String() + path }
+func (s *Outbox) URL(path string) string { return s.base.String() + path }
 
 // ActorURL is the id of the local actor with that username.
-func (s *Service) ActorURL(username string) string {
+func (s *Outbox) ActorURL(username string) string {
 	return s.URL("/actors/" + url.PathEscape(username))
 }
 

@@ -47,13 +47,16 @@ type Watcher struct {
 	scheme, addr, user, password, mailbox string
 }
 
-// NewWatcher reads mail.imap: imap:// or imaps://user:pass@host[:port]/MAILBOX.
-func NewWatcher(rawURL string, db *store.DB, r *Receiver) (*Watcher, error) {
+// NewWatcher is the watcher of mail.imap (imap:// or
+// imaps://user:pass@host[:port]/MAILBOX) with the settings of w (DB and
+// Receiver are required).
+func NewWatcher(rawURL string, settings Watcher) (*Watcher, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("mail.imap: %w", err)
 	}
-	w := &Watcher{DB: db, Receiver: r, scheme: u.Scheme, addr: u.Host, mailbox: strings.TrimPrefix(u.Path, "/")}
+	w := &settings
+	w.scheme, w.addr, w.mailbox = u.Scheme, u.Host, strings.TrimPrefix(u.Path, "/")
 	switch u.Scheme {
 	case "imap":
 		if u.Port() == "" {

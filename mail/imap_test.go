@@ -42,11 +42,10 @@ func TestWatcherDovecot(t *testing.T) {
 	organizer := in.Calendars[0].Events[0].Organizer
 
 	start := func(holder string) (stop func()) {
-		w, err := NewWatcher(dove.URL(), env.db, env.recv)
+		w, err := NewWatcher(dove.URL(), Watcher{DB: env.db, Receiver: env.recv, Holder: holder, IdleRestart: 2 * time.Second, LeaseTTL: 6 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Holder, w.IdleRestart, w.LeaseTTL = holder, 2*time.Second, 6*time.Second
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { _ = w.Run(wctx); close(done) }()

@@ -83,7 +83,7 @@ func printRuntimeBlocks(a *app, db *store.DB) error {
 // checkMail opens an SMTP session and logs in to the IMAP mailbox, when
 // they are configured, and says which one failed and why.
 func checkMail(a *app, db *store.DB) error {
-	m, err := newMail(a, db, nil)
+	m, err := newMail(a, db)
 	if err != nil || m == nil {
 		return err
 	}

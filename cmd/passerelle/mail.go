@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation"
 	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/mail"
 	"codeberg.org/passerelle/passerelle/store"
@@ -39,10 +40,16 @@ func replyAddress(a *app) (mail.ReplyAddress, error) {
 	return mail.ParseReplyAddress(s)
 }
 
-// newMail wires the mail area; without mail.smtp it is off (nil).
-func newMail(a *app, db *store.DB, participator bridges.Participator[*store.Tx]) (*mailParts, error) {
+// newMail wires the mail area; without mail.smtp it is off (nil). Its
+// RSVP flow joins and leaves through federation's outbox, which records
+// the activities as deliveries for serve's workers to send.
+func newMail(a *app, db *store.DB) (*mailParts, error) {
 	if !a.cfg.Mail.Enabled() {
 		return nil, nil
+	}
+	outbox, err := federation.NewOutbox(a.cfg.PublicURL, db)
+	if err != nil {
+		return nil, err
 	}
 	reply, err := replyAddress(a)
 	if err != nil {
@@ -53,18 +60,16 @@ func newMail(a *app, db *store.DB, participator bridges.Participator[*store.Tx])
 		return nil, err
 	}
 	m := &mailParts{smtp: smtp}
-	m.rsvp = &bridges.RSVP[*store.Tx]{Store: db, Participator: participator, Mailer: mail.Notifier{}, Log: a.log,
+	m.rsvp = &bridges.RSVP[*store.Tx]{Store: db, Participator: outbox, Mailer: mail.Notifier{}, Log: a.log,
 		ConfirmWait: time.Duration(a.cfg.Mail.ConfirmWait)}
 	m.receiver = &mail.Receiver{RSVP: m.rsvp, Reply: reply, Log: a.log}
 	if a.cfg.Mail.IMAP != "" {
-		m.watcher, err = mail.NewWatcher(a.cfg.Mail.IMAP, db, m.receiver)
+		host, _ := os.Hostname()
+		m.watcher, err = mail.NewWatcher(a.cfg.Mail.IMAP, mail.Watcher{DB: db, Receiver: m.receiver,
+			Holder: host + "/" + strconv.Itoa(os.Getpid()), Log: a.log, ProcessedFolder: a.cfg.Mail.ProcessedFolder})
 		if err != nil {
 			return nil, err
 		}
-		host, _ := os.Hostname()
-		m.watcher.Holder = host + "/" + strconv.Itoa(os.Getpid())
-		m.watcher.Log = a.log
-		m.watcher.ProcessedFolder = a.cfg.Mail.ProcessedFolder
 	}
 	return m, nil
 }
@@ -115,19 +120,13 @@ func (mailReceiveCmd) Run(a *app) error {
 		return tempfail(err)
 	}
 	defer db.Close()
-	m, err := newMail(a, db, nil)
+	m, err := newMail(a, db)
 	if err != nil {
 		return configErr(err)
 	}
 	if m == nil {
 		return configErr(errors.New("mail is not configured (mail.smtp and mail.from): cannot process replies"))
 	}
-	// Joins are recorded as deliveries and sent by serve's workers.
-	fed, err := newFederation(a, db, nil, m.rsvp)
-	if err != nil {
-		return tempfail(err)
-	}
-	m.rsvp.Participator = fed
 	out, err := m.receiver.Receive(a.ctx, bytes.NewReader(raw))
 	if err != nil {
 		return tempfail(err)
@@ -163,7 +162,7 @@ func (c inviteCmd) Run(a *app) error {
 		return err
 	}
 	defer db.Close()
-	m, err := newMail(a, db, nil)
+	m, err := newMail(a, db)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -48,13 +49,12 @@ func (c participantEraseCmd) Run(a *app) error {
 	defer db.Close()
 	// Leaves and the Delete are recorded as deliveries, sent by serve's
 	// workers with the actor's key; the flow needs no mail settings.
-	rsvp := &bridges.RSVP[*store.Tx]{Store: db, Log: a.log}
-	fed, err := newFederation(a, db, nil, rsvp)
+	outbox, err := federation.NewOutbox(a.cfg.PublicURL, db)
 	if err != nil {
 		return err
 	}
-	rsvp.Participator = fed
-	out, err := rsvp.Erase(a.ctx, c.Address, fed)
+	rsvp := &bridges.RSVP[*store.Tx]{Store: db, Participator: outbox, Log: a.log}
+	out, err := rsvp.Erase(a.ctx, c.Address, outbox)
 	if errors.Is(err, bridges.ErrNotFound) {
 		return fmt.Errorf("no participant with address %q: nothing to erase", c.Address)
 	}

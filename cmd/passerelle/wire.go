@@ -64,17 +64,44 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		mux:     http.NewServeMux(),
 		workers: river.NewWorkers(),
 	}
-	in.events = &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}, Log: a.log}
 	river.AddWorker(in.workers, store.ProbeWorker{})
 
+	// The parts are built in the order they need each other, each one
+	// complete: the RSVP flow (on federation's outbox), the event flow that tells Mastodon and the RSVP flow of
+	// changes, then federation, which feeds the event flow and tells the
+	// RSVP flow of answers to its Joins.
+	m, err := newMail(a, db)
+	if err != nil {
+		return nil, err
+	}
+	in.mail = m
 	in.mastodon = mastodon.NewPoster(db, mastodonHTTP(a), a.log)
 	in.mastodon.Register(in.workers)
-	in.events.Listeners = append(in.events.Listeners, &mastodon.Listener{})
+	listeners := []bridges.ChangeListener[*store.Tx]{&mastodon.Listener{}}
+	var joins bridges.JoinAnswerListener[*store.Tx]
+	if m != nil {
+		listeners = append(listeners, m.rsvp)
+		joins = m.rsvp
+	}
+	in.events = &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}, Listeners: listeners, Log: a.log}
+	fed, err := newFederation(a, db, in.events, joins)
+	if err != nil {
+		return nil, err
+	}
+	in.federation = fed
 
 	in.mux.Handle("GET /healthz", web.Health())
 	in.mux.Handle("GET /readyz", web.Ready(db, a.log))
 	pages := &web.Pages{DB: db, Site: a.cfg.Instance.Name, Description: a.cfg.Instance.Description,
 		Version: versionString(), PublicURL: strings.TrimSuffix(a.cfg.PublicURL, "/"), Log: a.log}
+	var reply mail.ReplyAddress
+	if m != nil {
+		if reply, err = replyAddress(a); err != nil {
+			return nil, err
+		}
+		pages.Inviter = m.rsvp
+		pages.JoinAddress = func(slug string) string { return reply.Tagged("join-" + slug) }
+	}
 	eventPage, err := pages.Mount(in.mux)
 	if err != nil {
 		return nil, err
@@ -84,43 +111,17 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	// Personal calendars (the events one mail participant answered) are
 	// one more owner of the same CalDAV server.
 	var dav caldav.Store = calendars
-	if a.cfg.Mail.Enabled() {
-		reply, err := replyAddress(a)
-		if err != nil {
-			return nil, err
-		}
+	if m != nil {
 		personal := &caldav.PersonalStore{DB: db, Renderer: &ical.Renderer{}, Organizer: reply.String()}
 		dav = &caldav.Owners{Public: calendars, Personal: personal}
 		in.mux.HandleFunc("GET /feeds/personal/{file}", personal.ServePersonalFeed)
 	}
 	caldav.Mount(in.mux, &caldav.Server{Store: dav, Log: a.log},
 		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage, OtherFeeds: http.HandlerFunc(pages.ServeAtom)})
-	m, err := newMail(a, db, nil)
-	if err != nil {
-		return nil, err
-	}
-	var joins bridges.JoinAnswerListener[*store.Tx]
 	if m != nil {
-		joins = m.rsvp
-	}
-	fed, err := newFederation(a, db, in.events, joins)
-	if err != nil {
-		return nil, err
-	}
-	in.federation = fed
-	if m != nil {
-		in.mail = m
-		m.rsvp.Participator = fed
-		pages.Inviter = m.rsvp
 		if err := (&web.MailPages{Pages: pages, RSVP: m.rsvp}).Mount(in.mux); err != nil {
 			return nil, err
 		}
-		in.events.Listeners = append(in.events.Listeners, m.rsvp)
-		reply, err := replyAddress(a)
-		if err != nil {
-			return nil, err
-		}
-		pages.JoinAddress = func(slug string) string { return reply.Tagged("join-" + slug) }
 		mail.Register(in.workers, m.sender(a, db, reply), &mail.ConfirmChecker{RSVP: m.rsvp})
 		// Answered events are re-fetched from their origin (Mobilizon
 		// sends their participants no Update or Delete); the sweep runs
