@@ -124,7 +124,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 		s.client = outbound.New(outbound.Options{AllowPrivateNetworks: opts.AllowPrivateNetworks, UserAgent: s.userAgent()})
 	}
 	s.fetcher = &Fetcher{Client: s.client, Policy: s.policy, AllowPrivate: opts.AllowPrivateNetworks, Signer: s.instanceSigner}
-	s.verifier = &SignatureVerifier{Keys: newKeyCache(s), Window: opts.DateWindow, Now: now}
+	s.verifier = &SignatureVerifier{Keys: newKeyCache(s), Window: opts.DateWindow, Now: now, Host: canonicalHost(s.base), Log: s.log}
 	return s, nil
 }
 

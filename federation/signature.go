@@ -8,12 +8,14 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-fed/httpsig"
@@ -117,6 +119,16 @@ type SignatureVerifier struct {
 	// Window bounds |Date - now|; zero means DefaultDateWindow.
 	Window time.Duration
 	Now    func() time.Time
+	// Host is public_url's host (canonicalHost), which senders sign: the
+	// signed host is checked against it, not against the Host a reverse
+	// proxy forwards (nginx sends its upstream's unless told otherwise).
+	// Empty: the request's own Host.
+	Host string
+	// Log hears of proxies that rewrite Host and of senders that sign
+	// another host; nil: slog's default.
+	Log *slog.Logger
+
+	rewriteOnce sync.Once
 }
 
 // Verify checks r's draft-cavage signature over body and returns the
@@ -196,19 +208,45 @@ func (v *SignatureVerifier) verify(ctx context.Context, r *http.Request, body []
 	if err != nil || len(sig) == 0 {
 		return nil, sigErr("malformed Signature header: the signature is not base64")
 	}
-	toSign, err := signingString(r, signed, params, now())
+	arrived := requestHost(r)
+	host := v.Host
+	if host == "" {
+		host = arrived
+	}
+	digestFor := func(host string) ([]byte, error) {
+		toSign, err := signingString(r, signed, params, now(), host)
+		if err != nil {
+			return nil, err
+		}
+		h := hash.New()
+		h.Write([]byte(toSign))
+		return h.Sum(nil), nil
+	}
+	digest, err := digestFor(host)
 	if err != nil {
 		return nil, err
 	}
-	h := hash.New()
-	h.Write([]byte(toSign))
-	digest := h.Sum(nil)
 	key, err := v.Keys.PublicKey(ctx, keyID, false)
 	if err != nil {
 		return nil, fmt.Errorf("signature key %s: %w", keyID, err)
 	}
 	if rsa.VerifyPKCS1v15(key.Key, hash, digest, sig) == nil {
+		if arrived != host {
+			v.rewriteOnce.Do(func() {
+				v.log().Warn("requests arrive with another Host than public_url's: your reverse proxy rewrites Host. Signatures are checked against public_url's host, so federation works, but keep the Host header (nginx: proxy_set_header Host $host; Caddy keeps it)",
+					"arrived_host", arrived, "public_url_host", host)
+			})
+		}
 		return key, nil
+	}
+	if arrived != host {
+		// Signed for the host the request reached, not public_url's: the
+		// sender knows this passerelle under another name.
+		if other, err := digestFor(arrived); err == nil && rsa.VerifyPKCS1v15(key.Key, hash, other, sig) == nil {
+			v.log().Warn("a signature was made for the host requests arrive with, not public_url's: set public_url to the address other servers use",
+				"signed_host", arrived, "public_url_host", host, "key", keyID)
+			return nil, sigErr("signed for host %s, but this server is %s (public_url)", arrived, host)
+		}
 	}
 	key, err = v.Keys.PublicKey(ctx, keyID, true)
 	if err != nil {
@@ -220,13 +258,30 @@ func (v *SignatureVerifier) verify(ctx context.Context, r *http.Request, body []
 	return key, nil
 }
 
+func (v *SignatureVerifier) log() *slog.Logger {
+	if v.Log != nil {
+		return v.Log
+	}
+	return slog.Default()
+}
+
+// requestHost is the Host a request arrived with (Go moves it out of the
+// header map into r.Host).
+func requestHost(r *http.Request) string {
+	host := r.Host
+	if hv := r.Header.Values("Host"); len(hv) > 0 {
+		host = hv[0]
+	}
+	return strings.TrimSpace(host)
+}
+
 // signingString rebuilds what the sender signed (draft-cavage-http-
 // signatures-12 §2.3): each signed header as "name: value", multiple
 // values joined by ", ", lines joined by "\n"; (request-target) is the
 // lower-cased method and the path with its query, as go-fed/httpsig,
 // Mastodon and Fedify build it; (created) and (expires) come from the
 // Signature parameters, checked against the clock with 10 s of slack.
-func signingString(r *http.Request, signed []string, params map[string]string, now time.Time) (string, error) {
+func signingString(r *http.Request, signed []string, params map[string]string, now time.Time, host string) (string, error) {
 	var b strings.Builder
 	b.Grow(256)
 	for i, h := range signed {
@@ -258,15 +313,10 @@ func signingString(r *http.Request, signed []string, params map[string]string, n
 			}
 			b.WriteString(params[name])
 		case "host":
-			// Go moves Host out of the header map into r.Host.
-			host := r.Host
-			if hv := r.Header.Values("Host"); len(hv) > 0 {
-				host = hv[0]
-			}
 			if host == "" {
 				return "", sigErr("signed header host is missing")
 			}
-			b.WriteString(strings.TrimSpace(host))
+			b.WriteString(host)
 		default:
 			values := r.Header.Values(h)
 			if len(values) == 0 {

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -314,4 +315,49 @@ func TestVerifyHS2019CreatedExpires(t *testing.T) {
 			t.Fatalf("an expired signature: %v", err)
 		}
 	})
+}
+
+// TestVerifyBehindAProxy (issue 14, point 2): nginx with its default
+// settings forwards its upstream's Host (127.0.0.1:8080); the sender signed
+// public_url's host. The signature is checked against public_url's host, a
+// proxy that rewrites Host is named once at WARN with the fix, and a
+// signature made for another name of this server is refused saying so.
+func TestVerifyBehindAProxy(t *testing.T) {
+	key, _ := newTestKey(t)
+	now := time.Date(2025, 4, 10, 20, 10, 35, 0, time.UTC)
+	keyID := "https://mobilizon.test/@alice#main-key"
+	keys := mapKeys{keyID: {ID: keyID, Owner: "https://mobilizon.test/@alice", Key: &key.PublicKey}}
+	body := []byte(`{"type":"Create"}`)
+	var logs strings.Builder
+	v := &SignatureVerifier{Keys: keys, Now: func() time.Time { return now }, Host: "events.example.org",
+		Log: slog.New(slog.NewTextHandler(&logs, nil))}
+
+	for i := range 2 {
+		r := signedPost(t, key, keyID, "https://events.example.org/inbox", body, now)
+		r.Host = "127.0.0.1:8080" // what the proxy forwarded
+		if _, err := v.Verify(context.Background(), r, body); err != nil {
+			t.Fatalf("request %d through a proxy that rewrites Host: %v", i, err)
+		}
+	}
+	if n := strings.Count(logs.String(), "your reverse proxy rewrites Host"); n != 1 || !strings.Contains(logs.String(), "level=WARN") ||
+		!strings.Contains(logs.String(), "proxy_set_header Host $host") || !strings.Contains(logs.String(), "arrived_host=127.0.0.1:8080") {
+		t.Errorf("the rewrite was logged %d times (want once, at WARN, with the fix):\n%s", n, logs.String())
+	}
+
+	logs.Reset()
+	r := signedPost(t, key, keyID, "https://old-name.example.org/inbox", body, now)
+	_, err := v.Verify(context.Background(), r, body)
+	var se *SignatureError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "signed for host old-name.example.org, but this server is events.example.org (public_url)") {
+		t.Errorf("a signature for another name: %v", err)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "set public_url to the address other servers use") {
+		t.Errorf("the host mismatch was not explained at WARN:\n%s", logs.String())
+	}
+
+	// Without a configured host (unit use), the request's own Host counts.
+	r = signedPost(t, key, keyID, "http://127.0.0.1:8080/inbox", body, now)
+	if _, err := (&SignatureVerifier{Keys: keys, Now: func() time.Time { return now }}).Verify(context.Background(), r, body); err != nil {
+		t.Errorf("no Host configured: %v", err)
+	}
 }
