@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -114,21 +113,11 @@ func (p *burstPeer) create(client *http.Client, public, addr string, n int) bool
 
 func testKillMidBurst(t *testing.T, backend string) {
 	const total, senders = 600, 8
-	dbURL := storetest.SQLiteURL(t)
-	if backend == store.Postgres {
-		dbURL = storetest.PostgresURL(t)
-	}
-	ctx := context.Background()
-	db, err := store.Open(ctx, dbURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	dbURL := storetest.URL(t, backend)
+	db := storetest.Open(t, dbURL)
 	peer := startBurstPeer(t)
-	src := &bridges.Source{Slug: "burst", ActorURL: peer.actor, Software: "generic", State: bridges.SourceFollowed, CreatedAt: time.Now()}
-	if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
-		t.Fatal(err)
-	}
+	src := &bridges.Source{Slug: "burst", ActorURL: peer.actor, Software: "generic", State: bridges.SourceFollowed}
+	storetest.SaveSources(t, db, src)
 
 	replicas := 1
 	if backend == store.Postgres {

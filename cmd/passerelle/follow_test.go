@@ -22,10 +22,7 @@ import (
 func TestFollowAgain(t *testing.T) {
 	for _, backend := range []string{store.SQLite, store.Postgres} {
 		t.Run(backend, func(t *testing.T) {
-			dbURL := storetest.SQLiteURL(t)
-			if backend == store.Postgres {
-				dbURL = storetest.PostgresURL(t)
-			}
+			dbURL := storetest.URL(t, backend)
 			peer := fedipeertest.Start(t, fedipeertest.Mobilizon)
 			dir := t.TempDir()
 			addr := binarytest.FreeAddr(t, "127.0.0.1")

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/internal/binarytest"
@@ -72,33 +70,13 @@ func TestHelpSpeaksPasserelle(t *testing.T) {
 func TestBlocksAreListedWithTheirOrigin(t *testing.T) {
 	for _, backend := range []string{store.SQLite, store.Postgres} {
 		t.Run(backend, func(t *testing.T) {
-			dbURL := storetest.SQLiteURL(t)
-			if backend == store.Postgres {
-				dbURL = storetest.PostgresURL(t)
-			}
-			ctx := context.Background()
-			db, err := store.Open(ctx, dbURL, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			err = db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-				for _, s := range []*bridges.Source{
-					{Slug: "velo", ActorURL: "https://events.mobilizon.example/@velo", State: bridges.SourceFollowed},
-					{Slug: "jardin", ActorURL: "https://mobilizon.example/@jardin", State: bridges.SourcePending},
-					{Slug: "ancien", ActorURL: "https://mobilizon.example/@ancien", State: bridges.SourceUnfollowed},
-					{Slug: "autre", ActorURL: "https://gancio.example/federation/u/relay", State: bridges.SourceFollowed},
-				} {
-					s.CreatedAt = time.Now()
-					if err := tx.SaveSource(ctx, s); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			dbURL := storetest.URL(t, backend)
+			db := storetest.Open(t, dbURL)
+			storetest.SaveSources(t, db,
+				&bridges.Source{Slug: "velo", ActorURL: "https://events.mobilizon.example/@velo", State: bridges.SourceFollowed},
+				&bridges.Source{Slug: "jardin", ActorURL: "https://mobilizon.example/@jardin", State: bridges.SourcePending},
+				&bridges.Source{Slug: "ancien", ActorURL: "https://mobilizon.example/@ancien", State: bridges.SourceUnfollowed},
+				&bridges.Source{Slug: "autre", ActorURL: "https://gancio.example/federation/u/relay", State: bridges.SourceFollowed})
 			dir := t.TempDir()
 			if err := os.WriteFile(filepath.Join(dir, "passerelle.toml"), []byte("[federation]\nblock = [\"spam.example\"]\n"), 0o600); err != nil {
 				t.Fatal(err)

@@ -19,20 +19,11 @@ import (
 func TestInviteSaysWhatIsWrongAndWhy(t *testing.T) {
 	for _, backend := range []string{store.SQLite, store.Postgres} {
 		t.Run(backend, func(t *testing.T) {
-			u := storetest.SQLiteURL(t)
-			if backend == store.Postgres {
-				u = storetest.PostgresURL(t)
-			}
+			u := storetest.URL(t, backend)
+			db := storetest.Open(t, u)
+			src := &bridges.Source{Slug: "velo", ActorURL: "https://mobilizon.example/@velo", Software: "mobilizon", State: bridges.SourceFollowed}
+			storetest.SaveSources(t, db, src)
 			ctx := context.Background()
-			db, err := store.Open(ctx, u, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			src := &bridges.Source{Slug: "velo", ActorURL: "https://mobilizon.example/@velo", Software: "mobilizon", State: bridges.SourceFollowed, CreatedAt: time.Now()}
-			if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
-				t.Fatal(err)
-			}
 			evs := &bridges.Events[*store.Tx]{Store: db}
 			ids := map[string]int64{}
 			start := time.Now().Add(48 * time.Hour).Truncate(time.Second)

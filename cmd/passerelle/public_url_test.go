@@ -21,10 +21,7 @@ import (
 func TestPublicURLChangeIsRefused(t *testing.T) {
 	for _, backend := range []string{store.SQLite, store.Postgres} {
 		t.Run(backend, func(t *testing.T) {
-			dbURL := storetest.SQLiteURL(t)
-			if backend == store.Postgres {
-				dbURL = storetest.PostgresURL(t)
-			}
+			dbURL := storetest.URL(t, backend)
 			dir := t.TempDir()
 			serve := func(publicURL string, args ...string) *binarytest.Process {
 				t.Helper()

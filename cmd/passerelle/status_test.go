@@ -19,20 +19,10 @@ import (
 func TestStatus(t *testing.T) {
 	for _, backend := range []string{store.SQLite, store.Postgres} {
 		t.Run(backend, func(t *testing.T) {
-			u := storetest.SQLiteURL(t)
-			if backend == store.Postgres {
-				u = storetest.PostgresURL(t)
-			}
+			u := storetest.URL(t, backend)
+			db := storetest.Open(t, u)
+			storetest.SaveSources(t, db, &bridges.Source{Slug: "velo", ActorURL: "https://mobilizon.example/@velo", Software: "mobilizon", State: bridges.SourceFollowed})
 			ctx := context.Background()
-			db, err := store.Open(ctx, u, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			src := &bridges.Source{Slug: "velo", ActorURL: "https://mobilizon.example/@velo", Software: "mobilizon", State: bridges.SourceFollowed, CreatedAt: time.Now()}
-			if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
-				t.Fatal(err)
-			}
 			env := []string{"PASSERELLE_DATABASE_URL=" + u}
 			dir := t.TempDir()
 

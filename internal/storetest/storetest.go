@@ -21,6 +21,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/internal/testenv"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -66,6 +67,41 @@ func EachReplicas(t *testing.T, n int, f func(t *testing.T, dbs []*store.DB)) {
 func NewPostgres(t testing.TB) *store.DB {
 	t.Helper()
 	return open(t, PostgresURL(t))
+}
+
+// URL returns the URL of a migrated database of the test's own on backend
+// (store.SQLite or store.Postgres), for tests that run the real binary
+// against it.
+func URL(t testing.TB, backend string) string {
+	t.Helper()
+	if backend == store.Postgres {
+		return PostgresURL(t)
+	}
+	return SQLiteURL(t)
+}
+
+// Open opens the database at u (see URL) for the test, closed at its end,
+// so that a test can set up what the binary then reads.
+func Open(t testing.TB, u string) *store.DB { t.Helper(); return open(t, u) }
+
+// SaveSources stores sources (setting their ids), as follows that were
+// accepted would have.
+func SaveSources(t testing.TB, db *store.DB, sources ...*bridges.Source) {
+	t.Helper()
+	err := db.Tx(context.Background(), func(ctx context.Context, tx *store.Tx) error {
+		for _, s := range sources {
+			if s.CreatedAt.IsZero() {
+				s.CreatedAt = time.Now()
+			}
+			if err := tx.SaveSource(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func open(t testing.TB, u string) *store.DB {
