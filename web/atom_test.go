@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"codeberg.org/passerelle/passerelle/internal/calparsers"
+	"codeberg.org/passerelle/passerelle/internal/golden"
 )
 
 // feedparserRead prints what Debian's python3-feedparser (the parser most
@@ -69,7 +70,7 @@ func TestAtomFeeds(t *testing.T) {
 		}
 		wellFormed(t, tc.path, body)
 		if tc.path == "/feeds/libre-cafe.atom" {
-			golden(t, "libre-cafe.atom", body)
+			golden.Check(t, filepath.Join("testdata", "libre-cafe.atom"), []byte(body))
 		}
 		file := filepath.Join(t.TempDir(), "feed.atom")
 		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {

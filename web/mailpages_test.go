@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/golden"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -113,13 +115,13 @@ func TestMailPagesGolden(t *testing.T) {
 		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("%s: %d, Cache-Control %q", tc.path, resp.StatusCode, resp.Header.Get("Cache-Control"))
 		}
-		golden(t, tc.file, body)
+		golden.Check(t, filepath.Join("testdata", tc.file), []byte(body))
 	}
 	resp, body := s.get(t, "/rsvp/no-such-token", "Accept-Language", "en")
 	if resp.StatusCode != 404 {
 		t.Errorf("unknown token: %d", resp.StatusCode)
 	}
-	golden(t, "badlink.en.html", body)
+	golden.Check(t, filepath.Join("testdata", "badlink.en.html"), []byte(body))
 	if c := s.flow.take(); len(c) != 0 {
 		t.Errorf("GETs acted: %q", c)
 	}
@@ -295,7 +297,7 @@ func TestMailPagesLiveToWatch(t *testing.T) {
 		if n := strings.Count(body, `href="https://peertube.test/w/1"`); n != 1 {
 			t.Errorf("%s: the live's link is given %d times, want once", tc.lang, n)
 		}
-		golden(t, tc.file, body)
+		golden.Check(t, filepath.Join("testdata", tc.file), []byte(body))
 	}
 	if c := s.flow.take(); len(c) != 0 {
 		t.Errorf("GETs acted: %q", c)

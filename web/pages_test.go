@@ -3,12 +3,10 @@ package web
 import (
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,11 +15,10 @@ import (
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/golden"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden pages in testdata/")
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
@@ -125,21 +122,6 @@ func (s *site) get(t *testing.T, path string, header ...string) (*http.Response,
 	return resp, string(b)
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		os.WriteFile(path, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from the golden file (go test ./web -update to accept):\n%s", name, got)
-	}
-}
-
 func TestPagesGolden(t *testing.T) {
 	s := newSite(t)
 	for _, tc := range []struct{ path, lang, file string }{
@@ -156,7 +138,7 @@ func TestPagesGolden(t *testing.T) {
 		if len(body) > 50<<10 {
 			t.Errorf("%s is %d bytes, over 50 KB", tc.path, len(body))
 		}
-		golden(t, tc.file, body)
+		golden.Check(t, filepath.Join("testdata", tc.file), []byte(body))
 	}
 }
 
@@ -330,7 +312,7 @@ func TestHomeWhenEmpty(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("home: %d", resp.StatusCode)
 	}
-	golden(t, "home-empty.en.html", body)
+	golden.Check(t, filepath.Join("testdata", "home-empty.en.html"), []byte(body))
 	for _, want := range []string{nothing, "<code>passerelle follow https://mobilizon.example/@group</code>"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("a fresh home page lacks %q", want)
