@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
@@ -97,7 +99,7 @@ func newInboxBench(b *testing.B, render bool) *inboxBench {
 		body, _ := json.Marshal(map[string]any{"id": obj["id"].(string) + "/activity", "type": "Create", "actor": group, "object": obj})
 		req := httptest.NewRequest(http.MethodPost, h.srv.URL+"/inbox", bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentTypeActivity)
-		return req, body, (&RequestSigner{KeyID: group + "#main-key", Key: key}).Sign(req, body)
+		return req, body, (&signing.RequestSigner{KeyID: group + "#main-key", Key: key}).Sign(req, body)
 	}
 	// Warm the key cache. The timed work carries the profile label
 	// phase=timed (the committer goroutine, started by this first request,

@@ -2,10 +2,11 @@ package federation
 
 import (
 	"bytes"
-	"codeberg.org/passerelle/passerelle/internal/golden"
 	"encoding/json"
 	"path/filepath"
 	"testing"
+
+	"codeberg.org/passerelle/passerelle/internal/golden"
 )
 
 // goldenJSON compares an activity, indented, with testdata/name.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 )
 
@@ -45,10 +47,12 @@ func TestFetcherLimitsAndStatus(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	key, _ := newTestKey(t)
+	key := testKey(t, 0)
 	f := &Fetcher{
 		Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true, MaxBody: 1024,
-		Signer: func(context.Context) (*RequestSigner, error) { return &RequestSigner{KeyID: "k", Key: key}, nil },
+		Signer: func(context.Context) (*signing.RequestSigner, error) {
+			return &signing.RequestSigner{KeyID: "k", Key: key}, nil
+		},
 	}
 	ctx := context.Background()
 	if b, err := f.Get(ctx, srv.URL+"/ok", ""); err != nil || string(b) != `{"ok":true}` {

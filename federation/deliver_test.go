@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
@@ -57,7 +59,7 @@ func TestFollowDeliveredSigned(t *testing.T) {
 		t.Errorf("Follow = %s", body)
 	}
 	// Verify with a key fetched without a signature, as Mobilizon does.
-	v := &SignatureVerifier{Keys: unsignedKeys{}}
+	v := &signing.SignatureVerifier{Keys: unsignedKeys{}}
 	key, err := v.Verify(ctx, req, body)
 	if err != nil {
 		t.Fatalf("the remote cannot verify passerelle's Follow: %v", err)
@@ -78,7 +80,7 @@ func TestFollowDeliveredSigned(t *testing.T) {
 // unsignedKeys fetches keys with a plain GET.
 type unsignedKeys struct{}
 
-func (unsignedKeys) PublicKey(ctx context.Context, keyID string, _ bool) (*PublicKey, error) {
+func (unsignedKeys) PublicKey(ctx context.Context, keyID string, _ bool) (*signing.PublicKey, error) {
 	resp, err := http.Get(stripFragment(keyID))
 	if err != nil {
 		return nil, err
@@ -89,11 +91,11 @@ func (unsignedKeys) PublicKey(ctx context.Context, keyID string, _ bool) (*Publi
 		return nil, err
 	}
 	k := d.keys()[0]
-	pk, err := ParsePublicKeyPEM(k.PublicKeyPem)
+	pk, err := signing.ParsePublicKeyPEM(k.PublicKeyPem)
 	if err != nil {
 		return nil, err
 	}
-	return &PublicKey{ID: k.ID, Owner: k.Owner, Key: pk}, nil
+	return &signing.PublicKey{ID: k.ID, Owner: k.Owner, Key: pk}, nil
 }
 
 func TestDeliveryOutcomes(t *testing.T) {
@@ -207,7 +209,7 @@ func TestLocalActorDocuments(t *testing.T) {
 			t.Errorf("Accept %s: Content-Type %q", accept, ct)
 		}
 		pk := doc["publicKey"].(map[string]any)
-		if _, err := ParsePublicKeyPEM(pk["publicKeyPem"].(string)); err != nil || pk["owner"] != actor || pk["id"] != actor+"#main-key" {
+		if _, err := signing.ParsePublicKeyPEM(pk["publicKeyPem"].(string)); err != nil || pk["owner"] != actor || pk["id"] != actor+"#main-key" {
 			t.Errorf("publicKey %v: %v", pk, err)
 		}
 		if doc["endpoints"].(map[string]any)["sharedInbox"] != h.srv.URL+"/inbox" || doc["inbox"] != actor+"/inbox" || doc["followers"] != actor+"/followers" {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
 	"codeberg.org/passerelle/passerelle/store"
@@ -210,7 +212,7 @@ func TestFedifyJoinAnswers(t *testing.T) {
 	restricted := peer.CreateEvent(t, fedipeertest.Event{Name: "Sur inscription", StartTime: future(30 * time.Hour), JoinMode: "restricted", Silent: true})
 	full := peer.CreateEvent(t, fedipeertest.Event{Name: "Complet", StartTime: future(30 * time.Hour), MaximumAttendeeCapacity: 1, Participants: 1, Silent: true})
 
-	priv, pub, err := GenerateKeyPEM()
+	priv, pub, err := signing.GenerateKeyPEM()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 )
 
@@ -39,7 +41,7 @@ type Fetcher struct {
 	// MaxBody bounds a response; zero means DefaultMaxDocument.
 	MaxBody int64
 	// Signer signs as the instance actor; nil sends unsigned requests.
-	Signer func(ctx context.Context) (*RequestSigner, error)
+	Signer func(ctx context.Context) (*signing.RequestSigner, error)
 }
 
 // Get fetches rawURL with the given Accept header (ActivityStreams when

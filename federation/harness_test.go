@@ -2,7 +2,6 @@ package federation
 
 import (
 	"bytes"
-	"codeberg.org/passerelle/passerelle/internal/wait"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -18,6 +17,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"codeberg.org/passerelle/passerelle/federation/signing"
+	"codeberg.org/passerelle/passerelle/internal/wait"
 
 	"github.com/riverqueue/river"
 
@@ -178,7 +180,7 @@ var sharedKeys struct {
 func testKey(t testing.TB, i int) *rsa.PrivateKey {
 	sharedKeys.once.Do(func() {
 		for range 4 {
-			k, err := ParsePrivateKeyPEM(mustKeyPEM())
+			k, err := signing.ParsePrivateKeyPEM(mustKeyPEM())
 			if err != nil {
 				panic(err)
 			}
@@ -189,7 +191,7 @@ func testKey(t testing.TB, i int) *rsa.PrivateKey {
 }
 
 func mustKeyPEM() string {
-	p, _, err := GenerateKeyPEM()
+	p, _, err := signing.GenerateKeyPEM()
 	if err != nil {
 		panic(err)
 	}
@@ -287,7 +289,7 @@ func (r *remote) post(target, actor string, activity any, mutate func(*http.Requ
 	req.Header.Set("Content-Type", contentTypeActivity)
 	name := strings.TrimPrefix(actor[strings.LastIndex(actor, "/"):], "/@")
 	if key := r.keys[name]; key != nil {
-		s := &RequestSigner{KeyID: actor + "#main-key", Key: key}
+		s := &signing.RequestSigner{KeyID: actor + "#main-key", Key: key}
 		if err := s.Sign(req, body); err != nil {
 			r.t.Fatal(err)
 		}

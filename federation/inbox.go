@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
@@ -65,8 +67,7 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	// The keyId names the sender's host before the body is even read.
-	params := signatureParams(r)
-	if keyID := params["keyId"]; keyID != "" {
+	if keyID := signing.KeyID(r); keyID != "" {
 		if u, err := url.Parse(keyID); err == nil {
 			if err := s.policy.CheckHost(ctx, u.Host); errors.Is(err, ErrBlocked) {
 				http.Error(w, "domain blocked", http.StatusForbidden)
@@ -99,9 +100,9 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "domain blocked", http.StatusForbidden)
 		return
 	}
-	key, err := s.verifier.verify(ctx, r, body, params)
+	key, err := s.verifier.Verify(ctx, r, body)
 	if err != nil {
-		var se *SignatureError
+		var se *signing.SignatureError
 		if errors.As(err, &se) {
 			s.log.Info("inbox: signature refused", "actor", actor, "reason", se.Reason)
 			http.Error(w, se.Reason, http.StatusUnauthorized)

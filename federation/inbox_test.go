@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
@@ -113,7 +115,7 @@ func TestInboxRefusals(t *testing.T) {
 			// Re-sign with a Date 13 hours old.
 			body := mustJSON(mk("u4"))
 			r.Header.Del("Digest")
-			(&RequestSigner{KeyID: person + "#main-key", Key: testKey(t, 1), Now: func() time.Time { return now.Add(-13 * time.Hour) }}).Sign(r, body)
+			(&signing.RequestSigner{KeyID: person + "#main-key", Key: testKey(t, 1), Now: func() time.Time { return now.Add(-13 * time.Hour) }}).Sign(r, body)
 		}, 401},
 		// The group's key signs an activity whose actor is the person.
 		{"key owner is not the actor", mk("u5"), group, nil, 401},

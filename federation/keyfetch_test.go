@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"codeberg.org/passerelle/passerelle/federation/signing"
 )
 
 // postSignedAs posts a Create from actor, signed with keyID by a key
@@ -22,7 +24,7 @@ func postSignedAs(t *testing.T, inbox, actor, keyID string) (int, string) {
 	}
 	req, _ := http.NewRequest(http.MethodPost, inbox, bytes.NewReader(body))
 	req.Header.Set("Content-Type", contentTypeActivity)
-	if err := (&RequestSigner{KeyID: keyID, Key: testKey(t, 3)}).Sign(req, body); err != nil {
+	if err := (&signing.RequestSigner{KeyID: keyID, Key: testKey(t, 3)}).Sign(req, body); err != nil {
 		t.Error(err)
 		return 0, ""
 	}

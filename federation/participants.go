@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -30,7 +32,7 @@ func (s *Outbox) participantActor(ctx context.Context, tx *store.Tx, p *bridges.
 		}
 		return username, nil
 	}
-	priv, pub, err := GenerateKeyPEM()
+	priv, pub, err := signing.GenerateKeyPEM()
 	if err != nil {
 		return "", err
 	}

@@ -1,12 +1,13 @@
 package federation
 
 import (
-	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"context"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 
 	"github.com/riverqueue/river"
 

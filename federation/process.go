@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
@@ -198,7 +200,7 @@ func (s *Service) setAside(ctx context.Context, run batchRun, a store.InboxActiv
 func (s *Service) replayHorizon() time.Duration {
 	window := s.verifier.Window
 	if window <= 0 {
-		window = DefaultDateWindow
+		window = signing.DefaultDateWindow
 	}
 	return 2*window + time.Hour
 }

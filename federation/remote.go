@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"golang.org/x/sync/singleflight"
 
 	"codeberg.org/passerelle/passerelle/bridges"
@@ -136,7 +138,7 @@ func (s *Service) refreshActor(ctx context.Context, actorURL, wantKeyID string) 
 	if key.Owner != "" && key.Owner != d.ID {
 		return nil, nil, fmt.Errorf("key %s is owned by %s, not by actor %s", key.ID, key.Owner, d.ID)
 	}
-	if _, err := ParsePublicKeyPEM(key.PublicKeyPem); err != nil {
+	if _, err := signing.ParsePublicKeyPEM(key.PublicKeyPem); err != nil {
 		return nil, nil, fmt.Errorf("actor %s: %w", d.ID, err)
 	}
 	ra := &store.RemoteActor{
@@ -197,7 +199,7 @@ func newKeyCache(s *Service) *keyCache {
 }
 
 type cachedKey struct {
-	key *PublicKey
+	key *signing.PublicKey
 	at  time.Time
 }
 
@@ -206,7 +208,7 @@ type failedKey struct {
 	until time.Time
 }
 
-func (k *keyCache) PublicKey(ctx context.Context, keyID string, refresh bool) (*PublicKey, error) {
+func (k *keyCache) PublicKey(ctx context.Context, keyID string, refresh bool) (*signing.PublicKey, error) {
 	k.mu.Lock()
 	c, ok := k.memory[keyID]
 	f, failed := k.failed[keyID]
@@ -237,7 +239,7 @@ func (k *keyCache) PublicKey(ctx context.Context, keyID string, refresh bool) (*
 	if res.Err != nil {
 		return nil, res.Err
 	}
-	key := res.Val.(*PublicKey)
+	key := res.Val.(*signing.PublicKey)
 	k.mu.Lock()
 	if len(k.memory) > 10000 {
 		k.memory = map[string]cachedKey{}
@@ -269,7 +271,7 @@ func (k *keyCache) remember(keyID string, err error) {
 	k.failed[keyID] = failedKey{err: err, until: now.Add(keyFailTTL)}
 }
 
-func (k *keyCache) load(ctx context.Context, keyID string, refresh bool) (*PublicKey, error) {
+func (k *keyCache) load(ctx context.Context, keyID string, refresh bool) (*signing.PublicKey, error) {
 	s := k.s
 	if err := s.policy.CheckURL(ctx, keyID); err != nil {
 		return nil, err
@@ -292,9 +294,9 @@ func (k *keyCache) load(ctx context.Context, keyID string, refresh bool) (*Publi
 	default:
 		return nil, err
 	}
-	pk, err := ParsePublicKeyPEM(ra.PublicKeyPEM)
+	pk, err := signing.ParsePublicKeyPEM(ra.PublicKeyPEM)
 	if err != nil {
 		return nil, err
 	}
-	return &PublicKey{ID: ra.KeyID, Owner: ra.ID, Key: pk}, nil
+	return &signing.PublicKey{ID: ra.KeyID, Owner: ra.ID, Key: pk}, nil
 }

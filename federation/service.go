@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/signing"
+
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
@@ -55,7 +57,7 @@ type Service struct {
 	policy   *Policy
 	client   *http.Client
 	fetcher  *Fetcher
-	verifier *SignatureVerifier
+	verifier *signing.SignatureVerifier
 
 	instanceMu sync.Mutex
 	instance   *store.LocalActor
@@ -124,7 +126,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 		s.client = outbound.New(outbound.Options{AllowPrivateNetworks: opts.AllowPrivateNetworks, UserAgent: s.userAgent()})
 	}
 	s.fetcher = &Fetcher{Client: s.client, Policy: s.policy, AllowPrivate: opts.AllowPrivateNetworks, Signer: s.instanceSigner}
-	s.verifier = &SignatureVerifier{Keys: newKeyCache(s), Window: opts.DateWindow, Now: now, Host: canonicalHost(s.base), Log: s.log}
+	s.verifier = &signing.SignatureVerifier{Keys: newKeyCache(s), Window: opts.DateWindow, Now: now, Host: signing.CanonicalHost(s.base), Log: s.log}
 	return s, nil
 }
 
@@ -204,7 +206,7 @@ func (s *Service) ensureInstanceActor(ctx context.Context) (*store.LocalActor, e
 	if !errors.Is(err, bridges.ErrNotFound) {
 		return nil, fmt.Errorf("load instance actor: %w", err)
 	}
-	priv, pub, err := GenerateKeyPEM()
+	priv, pub, err := signing.GenerateKeyPEM()
 	if err != nil {
 		return nil, err
 	}
@@ -226,15 +228,15 @@ func (s *Service) ensureInstanceActor(ctx context.Context) (*store.LocalActor, e
 }
 
 // SignerFor returns a request signer for a local actor.
-func (s *Service) SignerFor(a *store.LocalActor) (*RequestSigner, error) {
-	key, err := ParsePrivateKeyPEM(a.PrivateKeyPEM)
+func (s *Service) SignerFor(a *store.LocalActor) (*signing.RequestSigner, error) {
+	key, err := signing.ParsePrivateKeyPEM(a.PrivateKeyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("key of local actor %s: %w", a.Username, err)
 	}
-	return &RequestSigner{KeyID: s.ActorURL(a.Username) + "#main-key", Key: key, Now: s.now}, nil
+	return &signing.RequestSigner{KeyID: s.ActorURL(a.Username) + "#main-key", Key: key, Now: s.now}, nil
 }
 
-func (s *Service) instanceSigner(ctx context.Context) (*RequestSigner, error) {
+func (s *Service) instanceSigner(ctx context.Context) (*signing.RequestSigner, error) {
 	a, err := s.InstanceActor(ctx)
 	if err != nil {
 		return nil, err

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
-	"codeberg.org/passerelle/passerelle/federation"
+	"codeberg.org/passerelle/passerelle/federation/signing"
 	"codeberg.org/passerelle/passerelle/internal/binarytest"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
@@ -40,7 +40,7 @@ type burstPeer struct {
 	srv    *http.Server
 	base   string
 	actor  string
-	signer *federation.RequestSigner
+	signer *signing.RequestSigner
 }
 
 func startBurstPeer(t *testing.T) *burstPeer {
@@ -54,7 +54,7 @@ func startBurstPeer(t *testing.T) *burstPeer {
 	}
 	p := &burstPeer{base: "http://" + ln.Addr().String()}
 	p.actor = p.base + "/@burst"
-	p.signer = &federation.RequestSigner{KeyID: p.actor + "#main-key", Key: key}
+	p.signer = &signing.RequestSigner{KeyID: p.actor + "#main-key", Key: key}
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	actor, _ := json.Marshal(map[string]any{
 		"@context": []string{"https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"},

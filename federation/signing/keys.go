@@ -1,4 +1,4 @@
-package federation
+package signing
 
 import (
 	"crypto/rand"

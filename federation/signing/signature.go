@@ -1,4 +1,4 @@
-package federation
+package signing
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func (s *RequestSigner) Sign(r *http.Request, body []byte) error {
 	if s.Now != nil {
 		now = s.Now
 	}
-	host := canonicalHost(r.URL)
+	host := CanonicalHost(r.URL)
 	r.Host = host
 	r.Header.Set("Host", host)
 	r.Header.Set("Date", now().UTC().Format(http.TimeFormat))
@@ -76,9 +76,9 @@ func (s *RequestSigner) Sign(r *http.Request, body []byte) error {
 	return nil
 }
 
-// canonicalHost is the Host header value for u: the port only when it is
+// CanonicalHost is the Host header value for u: the port only when it is
 // not the scheme's default, as both sides of a signature must agree.
-func canonicalHost(u *url.URL) string {
+func CanonicalHost(u *url.URL) string {
 	host, port := u.Hostname(), u.Port()
 	if port == "" || (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
 		if strings.Contains(host, ":") {
@@ -142,6 +142,12 @@ func (v *SignatureVerifier) Verify(ctx context.Context, r *http.Request, body []
 	return v.verify(ctx, r, body, signatureParams(r))
 }
 
+// KeyID is the keyId the request's signature names, or "" when it has
+// none: it tells the inbox the sender's host before the body is read.
+func KeyID(r *http.Request) string {
+	return signatureParams(r)["keyId"]
+}
+
 // signatureParams parses the request's Signature header, or else an
 // Authorization: Signature one; nil when it has neither.
 func signatureParams(r *http.Request) map[string]string {
@@ -154,8 +160,7 @@ func signatureParams(r *http.Request) map[string]string {
 	return nil
 }
 
-// verify is Verify with the Signature parameters already parsed (the
-// inbox reads keyId first, to refuse a blocked domain before any work).
+// verify is Verify with the Signature parameters already parsed.
 func (v *SignatureVerifier) verify(ctx context.Context, r *http.Request, body []byte, params map[string]string) (*PublicKey, error) {
 	now := time.Now
 	if v.Now != nil {
