@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/store"
@@ -215,4 +216,27 @@ func (s *Service) serveHostMeta(w http.ResponseWriter, r *http.Request) {
   <Link rel="lrdd" type="application/jrd+json" template="%s/.well-known/webfinger?resource={uri}"/>
 </XRD>
 `, s.base.String())
+}
+
+// erasedActor answers for a username that no longer names an actor: 410
+// Gone with a Tombstone when it was an erased participant's. It reports
+// whether it answered.
+func (s *Service) erasedActor(w http.ResponseWriter, r *http.Request, username string) bool {
+	deleted, err := s.db.ErasedActor(r.Context(), username)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		s.log.Error("look up erased actor", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return true
+	}
+	writeJSON(w, r, contentTypeActivity, http.StatusGone, map[string]any{
+		"@context":   asContext[0],
+		"id":         s.ActorURL(username),
+		"type":       "Tombstone",
+		"formerType": "Person",
+		"deleted":    deleted.UTC().Format(time.RFC3339),
+	})
+	return true
 }

@@ -19,9 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/passerelle/passerelle/federation/signing"
-
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/signing"
 	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 )
@@ -208,7 +207,7 @@ func benchmarkInboxAccept(b *testing.B) {
 		b.Fatalf("%d activities recorded, %d queued, %d jobs, for %d requests: %v", rows, queued, jobs, b.N+1, err)
 	}
 	b.ReportMetric(float64(b.N+1)/float64(jobs), "activities/job")
-	b.ReportMetric(float64(b.N+1)/float64(h.svc.inboxCommits.Load()), "activities/commit")
+	b.ReportMetric(float64(b.N+1)/float64(h.svc.inbox.commits.Load()), "activities/commit")
 	perOp, cpuPerOp := float64(inboxWall)/float64(b.N), float64(inboxCPU)/float64(b.N)
 	b.ReportMetric(float64(verWall)/float64(verOps)/perOp, "x-verify-throughput")
 	b.ReportMetric(float64(verCPU)/float64(verOps)/cpuPerOp, "x-verify-cpu")

@@ -9,14 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/policy"
 	"codeberg.org/passerelle/passerelle/federation/signing"
-
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 )
-
-type fakeBlocks []string
-
-func (f fakeBlocks) BlockedDomains(context.Context) ([]string, error) { return f, nil }
 
 func TestFetcherRefusesPlainHTTP(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("{}")) }))
@@ -61,7 +57,7 @@ func TestFetcherLimitsAndStatus(t *testing.T) {
 	if _, err := f.Get(ctx, srv.URL+"/big", ""); err == nil || !strings.Contains(err.Error(), "larger than 1024") {
 		t.Errorf("oversized body: %v", err)
 	}
-	var se *StatusError
+	var se *outbound.StatusError
 	if _, err := f.Get(ctx, srv.URL+"/gone", ""); !errors.As(err, &se) || se.StatusCode != 410 {
 		t.Errorf("410: %v", err)
 	}
@@ -70,27 +66,12 @@ func TestFetcherLimitsAndStatus(t *testing.T) {
 	}
 }
 
-func TestPolicy(t *testing.T) {
+// TestFetchBlocked: the fetcher asks the domain policy before any request.
+func TestFetchBlocked(t *testing.T) {
 	ctx := context.Background()
-	p := &Policy{Block: []string{"Bad.Example"}, Store: fakeBlocks{"spam.test"}}
-	for host, blocked := range map[string]bool{
-		"bad.example": true, "events.bad.example:8443": true, "notbad.example": false,
-		"spam.test": true, "a.spam.test": true, "good.test": false,
-	} {
-		err := p.CheckHost(ctx, host)
-		if got := errors.Is(err, ErrBlocked); got != blocked {
-			t.Errorf("CheckHost(%s) = %v, want blocked=%v", host, err, blocked)
-		}
-	}
-	allow := &Policy{Allow: []string{"mobilizon.test"}}
-	if err := allow.CheckHost(ctx, "groups.mobilizon.test"); err != nil {
-		t.Errorf("allowed subdomain refused: %v", err)
-	}
-	if err := allow.CheckHost(ctx, "other.test"); !errors.Is(err, ErrBlocked) {
-		t.Errorf("host outside federation.allow: %v", err)
-	}
+	p := &policy.Policy{Block: []string{"bad.example"}}
 	f := &Fetcher{Client: outbound.New(outbound.Options{}), Policy: p}
-	if _, err := f.Get(ctx, "https://bad.example/x", ""); !errors.Is(err, ErrBlocked) {
+	if _, err := f.Get(ctx, "https://bad.example/x", ""); !errors.Is(err, policy.ErrBlocked) {
 		t.Errorf("fetch of a blocked domain: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"codeberg.org/passerelle/passerelle/federation/outbox"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -71,7 +72,7 @@ func deliverN(t *testing.T, h *harness, inbox string, n int) []int64 {
 	for range n {
 		id := h.svc.URL("/test/" + randomID())
 		err := h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			return h.svc.Deliver(ctx, tx, inst.ID, Recipient{Inbox: inbox}, []byte(`{"id":"`+id+`","type":"Follow"}`))
+			return h.svc.Deliver(ctx, tx, inst.ID, outbox.Recipient{Inbox: inbox}, []byte(`{"id":"`+id+`","type":"Follow"}`))
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -118,20 +119,20 @@ func TestHostSlotsAcrossReplicas(t *testing.T) {
 		}
 		eventually(t, "one delivery in flight from each replica", func() bool {
 			n, _, _ := slow.counts()
-			return n == perHostDeliveries
+			return n == outbox.PerHostDeliveries
 		})
 		for name, h := range map[string]*harness{"a": a, "b": b} {
 			retry, err := h.svc.RunDelivery(ctx, ids[2])
-			if err != nil || retry < hostBusyWait || retry > hostBusyWait+hostBusyJitter {
-				t.Errorf("replica %s, host busy: retry in %s (want %s to %s), %v", name, retry, hostBusyWait, hostBusyWait+hostBusyJitter, err)
+			if err != nil || retry < outbox.HostBusyWait || retry > outbox.HostBusyWait+outbox.HostBusyJitter {
+				t.Errorf("replica %s, host busy: retry in %s (want %s to %s), %v", name, retry, outbox.HostBusyWait, outbox.HostBusyWait+outbox.HostBusyJitter, err)
 			}
 			d, err := h.db.DeliveryByID(ctx, ids[2])
 			if err != nil || d.State != store.DeliveryPending || d.Attempts != 0 || d.LastError != "" {
 				t.Errorf("replica %s, host busy: delivery %+v, %v; want pending, no attempt, no error", name, d, err)
 			}
 		}
-		if _, _, received := slow.counts(); received != perHostDeliveries {
-			t.Errorf("the host received %d POSTs while its slots were taken, want %d", received, perHostDeliveries)
+		if _, _, received := slow.counts(); received != outbox.PerHostDeliveries {
+			t.Errorf("the host received %d POSTs while its slots were taken, want %d", received, outbox.PerHostDeliveries)
 		}
 
 		slow.open()
@@ -144,8 +145,8 @@ func TestHostSlotsAcrossReplicas(t *testing.T) {
 				t.Errorf("delivery %d: %+v, %v; want delivered in one attempt", id, d, err)
 			}
 		}
-		if _, most, _ := slow.counts(); most != perHostDeliveries {
-			t.Errorf("%d POSTs in flight at once, want %d", most, perHostDeliveries)
+		if _, most, _ := slow.counts(); most != outbox.PerHostDeliveries {
+			t.Errorf("%d POSTs in flight at once, want %d", most, outbox.PerHostDeliveries)
 		}
 		if n := slotsHeld(t, a.db); n != 0 {
 			t.Errorf("%d slots still leased after every delivery", n)
@@ -172,7 +173,7 @@ func TestHostBusySnoozes(t *testing.T) {
 			if a.db.Backend() == store.SQLite {
 				metadata = "json(metadata)" // riversqlite stores JSONB
 			}
-			rows, err := storetest.Query(a.db, `SELECT `+metadata+` FROM river_job WHERE kind = ?`, DeliverJob{}.Kind())
+			rows, err := storetest.Query(a.db, `SELECT `+metadata+` FROM river_job WHERE kind = ?`, outbox.DeliverJob{}.Kind())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,7 +195,7 @@ func TestHostBusySnoozes(t *testing.T) {
 		}
 		eventually(t, "two deliveries in flight and the third snoozed", func() bool {
 			n, _, _ := slow.counts()
-			return n == perHostDeliveries && snoozed() == 1
+			return n == outbox.PerHostDeliveries && snoozed() == 1
 		})
 		for _, id := range ids {
 			d, err := a.db.DeliveryByID(ctx, id)
@@ -220,8 +221,8 @@ func TestHostBusySnoozes(t *testing.T) {
 				t.Errorf("delivery %d took %d attempts, want 1: waiting for a slot is not an attempt", id, d.Attempts)
 			}
 		}
-		if _, most, received := slow.counts(); most != perHostDeliveries || received != 3 {
-			t.Errorf("%d POSTs in flight at most, %d received; want %d and 3", most, received, perHostDeliveries)
+		if _, most, received := slow.counts(); most != outbox.PerHostDeliveries || received != 3 {
+			t.Errorf("%d POSTs in flight at most, %d received; want %d and 3", most, received, outbox.PerHostDeliveries)
 		}
 		eventually(t, "the slots freed", func() bool { return slotsHeld(t, a.db) == 0 })
 	})

@@ -8,24 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/passerelle/passerelle/federation/signing"
-
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/outbox"
+	"codeberg.org/passerelle/passerelle/federation/signing"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
 )
-
-func TestBackoff(t *testing.T) {
-	want := []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute}
-	for i, w := range want {
-		if got := backoff(i + 1); got != w {
-			t.Errorf("backoff(%d) = %s, want %s", i+1, got, w)
-		}
-	}
-	if got := backoff(40); got != 24*time.Hour {
-		t.Errorf("backoff(40) = %s, want the 1-day cap", got)
-	}
-}
 
 // TestFollowDeliveredSigned follows a remote actor and checks, as the
 // remote would, that the Follow arrives signed by passerelle's instance
@@ -112,7 +100,7 @@ func TestDeliveryOutcomes(t *testing.T) {
 	deliver := func(path string) int64 {
 		act := []byte(`{"id":"` + h.svc.URL("/test/"+randomID()) + `","type":"Follow"}`)
 		err := h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			return h.svc.Deliver(ctx, tx, inst.ID, Recipient{Inbox: r.url(path)}, act)
+			return h.svc.Deliver(ctx, tx, inst.ID, outbox.Recipient{Inbox: r.url(path)}, act)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -154,7 +142,7 @@ func TestDeliveryOutcomes(t *testing.T) {
 	r.setDoc("/@deleted", map[string]any{"type": "Tombstone"}, http.StatusGone)
 	goneActor := []byte(`{"id":"` + h.svc.URL("/test/"+randomID()) + `","type":"Follow"}`)
 	if err := h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		return h.svc.Deliver(ctx, tx, inst.ID, Recipient{Actor: r.url("/@deleted")}, goneActor)
+		return h.svc.Deliver(ctx, tx, inst.ID, outbox.Recipient{Actor: r.url("/@deleted")}, goneActor)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/outbox"
 	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
@@ -17,8 +18,8 @@ import (
 
 // eraseParticipant does what `participant erase` does through federation:
 // a Join (earlier), a Leave and the Delete of the actor, queued in one
-// transaction with the EraseActorJob; it returns that job's arguments.
-func eraseParticipant(t *testing.T, h *harness, p *bridges.Participant, ev *bridges.StoredEvent) EraseActorJob {
+// transaction with the outbox.EraseActorJob; it returns that job's arguments.
+func eraseParticipant(t *testing.T, h *harness, p *bridges.Participant, ev *bridges.StoredEvent) outbox.EraseActorJob {
 	t.Helper()
 	ctx := context.Background()
 	if err := h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
@@ -41,14 +42,14 @@ func eraseParticipant(t *testing.T, h *harness, p *bridges.Participant, ev *brid
 	if h.db.Backend() == store.SQLite {
 		args = "json(args)" // riversqlite stores JSONB
 	}
-	rows, err := storetest.Query(h.db, `SELECT `+args+` FROM river_job WHERE kind = ?`, EraseActorJob{}.Kind())
+	rows, err := storetest.Query(h.db, `SELECT `+args+` FROM river_job WHERE kind = ?`, outbox.EraseActorJob{}.Kind())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var args []byte
-		var job EraseActorJob
+		var job outbox.EraseActorJob
 		if err := rows.Scan(&args); err != nil {
 			t.Fatal(err)
 		}
@@ -56,8 +57,8 @@ func eraseParticipant(t *testing.T, h *harness, p *bridges.Participant, ev *brid
 			return job
 		}
 	}
-	t.Fatalf("erase enqueued no %s job for actor %d", EraseActorJob{}.Kind(), p.ActorID)
-	return EraseActorJob{}
+	t.Fatalf("erase enqueued no %s job for actor %d", outbox.EraseActorJob{}.Kind(), p.ActorID)
+	return outbox.EraseActorJob{}
 }
 
 // runPending makes one attempt at every pending delivery.
@@ -190,7 +191,7 @@ func testEraseActorAfterDeliveries(t *testing.T, h *harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.RunEraseActor(ctx, EraseActorJob{ActorID: inst.ID}); err != nil {
+	if _, err := h.svc.RunEraseActor(ctx, outbox.EraseActorJob{ActorID: inst.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.db.LocalActorByID(ctx, inst.ID); err != nil {

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/passerelle/passerelle/federation/signing"
-
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/outbox"
+	"codeberg.org/passerelle/passerelle/federation/signing"
 	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -138,7 +138,7 @@ func TestFedifyMobilizon(t *testing.T) {
 	inst, _ := h.svc.InstanceActor(ctx)
 	bogus := []byte(`{"id":"` + h.svc.URL("/test/unsigned") + `","type":"Follow","actor":"` + h.svc.ActorURL("someone-else") + `","object":"` + peer.ActorURL("mygroup") + `"}`)
 	if err := h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		return h.svc.Deliver(ctx, tx, inst.ID, Recipient{Actor: peer.ActorURL("mygroup")}, bogus)
+		return h.svc.Deliver(ctx, tx, inst.ID, outbox.Recipient{Actor: peer.ActorURL("mygroup")}, bogus)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestFedifyJoinAnswers(t *testing.T) {
 		act, _ := json.Marshal(map[string]any{"@context": "https://www.w3.org/ns/activitystreams", "id": id, "type": "Join", "actor": me, "object": eventURL,
 			"to": []string{me, peer.ActorURL("mygroup")}})
 		if err := h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			return h.svc.Deliver(ctx, tx, p.ID, Recipient{Actor: peer.ActorURL("mygroup")}, act)
+			return h.svc.Deliver(ctx, tx, p.ID, outbox.Recipient{Actor: peer.ActorURL("mygroup")}, act)
 		}); err != nil {
 			t.Fatal(err)
 		}

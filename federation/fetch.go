@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/federation/policy"
 	"codeberg.org/passerelle/passerelle/federation/signing"
-
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 )
 
@@ -19,24 +18,12 @@ const DefaultMaxDocument = 1 << 20
 // acceptActivity asks for ActivityStreams, in the two forms servers know.
 const acceptActivity = `application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"`
 
-// StatusError is a non-2xx answer to a fetch or a delivery.
-type StatusError struct {
-	URL        string
-	StatusCode int
-	// RetryAfter is the server's Retry-After, zero when absent.
-	RetryAfter time.Duration
-}
-
-func (e *StatusError) Error() string {
-	return fmt.Sprintf("%s answered HTTP %d", e.URL, e.StatusCode)
-}
-
 // Fetcher makes signed GETs on behalf of the instance actor (Mobilizon and
 // secure-mode servers require them) through the outbound client, after the
 // domain policy.
 type Fetcher struct {
 	Client       *http.Client
-	Policy       *Policy
+	Policy       *policy.Policy
 	AllowPrivate bool
 	// MaxBody bounds a response; zero means DefaultMaxDocument.
 	MaxBody int64
@@ -46,7 +33,7 @@ type Fetcher struct {
 
 // Get fetches rawURL with the given Accept header (ActivityStreams when
 // empty) and returns the body of a 2xx answer; other answers are a
-// *StatusError.
+// *outbound.StatusError.
 func (f *Fetcher) Get(ctx context.Context, rawURL, accept string) ([]byte, error) {
 	u, err := outbound.CheckURL(rawURL, f.AllowPrivate)
 	if err != nil {
@@ -78,7 +65,7 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, accept string) ([]byte, error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &StatusError{URL: rawURL, StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		return nil, &outbound.StatusError{URL: rawURL, StatusCode: resp.StatusCode, RetryAfter: outbound.RetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	limit := f.MaxBody
 	if limit <= 0 {
@@ -89,18 +76,4 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, accept string) ([]byte, error
 		return nil, fmt.Errorf("fetch %s: %w", rawURL, err)
 	}
 	return body, nil
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/outbox"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -238,7 +239,7 @@ func (s *Service) Follow(ctx context.Context, r *Resolved) (*bridges.Source, err
 		// source pending for good. A Follow made under another public_url
 		// is from an actor that is no more: that one is replaced.
 		if again := s.isLocal(src.FollowID) && (src.State == bridges.SourceFollowed || src.State == bridges.SourcePending); !again {
-			src.FollowID = s.newActivityID("follows")
+			src.FollowID = s.NewActivityID("follows")
 			src.State = bridges.SourcePending
 		}
 		follow, err := followActivity(src.FollowID, s.ActorURL(inst.Username), r.ActorURL)
@@ -251,7 +252,7 @@ func (s *Service) Follow(ctx context.Context, r *Resolved) (*bridges.Source, err
 		if err := tx.SaveSource(ctx, src); err != nil {
 			return err
 		}
-		return s.Deliver(ctx, tx, inst.ID, Recipient{Actor: r.ActorURL, Inbox: firstNonEmpty(d.Endpoints.SharedInbox, d.Inbox)}, follow)
+		return s.Deliver(ctx, tx, inst.ID, outbox.Recipient{Actor: r.ActorURL, Inbox: firstNonEmpty(d.Endpoints.SharedInbox, d.Inbox)}, follow)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", r.ActorURL, err)
@@ -267,7 +268,7 @@ func (s *Service) Unfollow(ctx context.Context, src *bridges.Source) error {
 	if err != nil {
 		return err
 	}
-	undo, err := undoFollowActivity(s.newActivityID("undos"), s.ActorURL(inst.Username), src.FollowID, src.ActorURL)
+	undo, err := undoFollowActivity(s.NewActivityID("undos"), s.ActorURL(inst.Username), src.FollowID, src.ActorURL)
 	if err != nil {
 		return err
 	}
@@ -275,7 +276,7 @@ func (s *Service) Unfollow(ctx context.Context, src *bridges.Source) error {
 		if err := tx.SetSourceState(ctx, src.ID, bridges.SourceUnfollowed); err != nil {
 			return err
 		}
-		return s.Deliver(ctx, tx, inst.ID, Recipient{Actor: src.ActorURL, Inbox: firstNonEmpty(src.SharedInbox, src.Inbox)}, undo)
+		return s.Deliver(ctx, tx, inst.ID, outbox.Recipient{Actor: src.ActorURL, Inbox: firstNonEmpty(src.SharedInbox, src.Inbox)}, undo)
 	})
 }
 

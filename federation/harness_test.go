@@ -18,14 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/passerelle/passerelle/federation/signing"
-	"codeberg.org/passerelle/passerelle/internal/wait"
-
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/bridges/dialects"
+	"codeberg.org/passerelle/passerelle/federation/signing"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/internal/wait"
 	"codeberg.org/passerelle/passerelle/store"
 )
 

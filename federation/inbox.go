@@ -7,15 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"runtime"
 	"time"
-
-	"codeberg.org/passerelle/passerelle/federation/signing"
 
 	"github.com/riverqueue/river"
 
-	"codeberg.org/passerelle/passerelle/bridges"
-	"codeberg.org/passerelle/passerelle/store"
+	"codeberg.org/passerelle/passerelle/federation/policy"
+	"codeberg.org/passerelle/passerelle/federation/signing"
 )
 
 // MaxInboxBody bounds an inbox POST: 1 MiB, far above any real activity.
@@ -32,7 +29,7 @@ var handledTypes = map[string]bool{
 // of inbox_pending recorded for it (their job_id is the job's id). A
 // job queued and not yet started takes every batch committed meanwhile,
 // so that the job queue costs one insert per many activities rather than
-// one per activity (see commitInbox).
+// one per activity (see groupCommit.commit).
 type InboxJob struct{}
 
 // Kind implements bridges.Job.
@@ -56,20 +53,20 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 	}
 	// Counted from here, before the body is read, until the activity is
 	// handed to the committer (which then uncounts it) or refused, so that
-	// the committer can wait for it (see inboxCommitter): counting from
+	// the committer can wait for it (see groupCommit.run): counting from
 	// the start gathers about 13 activities per commit from 16 senders
 	// instead of 10, and the wait stays bounded by inboxCommitDelay.
-	s.inboxArriving.Add(1)
+	s.inbox.arrive()
 	handed := false
 	defer func() {
 		if !handed {
-			s.inboxLeft()
+			s.inbox.left()
 		}
 	}()
 	// The keyId names the sender's host before the body is even read.
 	if keyID := signing.KeyID(r); keyID != "" {
 		if u, err := url.Parse(keyID); err == nil {
-			if err := s.policy.CheckHost(ctx, u.Host); errors.Is(err, ErrBlocked) {
+			if err := s.policy.CheckHost(ctx, u.Host); errors.Is(err, policy.ErrBlocked) {
 				http.Error(w, "domain blocked", http.StatusForbidden)
 				return
 			}
@@ -108,7 +105,7 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, se.Reason, http.StatusUnauthorized)
 			return
 		}
-		if errors.Is(err, ErrBlocked) {
+		if errors.Is(err, policy.ErrBlocked) {
 			http.Error(w, "domain blocked", http.StatusForbidden)
 			return
 		}
@@ -133,155 +130,12 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	handed = true
-	if err := s.commitInbox(ctx, key.Owner, body); err != nil {
+	if err := s.inbox.commit(ctx, key.Owner, body); err != nil {
 		s.log.Error("inbox: cannot queue activity", "id", act.ID, "err", err)
 		http.Error(w, "cannot queue activity, retry later", http.StatusServiceUnavailable)
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
-}
-
-// inboxBatchMax bounds the activities committed in one transaction.
-const inboxBatchMax = 128
-
-// inboxCommitDelay bounds how long the committer waits for requests that
-// are being verified, to commit them in the same batch: committing each
-// one or two as they come costs more CPU than verifying them (the trade
-// PostgreSQL's commit_delay and commit_siblings make), while the sender,
-// an ActivityPub server across the network, does not notice a millisecond
-// before its 202. A lone request does not wait.
-const inboxCommitDelay = time.Millisecond
-
-// inboxJobMax bounds the activities this process gives one job, so that a
-// busy inbox spreads its work over several jobs (and workers), and on
-// PostgreSQL a job that inbox commits keep locking still gets fetched. A
-// River insert costs about a millisecond of CPU on SQLite (its statement
-// is parsed anew each time), so the bound keeps that under 1 µs per
-// activity; a full job is a second or so of processing.
-const inboxJobMax = 1024
-
-type inboxEntry struct {
-	signer string
-	body   []byte
-	done   chan error
-}
-
-// commitInbox records the activity and enqueues the job that processes
-// it, durably, before the 202. Concurrent requests share one transaction
-// (group commit, as databases do for their logs): one commit for a batch
-// instead of one each. A batch joins the inbox job still waiting to run
-// when there is one, and only otherwise inserts a job: under load most
-// batches cost a look-up instead of a River insert, which is what lets the
-// inbox keep up with signature verification. A lone request commits at
-// once.
-func (s *Service) commitInbox(ctx context.Context, signer string, body []byte) error {
-	s.inboxOnce.Do(func() {
-		go s.inboxCommitter()
-	})
-	e := &inboxEntry{signer: signer, body: body, done: make(chan error, 1)}
-	select {
-	case s.inboxQueue <- e:
-		s.inboxArriving.Add(-1)
-	case <-ctx.Done():
-		s.inboxLeft()
-		return ctx.Err()
-	}
-	select {
-	case err := <-e.done:
-		return err
-	case <-ctx.Done():
-		// The batch may still commit; the sender will retry and the
-		// replay check will drop the copy.
-		return ctx.Err()
-	}
-}
-
-// inboxLeft uncounts a request that will bring no activity, and wakes the
-// committer if it was the last one it could be waiting for.
-func (s *Service) inboxLeft() {
-	if s.inboxArriving.Add(-1) == 0 {
-		select {
-		case s.inboxWake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (s *Service) inboxCommitter() {
-	// The job this process last gave activities to, and how many: past
-	// inboxJobMax, batches go to a newer job.
-	var lastJob, full int64
-	var given int
-	deadline := time.NewTimer(inboxCommitDelay)
-	deadline.Stop()
-	for first := range s.inboxQueue {
-		batch := []*inboxEntry{first}
-		// Let the requests that are ready to run start first (the one
-		// that just handed its activity over runs the committer before
-		// them), then take every activity that requests being verified
-		// bring, until none is left in flight.
-		runtime.Gosched()
-		deadline.Reset(inboxCommitDelay)
-	gather:
-		for len(batch) < inboxBatchMax {
-			select {
-			case e := <-s.inboxQueue:
-				batch = append(batch, e)
-				continue
-			default:
-			}
-			if s.inboxArriving.Load() == 0 {
-				break
-			}
-			select {
-			case e := <-s.inboxQueue:
-				batch = append(batch, e)
-			case <-s.inboxWake:
-				// A request was refused; look again.
-			case <-deadline.C:
-				break gather
-			}
-		}
-		deadline.Stop()
-		// A deadline guards against a PostgreSQL connection that hangs.
-		// SQLite's waits are bounded by its busy timeout, and its driver
-		// starts a goroutine per statement to honour a context that can
-		// end: on this path that was a tenth of the commit's CPU.
-		ctx, cancel := context.Background(), context.CancelFunc(func() {})
-		if s.db.Backend() == store.Postgres {
-			ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-		}
-		var jobID int64
-		err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			var err error
-			if jobID, err = tx.WaitingJob(ctx, InboxJob{}.Kind(), full); err != nil {
-				return err
-			}
-			if jobID == 0 {
-				if jobID, err = tx.EnqueueID(ctx, InboxJob{}, bridges.JobOpts{MaxAttempts: 10}); err != nil {
-					return err
-				}
-			}
-			acts := make([]store.NewInboxActivity, len(batch))
-			for i, e := range batch {
-				acts[i] = store.NewInboxActivity{Signer: e.signer, Body: e.body}
-			}
-			return tx.AddInboxActivities(ctx, jobID, acts)
-		})
-		cancel()
-		if err == nil {
-			s.inboxCommits.Add(1)
-			if jobID != lastJob {
-				lastJob, given = jobID, 0
-			}
-			if given += len(batch); given >= inboxJobMax {
-				full = jobID
-			}
-		}
-		for _, e := range batch {
-			e.done <- err
-		}
-	}
 }
 
 // readBody reads a request body of at most limit bytes, in one allocation
@@ -327,3 +181,11 @@ func (w *inboxSoloWorker) Work(ctx context.Context, job *river.Job[InboxSoloJob]
 }
 
 func (w *inboxSoloWorker) Timeout(*river.Job[InboxSoloJob]) time.Duration { return inboxJobTimeout }
+
+// Register adds the federation workers (inbox processing, and the
+// outbox's delivery and erasure) to the job workers that serve runs.
+func (s *Service) Register(workers *river.Workers) {
+	river.AddWorker(workers, &inboxWorker{s: s})
+	river.AddWorker(workers, &inboxSoloWorker{s: s})
+	s.Sender.Register(workers)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/policy"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -124,7 +125,7 @@ func (s *Service) RefetchEvent(ctx context.Context, eventID int64) (RefetchOutco
 		return "", err
 	}
 	status, header, body, err := s.conditionalGet(ctx, ev.APID, st.ETag, st.LastModified)
-	if errors.Is(err, ErrBlocked) {
+	if errors.Is(err, policy.ErrBlocked) {
 		// A blocked domain's events are not fetched; the participants
 		// keep the last copy.
 		s.log.Info("re-fetch of an event on a blocked domain skipped", "event", ev.APID)
@@ -243,7 +244,7 @@ func (s *Service) conditionalGet(ctx context.Context, rawURL, etag, lastModified
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		return resp.StatusCode, resp.Header, nil, &StatusError{URL: rawURL, StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now())}
+		return resp.StatusCode, resp.Header, nil, &outbound.StatusError{URL: rawURL, StatusCode: resp.StatusCode, RetryAfter: outbound.RetryAfter(resp.Header.Get("Retry-After"), s.now())}
 	}
 	var body []byte
 	if (resp.StatusCode >= 200 && resp.StatusCode < 300) || resp.StatusCode == http.StatusGone {

@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/passerelle/passerelle/internal/storetest"
-
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/store"
 )
 

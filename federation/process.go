@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"time"
 
-	"codeberg.org/passerelle/passerelle/federation/signing"
-
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/signing"
+	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -287,7 +287,7 @@ func (s *Service) objectFromOrigin(ctx context.Context, act *Activity, actor str
 	}
 	body, err := s.fetcher.Get(ctx, id, "")
 	if err != nil {
-		var se *StatusError
+		var se *outbound.StatusError
 		if errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 && se.StatusCode != 429 {
 			return nil, nil, skipf("object %s: %v", id, err)
 		}

@@ -10,11 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"codeberg.org/passerelle/passerelle/federation/signing"
-
 	"golang.org/x/sync/singleflight"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/signing"
 	"codeberg.org/passerelle/passerelle/store"
 )
 

@@ -12,9 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"codeberg.org/passerelle/passerelle/federation/signing"
-
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/outbox"
+	"codeberg.org/passerelle/passerelle/federation/policy"
+	"codeberg.org/passerelle/passerelle/federation/signing"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -45,8 +46,11 @@ type Options struct {
 // Service is passerelle's ActivityPub side: it serves the local actors and
 // the inbox, and sends, fetches and follows.
 type Service struct {
-	// Outbox gives the Service its ids, URLs and Deliver.
-	*Outbox
+	// Sender gives the Service its ids, URLs and Deliver (its Outbox),
+	// and sends the deliveries.
+	*outbox.Sender
+	base     *url.URL
+	db       *store.DB
 	opts     Options
 	events   *bridges.Events[*store.Tx]
 	dialects map[string]bridges.Dialect
@@ -54,7 +58,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	policy   *Policy
+	policy   *policy.Policy
 	client   *http.Client
 	fetcher  *Fetcher
 	verifier *signing.SignatureVerifier
@@ -62,18 +66,8 @@ type Service struct {
 	instanceMu sync.Mutex
 	instance   *store.LocalActor
 
-	// The inbox's group commit (see commitInbox).
-	inboxOnce  sync.Once
-	inboxQueue chan *inboxEntry
-	// inboxArriving counts inbox requests being read and verified, which
-	// the committer may wait for (see inboxCommitDelay).
-	inboxArriving atomic.Int64
-	// inboxWake tells the committer that a request it may be waiting for
-	// was refused.
-	inboxWake chan struct{}
-	// inboxCommits counts the committer's transactions, for the benchmark
-	// to report how many activities each carried.
-	inboxCommits atomic.Int64
+	// inbox stores what the inbox accepts, in group commits.
+	inbox *groupCommit
 	// inboxPruned is when (unix µs) an inbox job of this process last
 	// pruned the replay guard.
 	inboxPruned atomic.Int64
@@ -98,7 +92,7 @@ type Deps struct {
 
 // New builds the service. It does not touch the network or the database.
 func New(opts Options, deps Deps) (*Service, error) {
-	out, err := NewOutbox(opts.PublicURL, deps.DB)
+	out, err := outbox.New(opts.PublicURL, deps.DB)
 	if err != nil {
 		return nil, err
 	}
@@ -113,18 +107,26 @@ func New(opts Options, deps Deps) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	out.now = now
+	out.Now = now
 	s := &Service{
-		Outbox: out,
-		opts:   opts, events: deps.Events, dialects: deps.Dialects, joins: deps.JoinAnswers,
+		base: out.Base(), db: deps.DB,
+		opts: opts, events: deps.Events, dialects: deps.Dialects, joins: deps.JoinAnswers,
 		log: log.With("component", "federation"), now: now,
-		inboxQueue: make(chan *inboxEntry, inboxBatchMax), inboxWake: make(chan struct{}, 1),
+		inbox: newGroupCommit(deps.DB),
 	}
-	s.policy = &Policy{Allow: opts.Allow, Block: opts.Block, Store: deps.DB}
+	s.policy = &policy.Policy{Allow: opts.Allow, Block: opts.Block, Store: deps.DB}
 	s.client = deps.HTTPClient
 	if s.client == nil {
 		s.client = outbound.New(outbound.Options{AllowPrivateNetworks: opts.AllowPrivateNetworks, UserAgent: s.userAgent()})
 	}
+	s.Sender = outbox.NewSender(out, outbox.SenderOptions{
+		Client: s.client, Policy: s.policy, AllowPrivateNetworks: opts.AllowPrivateNetworks,
+		Refresh: func(ctx context.Context, actorURL string) (*store.RemoteActor, error) {
+			ra, _, err := s.refreshActor(ctx, actorURL, "")
+			return ra, err
+		},
+		Log: s.log, EraseCheckInterval: opts.EraseCheckInterval,
+	})
 	s.fetcher = &Fetcher{Client: s.client, Policy: s.policy, AllowPrivate: opts.AllowPrivateNetworks, Signer: s.instanceSigner}
 	s.verifier = &signing.SignatureVerifier{Keys: newKeyCache(s), Window: opts.DateWindow, Now: now, Host: signing.CanonicalHost(s.base), Log: s.log}
 	return s, nil
@@ -139,36 +141,7 @@ func (s *Service) userAgent() string {
 }
 
 // Policy returns the domain policy.
-func (s *Service) Policy() *Policy { return s.policy }
-
-// Outbox mints passerelle's ids and records outgoing activities as
-// deliveries in the caller's transaction, which the delivery jobs sign and
-// send. It speaks for mail participants too (bridges.Participator and
-// Forgetter: Join, Leave, Forget), and needs nothing but public_url and the
-// database, so the RSVP flow, which the Service tells of answers to its
-// Joins, is built complete before the Service. Service embeds one.
-type Outbox struct {
-	base *url.URL
-	db   *store.DB
-	now  func() time.Time
-}
-
-// NewOutbox builds the outbox for public_url on db.
-func NewOutbox(publicURL string, db *store.DB) (*Outbox, error) {
-	base, err := url.Parse(strings.TrimSuffix(publicURL, "/"))
-	if err != nil || base.Scheme == "" || base.Host == "" {
-		return nil, fmt.Errorf("public_url %q is not an absolute URL (want e.g. https://events.example.org)", publicURL)
-	}
-	return &Outbox{base: base, db: db, now: time.Now}, nil
-}
-
-// URL builds an absolute URL under public_url.
-func (s *Outbox) URL(path string) string { return s.base.String() + path }
-
-// ActorURL is the id of the local actor with that username.
-func (s *Outbox) ActorURL(username string) string {
-	return s.URL("/actors/" + url.PathEscape(username))
-}
+func (s *Service) Policy() *policy.Policy { return s.policy }
 
 // Start creates the instance actor (and its key) when it does not exist.
 func (s *Service) Start(ctx context.Context) error {
@@ -225,15 +198,6 @@ func (s *Service) ensureInstanceActor(ctx context.Context) (*store.LocalActor, e
 	}
 	s.log.Info("instance actor created", "actor", s.ActorURL(name))
 	return a, nil
-}
-
-// SignerFor returns a request signer for a local actor.
-func (s *Service) SignerFor(a *store.LocalActor) (*signing.RequestSigner, error) {
-	key, err := signing.ParsePrivateKeyPEM(a.PrivateKeyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("key of local actor %s: %w", a.Username, err)
-	}
-	return &signing.RequestSigner{KeyID: s.ActorURL(a.Username) + "#main-key", Key: key, Now: s.now}, nil
 }
 
 func (s *Service) instanceSigner(ctx context.Context) (*signing.RequestSigner, error) {

@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 
 	"codeberg.org/passerelle/passerelle/bridges"
-	"codeberg.org/passerelle/passerelle/federation"
+	"codeberg.org/passerelle/passerelle/federation/policy"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -48,13 +48,13 @@ func sourcesUnder(ctx context.Context, db *store.DB, domain string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	rule := &federation.Policy{Block: []string{domain}}
+	rule := &policy.Policy{Block: []string{domain}}
 	var hit []string
 	for _, s := range srcs {
 		if s.State != bridges.SourceFollowed && s.State != bridges.SourcePending {
 			continue
 		}
-		if err := rule.CheckURL(ctx, s.ActorURL); errors.Is(err, federation.ErrBlocked) {
+		if err := rule.CheckURL(ctx, s.ActorURL); errors.Is(err, policy.ErrBlocked) {
 			hit = append(hit, s.Slug)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
-	"codeberg.org/passerelle/passerelle/federation"
+	"codeberg.org/passerelle/passerelle/federation/outbox"
 	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/mail"
 	"codeberg.org/passerelle/passerelle/store"
@@ -47,7 +47,7 @@ func newMail(a *app, db *store.DB) (*mailParts, error) {
 	if !a.cfg.Mail.Enabled() {
 		return nil, nil
 	}
-	outbox, err := federation.NewOutbox(a.cfg.PublicURL, db)
+	outbox, err := outbox.New(a.cfg.PublicURL, db)
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"codeberg.org/passerelle/passerelle/internal/calparsers"
-	"codeberg.org/passerelle/passerelle/internal/wait"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,9 +19,11 @@ import (
 
 	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/internal/binarytest"
+	"codeberg.org/passerelle/passerelle/internal/calparsers"
 	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
 	"codeberg.org/passerelle/passerelle/internal/mailtest"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/internal/wait"
 	"codeberg.org/passerelle/passerelle/mail"
 	"codeberg.org/passerelle/passerelle/store"
 )

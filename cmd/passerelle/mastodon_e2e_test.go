@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"codeberg.org/passerelle/passerelle/internal/wait"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"codeberg.org/passerelle/passerelle/internal/binarytest"
 	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
 	"codeberg.org/passerelle/passerelle/internal/mastodontest"
+	"codeberg.org/passerelle/passerelle/internal/wait"
 	"codeberg.org/passerelle/passerelle/mastodon"
 	"codeberg.org/passerelle/passerelle/store"
 )

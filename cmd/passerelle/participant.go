@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"codeberg.org/passerelle/passerelle/bridges"
-	"codeberg.org/passerelle/passerelle/federation"
+	"codeberg.org/passerelle/passerelle/federation/outbox"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -49,7 +49,7 @@ func (c participantEraseCmd) Run(a *app) error {
 	defer db.Close()
 	// Leaves and the Delete are recorded as deliveries, sent by serve's
 	// workers with the actor's key; the flow needs no mail settings.
-	outbox, err := federation.NewOutbox(a.cfg.PublicURL, db)
+	outbox, err := outbox.New(a.cfg.PublicURL, db)
 	if err != nil {
 		return err
 	}

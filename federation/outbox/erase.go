@@ -1,10 +1,8 @@
-package federation
+package outbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -45,24 +43,24 @@ func (EraseActorJob) Kind() string { return "federation.erase_actor" }
 // enqueueEraseActor schedules the removal of a participant's actor, in tx
 // (the transaction that queued its last deliveries).
 func (s *Outbox) enqueueEraseActor(ctx context.Context, tx bridges.Tx, actorID int64) error {
-	return tx.Enqueue(ctx, EraseActorJob{ActorID: actorID, GiveUpAt: s.now().Add(eraseMaxWait)}, bridges.JobOpts{})
+	return tx.Enqueue(ctx, EraseActorJob{ActorID: actorID, GiveUpAt: s.Now().Add(eraseMaxWait)}, bridges.JobOpts{})
 }
 
 // RunEraseActor makes one check: when the actor has no delivery still
 // pending (or the wait is over), it removes the actor and returns done.
 // Otherwise it returns how many deliveries are still waiting.
-func (s *Service) RunEraseActor(ctx context.Context, job EraseActorJob) (pending int, err error) {
+func (s *Sender) RunEraseActor(ctx context.Context, job EraseActorJob) (pending int, err error) {
 	pending, err = s.db.PendingDeliveriesFrom(ctx, job.ActorID)
 	if err != nil {
 		return 0, err
 	}
-	if pending > 0 && s.now().Before(job.GiveUpAt) {
+	if pending > 0 && s.Now().Before(job.GiveUpAt) {
 		return pending, nil
 	}
 	var removed bool
 	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		var err error
-		removed, err = tx.RemoveParticipantActor(ctx, job.ActorID, s.now())
+		removed, err = tx.RemoveParticipantActor(ctx, job.ActorID, s.Now())
 		return err
 	})
 	if err != nil {
@@ -75,8 +73,8 @@ func (s *Service) RunEraseActor(ctx context.Context, job EraseActorJob) (pending
 }
 
 // eraseCheckWait is the wait before check n+1 (n ≥ 1).
-func (s *Service) eraseCheckWait(n int) time.Duration {
-	d := s.opts.EraseCheckInterval
+func (s *Sender) eraseCheckWait(n int) time.Duration {
+	d := s.eraseCheck
 	if d <= 0 {
 		d = eraseFirstCheck
 	}
@@ -88,7 +86,7 @@ func (s *Service) eraseCheckWait(n int) time.Duration {
 
 type eraseActorWorker struct {
 	river.WorkerDefaults[EraseActorJob]
-	s *Service
+	s *Sender
 }
 
 // Work checks once, and snoozes while deliveries are still pending: the
@@ -102,27 +100,4 @@ func (w *eraseActorWorker) Work(ctx context.Context, job *river.Job[EraseActorJo
 		return river.JobSnooze(w.s.eraseCheckWait(job.Attempt))
 	}
 	return nil
-}
-
-// erasedActor answers for a username that no longer names an actor: 410
-// Gone with a Tombstone when it was an erased participant's. It reports
-// whether it answered.
-func (s *Service) erasedActor(w http.ResponseWriter, r *http.Request, username string) bool {
-	deleted, err := s.db.ErasedActor(r.Context(), username)
-	if errors.Is(err, bridges.ErrNotFound) {
-		return false
-	}
-	if err != nil {
-		s.log.Error("look up erased actor", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return true
-	}
-	writeJSON(w, r, contentTypeActivity, http.StatusGone, map[string]any{
-		"@context":   asContext[0],
-		"id":         s.ActorURL(username),
-		"type":       "Tombstone",
-		"formerType": "Person",
-		"deleted":    deleted.UTC().Format(time.RFC3339),
-	})
-	return true
 }

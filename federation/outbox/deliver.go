@@ -1,4 +1,4 @@
-package federation
+package outbox
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/policy"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -26,10 +28,10 @@ const (
 	deliveryFirstRetry  = 30 * time.Second
 	deliveryMaxRetry    = 24 * time.Hour
 	MaxDeliveryAttempts = 16
-	// perHostDeliveries bounds the deliveries to one host in flight at once
+	// PerHostDeliveries bounds the deliveries to one host in flight at once
 	// across all replicas (a lease in delivery_slots each), so a slow
 	// server cannot take every worker nor be flooded.
-	perHostDeliveries = 2
+	PerHostDeliveries = 2
 	// deliveryPostTimeout bounds one POST, from signing to reading the
 	// answer, whatever the client's own timeout (30 s for NewHTTPClient's):
 	// the slot's lease must outlast it.
@@ -39,11 +41,11 @@ const (
 	// between replicas. A replica that dies mid-POST frees its slot after
 	// that.
 	hostSlotLease = deliveryPostTimeout + 30*time.Second
-	// hostBusyWait is the least wait before trying again when the host has
-	// no free slot, and hostBusyJitter the random part added to it, so that
+	// HostBusyWait is the least wait before trying again when the host has
+	// no free slot, and HostBusyJitter the random part added to it, so that
 	// waiting deliveries do not all come back together.
-	hostBusyWait   = 2 * time.Second
-	hostBusyJitter = 3 * time.Second
+	HostBusyWait   = 2 * time.Second
+	HostBusyJitter = 3 * time.Second
 )
 
 // DeliverJob sends one recorded delivery (a row of deliveries).
@@ -83,15 +85,57 @@ func (s *Outbox) Deliver(ctx context.Context, tx *store.Tx, fromActorID int64, t
 	return tx.Enqueue(ctx, DeliverJob{DeliveryID: d.ID}, bridges.JobOpts{MaxAttempts: MaxDeliveryAttempts + 1})
 }
 
+// Sender signs and sends the recorded deliveries (the delivery jobs) and
+// removes erased participants' actors once nothing of theirs remains to
+// send.
+type Sender struct {
+	*Outbox
+	client       *http.Client
+	policy       *policy.Policy
+	allowPrivate bool
+	refresh      func(ctx context.Context, actorURL string) (*store.RemoteActor, error)
+	log          *slog.Logger
+	eraseCheck   time.Duration
+}
+
+// SenderOptions are what a Sender needs beside the Outbox.
+type SenderOptions struct {
+	// Client is the outbound (SSRF-safe) client.
+	Client *http.Client
+	// Policy is the domain policy, asked again before each POST.
+	Policy *policy.Policy
+	// AllowPrivateNetworks is federation.allow_private_networks.
+	AllowPrivateNetworks bool
+	// Refresh fetches a recipient actor's document (for its inbox) when
+	// the stored copy has none: federation's, which keeps the cache of
+	// remote actors.
+	Refresh func(ctx context.Context, actorURL string) (*store.RemoteActor, error)
+	Log     *slog.Logger
+	// EraseCheckInterval is the first wait between checks of whether an
+	// erased participant's deliveries are done; zero means 30 s (tests
+	// shorten it).
+	EraseCheckInterval time.Duration
+}
+
+// NewSender builds the sender of out's deliveries.
+func NewSender(out *Outbox, o SenderOptions) *Sender {
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Sender{Outbox: out, client: o.Client, policy: o.Policy, allowPrivate: o.AllowPrivateNetworks,
+		refresh: o.Refresh, log: log, eraseCheck: o.EraseCheckInterval}
+}
+
 // inboxFor picks where to POST: the explicit inbox, else the recipient's
 // shared inbox when it offers one, else its own inbox.
-func (s *Service) inboxFor(ctx context.Context, d *store.Delivery) (string, error) {
+func (s *Sender) inboxFor(ctx context.Context, d *store.Delivery) (string, error) {
 	if d.Inbox != "" {
 		return d.Inbox, nil
 	}
 	ra, err := s.db.RemoteActor(ctx, d.Recipient)
 	if err != nil || (ra.Inbox == "" && ra.SharedInbox == "") {
-		ra, _, err = s.refreshActor(ctx, d.Recipient, "")
+		ra, err = s.refresh(ctx, d.Recipient)
 		if err != nil {
 			return "", err
 		}
@@ -119,24 +163,24 @@ var errPermanent = errors.New("permanent failure")
 
 // sendDelivery makes one attempt. It returns the inbox used and, on
 // failure, the error and how long the server asked us to wait.
-func (s *Service) sendDelivery(ctx context.Context, d *store.Delivery) (string, time.Duration, error) {
+func (s *Sender) sendDelivery(ctx context.Context, d *store.Delivery) (string, time.Duration, error) {
 	from, err := s.db.LocalActorByID(ctx, d.ActorID)
 	if err != nil {
 		return "", 0, fmt.Errorf("%w: sender actor %d: %v", errPermanent, d.ActorID, err)
 	}
 	inbox, err := s.inboxFor(ctx, d)
 	if err != nil {
-		var se *StatusError
+		var se *outbound.StatusError
 		if errors.As(err, &se) && se.StatusCode == http.StatusGone {
 			// The recipient actor is gone: so is its inbox.
 			return "", 0, err
 		}
-		if errors.Is(err, ErrBlocked) || errors.As(err, &se) && se.StatusCode == http.StatusNotFound {
+		if errors.Is(err, policy.ErrBlocked) || errors.As(err, &se) && se.StatusCode == http.StatusNotFound {
 			return "", 0, fmt.Errorf("%w: %v", errPermanent, err)
 		}
 		return "", 0, fmt.Errorf("find inbox: %w", err)
 	}
-	u, err := outbound.CheckURL(inbox, s.opts.AllowPrivateNetworks)
+	u, err := outbound.CheckURL(inbox, s.allowPrivate)
 	if err != nil {
 		return inbox, 0, fmt.Errorf("%w: %v", errPermanent, err)
 	}
@@ -159,8 +203,8 @@ func (s *Service) sendDelivery(ctx context.Context, d *store.Delivery) (string, 
 	if err != nil {
 		return inbox, 0, fmt.Errorf("%w: %v", errPermanent, err)
 	}
-	req.Header.Set("Content-Type", contentTypeActivity)
-	req.Header.Set("Accept", contentTypeActivity)
+	req.Header.Set("Content-Type", ContentType)
+	req.Header.Set("Accept", ContentType)
 	if err := signer.Sign(req, d.Activity); err != nil {
 		return inbox, 0, fmt.Errorf("%w: %v", errPermanent, err)
 	}
@@ -176,11 +220,11 @@ func (s *Service) sendDelivery(ctx context.Context, d *store.Delivery) (string, 
 		// delivered, nothing more.
 		return inbox, 0, nil
 	case resp.StatusCode == http.StatusGone:
-		return inbox, 0, &StatusError{URL: inbox, StatusCode: resp.StatusCode}
+		return inbox, 0, &outbound.StatusError{URL: inbox, StatusCode: resp.StatusCode}
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500:
-		return inbox, retryAfter(resp.Header.Get("Retry-After"), s.now()), &StatusError{URL: inbox, StatusCode: resp.StatusCode}
+		return inbox, outbound.RetryAfter(resp.Header.Get("Retry-After"), s.Now()), &outbound.StatusError{URL: inbox, StatusCode: resp.StatusCode}
 	default:
-		return inbox, 0, fmt.Errorf("%w: %w", errPermanent, &StatusError{URL: inbox, StatusCode: resp.StatusCode})
+		return inbox, 0, fmt.Errorf("%w: %w", errPermanent, &outbound.StatusError{URL: inbox, StatusCode: resp.StatusCode})
 	}
 }
 
@@ -191,8 +235,8 @@ var errHostBusy = errors.New("every delivery slot of the host is taken")
 // acquireHost leases one of the host's delivery slots, shared by all
 // replicas through the database, or returns errHostBusy at once: a worker
 // never waits for a slow host (the job is snoozed instead).
-func (s *Service) acquireHost(ctx context.Context, host string) (release func(), err error) {
-	token, ok, err := s.db.AcquireDeliverySlot(ctx, host, perHostDeliveries, time.Now().Add(hostSlotLease))
+func (s *Sender) acquireHost(ctx context.Context, host string) (release func(), err error) {
+	token, ok, err := s.db.AcquireDeliverySlot(ctx, host, PerHostDeliveries, time.Now().Add(hostSlotLease))
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +260,7 @@ func (s *Service) acquireHost(ctx context.Context, host string) (release func(),
 // time to wait before the next attempt. When the destination host has no
 // free delivery slot it sends nothing, records nothing and returns a wait
 // of a few seconds.
-func (s *Service) RunDelivery(ctx context.Context, id int64) (retryIn time.Duration, err error) {
+func (s *Sender) RunDelivery(ctx context.Context, id int64) (retryIn time.Duration, err error) {
 	d, err := s.db.DeliveryByID(ctx, id)
 	if errors.Is(err, bridges.ErrNotFound) {
 		return 0, nil
@@ -228,12 +272,12 @@ func (s *Service) RunDelivery(ctx context.Context, id int64) (retryIn time.Durat
 		return 0, nil
 	}
 	inbox, wait, sendErr := s.sendDelivery(ctx, d)
-	var se *StatusError
+	var se *outbound.StatusError
 	switch {
 	case errors.Is(sendErr, errHostBusy):
 		// Nothing was sent: not an attempt, so a busy host neither uses up
 		// the delivery's attempts nor makes it fail.
-		retryIn := hostBusyWait + rand.N(hostBusyJitter)
+		retryIn := HostBusyWait + rand.N(HostBusyJitter)
 		s.log.Debug("delivery waits for a free slot", "activity", d.ActivityID, "inbox", inbox, "retry_in", retryIn)
 		return retryIn, nil
 	case sendErr == nil:
@@ -256,7 +300,7 @@ func (s *Service) RunDelivery(ctx context.Context, id int64) (retryIn time.Durat
 
 type deliverWorker struct {
 	river.WorkerDefaults[DeliverJob]
-	s *Service
+	s *Sender
 }
 
 // Work runs an attempt; River only schedules: the wait (backoff, the
@@ -279,16 +323,14 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverJob]) er
 // still runs; a recipient slower than this is tried again later.
 func (w *deliverWorker) Timeout(*river.Job[DeliverJob]) time.Duration { return 25 * time.Second }
 
-// Register adds the federation workers (inbox processing, delivery) to
-// the job workers that serve runs.
-func (s *Service) Register(workers *river.Workers) {
-	river.AddWorker(workers, &inboxWorker{s: s})
-	river.AddWorker(workers, &inboxSoloWorker{s: s})
+// Register adds the delivery and erasure workers to the job workers that
+// serve runs.
+func (s *Sender) Register(workers *river.Workers) {
 	river.AddWorker(workers, &deliverWorker{s: s})
 	river.AddWorker(workers, &eraseActorWorker{s: s})
 }
 
-// newActivityID mints an id under public_url for an outgoing activity.
-func (s *Outbox) newActivityID(kind string) string {
+// NewActivityID mints an id under public_url for an outgoing activity.
+func (s *Outbox) NewActivityID(kind string) string {
 	return s.URL("/" + url.PathEscape(kind) + "/" + randomID())
 }

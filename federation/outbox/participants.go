@@ -1,17 +1,16 @@
-package federation
+package outbox
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 
-	"codeberg.org/passerelle/passerelle/federation/signing"
-
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/signing"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
-// This file (the mail engineer's, in federation) speaks for email
+// This file speaks for email
 // participants: each gets a pseudonymous Person of its own (Mobilizon
 // allows one participation per actor per event), and Joins and Leaves are
 // delivered from it through the durable, signed delivery.
@@ -41,7 +40,7 @@ func (s *Outbox) participantActor(ctx context.Context, tx *store.Tx, p *bridges.
 		name = participantName
 	}
 	// A random username: the actor's URL must say nothing of the address.
-	a := &store.LocalActor{Kind: store.ActorParticipant, Username: "p-" + randomID(), DisplayName: name, PrivateKeyPEM: priv, PublicKeyPEM: pub, CreatedAt: s.now()}
+	a := &store.LocalActor{Kind: store.ActorParticipant, Username: "p-" + randomID(), DisplayName: name, PrivateKeyPEM: priv, PublicKeyPEM: pub, CreatedAt: s.Now()}
 	if err := tx.CreateLocalActor(ctx, a); err != nil {
 		return "", err
 	}
@@ -82,7 +81,7 @@ func (s *Outbox) Join(ctx context.Context, stx *store.Tx, p *bridges.Participant
 	if err != nil {
 		return "", err
 	}
-	id := s.newActivityID("join")
+	id := s.NewActivityID("join")
 	body, err := s.participationActivity("Join", id, s.ActorURL(username), ev)
 	if err != nil {
 		return "", err
@@ -102,7 +101,7 @@ func (s *Outbox) Leave(ctx context.Context, stx *store.Tx, p *bridges.Participan
 	if err != nil {
 		return err
 	}
-	body, err := s.participationActivity("Leave", s.newActivityID("leave"), s.ActorURL(username), ev)
+	body, err := s.participationActivity("Leave", s.NewActivityID("leave"), s.ActorURL(username), ev)
 	if err != nil {
 		return err
 	}
@@ -129,7 +128,7 @@ func (s *Outbox) Forget(ctx context.Context, stx *store.Tx, p *bridges.Participa
 	body, err := json.Marshal(map[string]any{
 		"@context": "https://www.w3.org/ns/activitystreams",
 		"type":     "Delete",
-		"id":       s.newActivityID("delete"),
+		"id":       s.NewActivityID("delete"),
 		"actor":    actor,
 		"object":   actor,
 		"to":       []string{"https://www.w3.org/ns/activitystreams#Public"},
