@@ -23,15 +23,25 @@ func Mount(mux *http.ServeMux, dav *Server, feeds *Feeds, opts MountOptions) {
 	// RFC 6764 §5: the well-known URI redirects to the context path. 308,
 	// not 302: python-requests (python3-caldav) turns a 302 PROPFIND into
 	// a GET, while a 307/308 keeps the method and body.
+	//
+	// A client that signs in (it sends credentials, as tsdav and DAVx⁵
+	// do) goes to /dav/, its account; one without goes to "/", the public
+	// calendars' discovery, which never asks for a password. The account's
+	// own URL, /dav/, asks a client without credentials to sign in when it
+	// asks who it is (see Server.authorize).
 	mux.HandleFunc("/.well-known/caldav", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, dav.rootPath(), http.StatusPermanentRedirect)
+		target := dav.rootPath()
+		if _, _, ok := r.BasicAuth(); !ok && dav.Accounts != nil {
+			target = "/"
+		}
+		http.Redirect(w, r, target, http.StatusPermanentRedirect)
 	})
 	// Clients such as vdirsyncer start discovery with a PROPFIND on "/":
 	// it gets the DAV answer for the root, and the web pages keep GET.
 	root := func(w http.ResponseWriter, r *http.Request) {
 		r2 := r.Clone(r.Context())
 		r2.URL.Path = dav.rootPath()
-		dav.ServeHTTP(w, r2)
+		dav.ServeHTTP(w, fromSiteRoot(r2))
 	}
 	mux.HandleFunc("PROPFIND /{$}", root)
 	mux.HandleFunc("OPTIONS /{$}", root)

@@ -58,6 +58,9 @@ type Sender struct {
 	// answer links.
 	PublicURL string
 	Renderer  *ical.Renderer
+	// Passwords makes the calendar account's password each mail carries;
+	// nil leaves the account out.
+	Passwords *bridges.CalendarPasswords
 	Limit     *RateLimit
 	Log       *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -121,13 +124,22 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 		if err != nil {
 			return err
 		}
+		var acct *bridges.CalendarAccount
+		if s.Passwords != nil {
+			a, err := s.Passwords.Account(ctx, tx, p)
+			if err != nil {
+				return err
+			}
+			acct = &a
+		}
 		base := strings.TrimRight(s.PublicURL, "/")
 		out = &Outgoing{
 			Kind: Kind(args.Notice), Event: &ev.Event, From: s.From, To: p.Address,
 			ReplyTo: s.Reply.WithToken(token), MessageID: msgID, Thread: inv.Thread,
 			UnsubscribeURL: base + "/mail/unsubscribe/" + token, PageURL: base + "/rsvp/" + token,
 			CalendarURL: base + "/feeds/personal/" + calToken + ".ics",
-			Date:        s.now(),
+			Account:     acct, DAVURL: base + "/dav/",
+			Date: s.now(),
 		}
 		if m := out.Method(); m != "" {
 			out.Calendar, err = s.Renderer.ITIP(&ev.Event, m, ical.Invitee{

@@ -25,6 +25,8 @@ type mailParts struct {
 	receiver *mail.Receiver
 	watcher  *mail.Watcher
 	smtp     *mail.SMTP
+	// passwords makes the calendar accounts' passwords.
+	passwords *bridges.CalendarPasswords
 }
 
 // replyAddress is mail.reply_address, or the address of mail.from.
@@ -59,9 +61,17 @@ func newMail(a *app, db *store.DB) (*mailParts, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &mailParts{smtp: smtp}
+	secret, err := instanceSecret(a)
+	if err != nil {
+		return nil, err
+	}
+	passwords, err := bridges.NewCalendarPasswords(secret)
+	if err != nil {
+		return nil, err
+	}
+	m := &mailParts{smtp: smtp, passwords: passwords}
 	m.rsvp = &bridges.RSVP[*store.Tx]{Store: db, Participator: outbox, Mailer: mail.Notifier{}, Log: a.log,
-		ConfirmWait: time.Duration(a.cfg.Mail.ConfirmWait)}
+		Passwords: passwords, ConfirmWait: time.Duration(a.cfg.Mail.ConfirmWait)}
 	m.receiver = &mail.Receiver{RSVP: m.rsvp, Reply: reply, Log: a.log}
 	if a.cfg.Mail.IMAP != "" {
 		host, _ := os.Hostname()
@@ -77,7 +87,7 @@ func newMail(a *app, db *store.DB) (*mailParts, error) {
 // sender is the mail worker for serve.
 func (m *mailParts) sender(a *app, db *store.DB, reply mail.ReplyAddress) *mail.Sender {
 	return &mail.Sender{DB: db, SMTP: m.smtp, From: a.cfg.Mail.From, Reply: reply, PublicURL: a.cfg.PublicURL,
-		Renderer: &ical.Renderer{}, Limit: &mail.RateLimit{Interval: time.Duration(a.cfg.Mail.SendInterval)}, Log: a.log}
+		Renderer: &ical.Renderer{}, Passwords: m.passwords, Limit: &mail.RateLimit{Interval: time.Duration(a.cfg.Mail.SendInterval)}, Log: a.log}
 }
 
 // exitCodeError ends the process with a given status (mail receive's 75).

@@ -110,13 +110,17 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	calendars := &caldav.DBStore{DB: db}
 	// Personal calendars (the events one mail participant answered) are
 	// one more owner of the same CalDAV server.
-	var dav caldav.Store = calendars
+	// With mail, each participant also has a calendar account: they sign
+	// in with their address and calendar password and answer from their
+	// calendar app.
+	dav := &caldav.Server{Store: calendars, Log: a.log}
 	if m != nil {
 		personal := &caldav.PersonalStore{DB: db, Renderer: &ical.Renderer{}, Organizer: reply.String()}
-		dav = &caldav.Owners{Public: calendars, Personal: personal}
+		dav.Store = &caldav.Owners{Public: calendars, Personal: personal}
+		dav.Accounts = &caldav.Accounts{DB: db, Personal: personal, Answers: m.rsvp, Log: a.log}
 		in.mux.HandleFunc("GET /feeds/personal/{file}", personal.ServePersonalFeed)
 	}
-	caldav.Mount(in.mux, &caldav.Server{Store: dav, Log: a.log},
+	caldav.Mount(in.mux, dav,
 		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage, OtherFeeds: http.HandlerFunc(pages.ServeAtom)})
 	if m != nil {
 		if err := (&web.MailPages{Pages: pages, RSVP: m.rsvp}).Mount(in.mux); err != nil {
