@@ -47,7 +47,9 @@ func (j *joins) counts() (int, int) {
 
 type noMail struct{}
 
-func (noMail) Notify(context.Context, bridges.Tx, *bridges.Invitation, bridges.Notice) error { return nil }
+func (noMail) Notify(context.Context, bridges.Tx, *bridges.Invitation, bridges.Notice) error {
+	return nil
+}
 
 // account is a server with one participant who has a calendar account and
 // is invited to two upcoming events (one free, one restricted) and one

@@ -274,8 +274,8 @@ func Keys() []Key {
 				continue
 			}
 			keys = append(keys, Key{
-				Path:   path,
-				Env:    "PASSERELLE_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_")),
+				Path:       path,
+				Env:        "PASSERELLE_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_")),
 				Secret:     f.Tag.Get("secret") != "",
 				secretText: f.Tag.Get("secret") == "text",
 				field:      idx,
