@@ -55,6 +55,9 @@ type Accounts struct {
 	Log      *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxFailuresPerAddress and MaxFailuresPerClient bound failed
+	// sign-ins in an hour; zero means 10 and 50.
+	MaxFailuresPerAddress, MaxFailuresPerClient int
 
 	mu    sync.Mutex
 	cache map[[32]byte]cachedLogin
@@ -117,7 +120,14 @@ func (a *Accounts) login(ctx context.Context, user, password, client string) (si
 	if err != nil {
 		return signedIn{}, err
 	}
-	if n >= failedPerAddressPerHour || m >= failedPerClientPerHour {
+	perAddress, perClient := a.MaxFailuresPerAddress, a.MaxFailuresPerClient
+	if perAddress == 0 {
+		perAddress = failedPerAddressPerHour
+	}
+	if perClient == 0 {
+		perClient = failedPerClientPerHour
+	}
+	if n >= perAddress || m >= perClient {
 		return signedIn{}, errTooManyFailures
 	}
 	id, hash, err := a.DB.CalendarLogin(ctx, user)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -65,6 +66,26 @@ type account struct {
 	participant        int64
 	freeURL, restrURL  string
 	calendarURL, token string
+	// logs is everything the server logged.
+	logs *syncBuffer
+}
+
+// syncBuffer is a log sink several handlers write to at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 const anaAddress = "Ana@Example.net"
@@ -118,10 +139,14 @@ func newAccount(t *testing.T, db *store.DB) *account {
 	t.Cleanup(srv.Close)
 	public := &caldav.DBStore{DB: db}
 	personal := &caldav.PersonalStore{DB: db, Renderer: &ical.Renderer{}, Organizer: "rsvp@passerelle.test"}
-	caldav.Mount(mux, &caldav.Server{Store: &caldav.Owners{Public: public, Personal: personal},
-		Accounts: &caldav.Accounts{DB: db, Personal: personal, Answers: a.rsvp}},
+	a.logs = &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a.rsvp.Log = log
+	caldav.Mount(mux, &caldav.Server{Store: &caldav.Owners{Public: public, Personal: personal}, Log: log,
+		Accounts: &caldav.Accounts{DB: db, Personal: personal, Answers: a.rsvp, Log: log}},
 		&caldav.Feeds{Store: public, PublicURL: srv.URL}, caldav.MountOptions{})
 	a.url = srv.URL
+	_ = log
 	a.calendarURL = srv.URL + "/dav/calendars/account/personal/"
 	a.freeURL = fmt.Sprintf("%s%d.ics", a.calendarURL, a.free.ID)
 	a.restrURL = fmt.Sprintf("%s%d.ics", a.calendarURL, a.restricted.ID)
@@ -238,6 +263,10 @@ func testCalendarAccountSignIn(t *testing.T, db *store.DB) {
 	// The address is case-insensitive.
 	if resp, _ := do(t, "GET", a.freeURL, "", "Authorization", basic(anaAddress, a.password)); resp.StatusCode != 200 {
 		t.Errorf("signed in with the address as first given: %d", resp.StatusCode)
+	}
+	// Neither password, right or wrong, is ever logged, at any level.
+	if logs := a.logs.String(); !strings.Contains(logs, "calendar sign-in refused") || strings.Contains(logs, a.password) || strings.Contains(logs, "wrong-password") {
+		t.Errorf("the log shows a password, or not the refusal:\n%s", logs)
 	}
 }
 
@@ -437,5 +466,47 @@ func testCalendarAccountBadInput(t *testing.T, db *store.DB) {
 	}
 	if etag2, _, after := a.get(a.freeURL); etag2 != etag || after != body {
 		t.Errorf("bad input changed the event:\n%s", after)
+	}
+}
+
+// BenchmarkSignInRefused measures a refused sign-in for an address that
+// is a participant's (wrong password) and for one that is not: the two
+// must cost the same, so that timing does not tell which addresses exist.
+// Compare the two ns/op (go test ./caldav -run '^$' -bench SignIn).
+func BenchmarkSignInRefused(b *testing.B) {
+	db := storetest.New(b)
+	ctx := context.Background()
+	passwords, _ := bridges.NewCalendarPasswords([]byte(strings.Repeat("s", 32)))
+	err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		p := &bridges.Participant{Address: anaAddress, CreatedAt: time.Now()}
+		if err := tx.SaveParticipant(ctx, p); err != nil {
+			return err
+		}
+		_, err := passwords.Account(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	personal := &caldav.PersonalStore{DB: db, Renderer: &ical.Renderer{}, Organizer: "rsvp@passerelle.test"}
+	// No limit: every attempt takes the whole path.
+	srv := httptest.NewServer(&caldav.Server{Store: personal, Accounts: &caldav.Accounts{DB: db, Personal: personal,
+		Log: slog.New(slog.DiscardHandler), MaxFailuresPerAddress: 1 << 30, MaxFailuresPerClient: 1 << 30}})
+	b.Cleanup(srv.Close)
+	for _, user := range []string{anaAddress, "nobody@example.net"} {
+		b.Run(map[string]string{anaAddress: "participant", "nobody@example.net": "unknown"}[user], func(b *testing.B) {
+			for i := range b.N {
+				req, _ := http.NewRequest("GET", srv.URL+"/dav/calendars/account/personal/", nil)
+				req.Header.Set("Authorization", basic(user, fmt.Sprintf("guess-%d", i)))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 401 {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
 	}
 }
