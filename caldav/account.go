@@ -17,6 +17,7 @@ import (
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -401,6 +402,7 @@ func (s *Server) answer(ctx context.Context, who signedIn, inv store.Invited, se
 	if out.Ignored != "" {
 		return forbidden("allowed-attendee-scheduling-object-change", "answer not taken: %s", out.Ignored)
 	}
+	metrics.Answers.WithLabelValues("calendar", string(a)).Inc()
 	return nil
 }
 
@@ -562,6 +564,9 @@ func (s *Server) del(r *http.Request) error {
 		out, err := s.Accounts.Answers.AnswerFromCalendar(ctx, who.id, res.id, bridges.AnswerDeclined)
 		if err != nil {
 			return err
+		}
+		if out.Ignored == "" {
+			metrics.Answers.WithLabelValues("calendar", string(bridges.AnswerDeclined)).Inc()
 		}
 		if out.Ignored != "" {
 			s.log().Info("calendar delete: no decline sent", "reason", out.Ignored)

@@ -38,6 +38,7 @@ type Config struct {
 	Log        Log        `toml:"log"`
 	Federation Federation `toml:"federation"`
 	Mail       Mail       `toml:"mail"`
+	Metrics    Metrics    `toml:"metrics"`
 }
 
 // Instance is how the public pages present this passerelle.
@@ -394,6 +395,7 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Instance.Name) == "" {
 		bad("instance.name", "must not be empty: it titles the public pages")
 	}
+	c.Metrics.validate(bad)
 	if n := len(c.Instance.Secret); n > 0 && n < 32 {
 		bad("instance.secret", "is %d characters; use at least 32 random ones (e.g. the output of `openssl rand -hex 32`), or leave it empty to keep one in data_dir/secret", n)
 	}

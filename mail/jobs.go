@@ -14,6 +14,7 @@ import (
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -159,6 +160,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 		return fmt.Errorf("prepare %s mail for invitation %d: %w", args.Notice, args.InvitationID, err)
 	}
 	if out == nil {
+		metrics.Mails.WithLabelValues("suppressed").Inc()
 		s.log().Info("mail to an unsubscribed address suppressed", "invitation", args.InvitationID, "notice", args.Notice)
 		return nil
 	}
@@ -177,8 +179,12 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 	switch {
 	case errors.As(sendErr, &perm):
 		entry.Status, entry.Detail = "failed", perm.Error()
+		metrics.Mails.WithLabelValues("failed").Inc()
 	case sendErr != nil:
+		metrics.Mails.WithLabelValues("deferred").Inc()
 		return sendErr
+	default:
+		metrics.Mails.WithLabelValues("sent").Inc()
 	}
 	if err := s.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.LogMail(ctx, entry) }); err != nil {
 		return err

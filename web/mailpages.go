@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -157,6 +158,9 @@ func (m *MailPages) answer(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		m.Pages.fail(w, r, err)
 		return
+	}
+	if out.Ignored == "" {
+		metrics.Answers.WithLabelValues("web", string(out.Answer)).Inc()
 	}
 	// Read again: the page says where the participation stands now.
 	if ti = m.lookup(w, r); ti == nil {
