@@ -145,7 +145,7 @@ type dbCollector struct {
 	db *store.DB
 
 	sources, events, participants, pending, oldest, jobs, mailLog *prometheus.Desc
-	up                                                             *prometheus.Desc
+	up                                                            *prometheus.Desc
 }
 
 func newDBCollector(db *store.DB) *dbCollector {
