@@ -39,7 +39,8 @@ type cli struct {
 	CheckConfig checkConfigCmd `cmd:"" name:"check-config" help:"Validate the configuration and print it, secrets redacted."`
 	Version     versionCmd     `cmd:"" help:"Print the version."`
 	Jobs        jobsCmd        `cmd:"" help:"Inspect the durable job queue."`
-	Status      statusCmd      `cmd:"" help:"What this passerelle runs on and what went wrong: version, database, sources, jobs, rejected incoming activities."`
+	Status      statusCmd      `cmd:"" help:"What this passerelle runs on and what went wrong: version, database, replicas, sources, deliveries failing by host, mail queue, Mastodon accounts, jobs, rejected incoming activities."`
+	Deliveries  deliveriesCmd  `cmd:"" help:"Act on failing outgoing deliveries: retry HOST or discard HOST."`
 	Mastodon    mastodonCmd    `cmd:"" help:"Cross-post events to Mastodon accounts: connect, accounts, disconnect, route, unroute."`
 	Follow      followCmd      `cmd:"" help:"Follow a Mobilizon group, a Gancio instance or any ActivityPub actor, and backfill its events."`
 	Unfollow    unfollowCmd    `cmd:"" help:"Stop following a source; its events leave the calendars."`
