@@ -35,7 +35,8 @@ type cli struct {
 	LogFormat   string `name:"log-format" placeholder:"FORMAT" help:"Override log.format (text, json)."`
 
 	Serve       serveCmd       `cmd:"" help:"Run the server: HTTP (ActivityPub, CalDAV, feeds, pages), job workers and the mail watcher."`
-	Migrate     migrateCmd     `cmd:"" help:"Bring the database schema up to date, then exit."`
+	Migrate     migrateCmd     `cmd:"" help:"Bring the database schema up to date, then exit; --to postgres://… moves a SQLite instance to PostgreSQL."`
+	Backup      backupCmd      `cmd:"" help:"Copy the SQLite database to FILE while serve runs (PostgreSQL: use pg_dump)."`
 	CheckConfig checkConfigCmd `cmd:"" name:"check-config" help:"Validate the configuration and print it, secrets redacted."`
 	Version     versionCmd     `cmd:"" help:"Print the version."`
 	Jobs        jobsCmd        `cmd:"" help:"Inspect the durable job queue."`
