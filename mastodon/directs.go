@@ -314,7 +314,9 @@ func DirectText(n bridges.Notice, approved bool, ev *bridges.Event, acct, page s
 		b.WriteString(" " + ev.URL)
 	}
 	b.WriteString("\n\n" + page)
-	if n != bridges.NoticeCancel {
+	switch n {
+	case bridges.NoticeJoined, bridges.NoticePending, bridges.NoticeUnconfirmed, bridges.NoticeExternal:
+		// Only to someone who is (or may be) going.
 		b.WriteString("\n" + l["calendar"] + " " + page + ".ics")
 	}
 	return b.String()
