@@ -220,3 +220,28 @@ func (db *DB) MastodonDirectsOf(ctx context.Context, invitationID int64) ([]Mast
 	}
 	return out, rows.Err()
 }
+
+// ParticipationCounts counts invitations by channel ("mail" or
+// "fediverse": where the participant answered from) and state, for the
+// admin's status.
+func (db *DB) ParticipationCounts(ctx context.Context) (map[string]map[string]int, error) {
+	rows, err := db.query(ctx, `SELECT CASE WHEN p.fediverse_uri <> '' THEN 'fediverse' ELSE 'mail' END AS channel, i.state, COUNT(*)
+		FROM invitations i JOIN participants p ON p.id = i.participant_id GROUP BY channel, i.state`)
+	if err != nil {
+		return nil, fmt.Errorf("count participations: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var channel, state string
+		var n int
+		if err := rows.Scan(&channel, &state, &n); err != nil {
+			return nil, fmt.Errorf("count participations: %w", err)
+		}
+		if out[channel] == nil {
+			out[channel] = map[string]int{}
+		}
+		out[channel][state] = n
+	}
+	return out, rows.Err()
+}

@@ -110,6 +110,9 @@ func TestMastodonReplyStorage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if counts, err := db.ParticipationCounts(ctx); err != nil || counts["fediverse"]["invited"] != 1 || len(counts["mail"]) != 0 {
+			t.Fatalf("participation counts %v, %v", counts, err)
+		}
 		if a, err := db.MastodonAnswerer(ctx, invID); err != nil || a.Acct != "bob@social.example" || a.StatusID != "200" {
 			t.Fatalf("answerer %+v, %v", a, err)
 		}

@@ -122,6 +122,11 @@ func TestMastodonJoinFromReply(t *testing.T) {
 	if d := directs()[3]; !strings.Contains(d.Text, "vous ne venez plus") || strings.Contains(d.Text, ".ics") {
 		t.Errorf("left reply %q", d.Text)
 	}
+	// The admin sees the channel in the participation counts: bob left
+	// one event and is in the other.
+	if out := s.run(nil, "status"); !strings.Contains(out, "fediverse 1 going") {
+		t.Errorf("status does not count the fediverse participation:\n%s", out)
+	}
 	if out := s.run(nil, "mastodon", "accounts"); strings.Contains(out, "read:notifications") {
 		t.Errorf("an account connected now is told to reconnect:\n%s", out)
 	}
