@@ -134,15 +134,17 @@ func (w *Replier) Work(ctx context.Context, job *river.Job[DirectArgs]) error {
 	if err != nil {
 		return err
 	}
+	sent, err := w.DB.MastodonDirectsOf(ctx, args.InvitationID)
+	if err != nil {
+		return err
+	}
 	approved := false
-	if args.Notice == bridges.NoticeJoined {
+	for _, s := range sent {
 		// After "waiting for approval", "you're in" says who decided.
-		sent, err := w.DB.MastodonDirectsOf(ctx, args.InvitationID)
-		if err != nil {
-			return err
-		}
-		for _, s := range sent {
-			approved = approved || (s.Notice == string(bridges.NoticePending) && s.State == PostPosted)
+		approved = approved || (args.Notice == bridges.NoticeJoined && s.Notice == string(bridges.NoticePending) && s.State == PostPosted)
+		// An event cancelled, then deleted, is told cancelled once.
+		if args.Notice == bridges.NoticeCancel && s.Key != args.Key && s.Notice == string(bridges.NoticeCancel) && s.State == PostPosted {
+			return nil
 		}
 	}
 	page := strings.TrimRight(w.PublicURL, "/") + "/events/" + strconv.FormatInt(ev.ID, 10)

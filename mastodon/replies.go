@@ -62,6 +62,10 @@ type Replies struct {
 // read over several rounds rather than holding the lease for long.
 const maxPagesPerRead = 10
 
+// maxReplyFailures is how many reads in a row a reply may fail before it
+// is skipped.
+const maxReplyFailures = 5
+
 // maxBackoff bounds the wait after failed reads.
 const maxBackoff = 30 * time.Minute
 
@@ -198,7 +202,13 @@ func (r *Replies) read(ctx context.Context, a *Account, c *Client, m *store.Mast
 		}
 		for _, n := range page {
 			if err := r.handle(ctx, a, n); err != nil {
-				return err
+				if m.Failures < maxReplyFailures || ctx.Err() != nil {
+					return err
+				}
+				// The same reply failed read after read (an event the
+				// flow cannot join, say): it must not stop every reply
+				// after it.
+				r.log().Error("mastodon: giving up on a reply that fails every time", "account", a.Acct, "notification", n.ID, "err", err)
 			}
 			if compareIDs(n.ID, m.Cursor) > 0 {
 				m.Cursor = n.ID

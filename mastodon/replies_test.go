@@ -350,3 +350,72 @@ func TestRepliesAccountState(t *testing.T) {
 		t.Fatalf("after a 401: %+v, %v", got, err)
 	}
 }
+
+// failingJoins fails every Join of one account, as the flow would for an
+// event it cannot join.
+type failingJoins struct {
+	joins
+	fail string
+}
+
+func (f *failingJoins) Join(ctx context.Context, tx *store.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
+	if p.Fediverse == f.fail {
+		return "", errors.New("cannot join")
+	}
+	return f.joins.Join(ctx, tx, p, ev)
+}
+
+// TestRepliesPoison: a reply that fails read after read is given up on,
+// so the replies after it are still read.
+func TestRepliesPoison(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	e := newReplyEnv(t, db, mastodontest.Mastodon, bridges.JoinFree)
+	fj := &failingJoins{fail: "https://poison.example/users/carol"}
+	e.rsvp.Participator = fj
+	e.srv.AddMention(mastodontest.Mention{Author: mastodontest.Author{Username: "carol", Domain: "poison.example"}, Text: "going", InReplyToID: e.root})
+	e.srv.AddMention(mastodontest.Mention{Author: bob, Text: "going", InReplyToID: e.root})
+	for i := 0; ; i++ {
+		e.replies.ReadAll(ctx)
+		if len(fj.calls) > 0 {
+			break
+		}
+		if i > 10 {
+			t.Fatal("the reply after a failing one is never read")
+		}
+		m, _ := db.MastodonMentions(ctx, e.acct.ID)
+		m.NextAt = time.Time{}
+		db.SaveMastodonMentions(ctx, m)
+	}
+	if want := "join " + e.bobURI; len(fj.calls) != 1 || fj.calls[0] != want {
+		t.Fatalf("joins %q", fj.calls)
+	}
+}
+
+// TestRepliesCancelled: someone in is told once that the event is
+// cancelled, though it is then deleted too.
+func TestRepliesCancelled(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.New(t)
+	e := newReplyEnv(t, db, mastodontest.Mastodon, bridges.JoinFree)
+	e.srv.AddMention(mastodontest.Mention{Author: bob, Text: "going", InReplyToID: e.root})
+	e.read(t)
+	flow := &bridges.Events[*store.Tx]{Store: db, Listeners: []bridges.ChangeListener[*store.Tx]{e.rsvp}}
+	cancelled := e.ev.Event
+	cancelled.Status = bridges.StatusCancelled
+	cancelled.Sequence++
+	if _, err := flow.Apply(ctx, cancelled, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flow.Delete(ctx, e.ev.APID); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.notices.args); n != 2 || e.notices.args[0].Notice != bridges.NoticeCancel || e.notices.args[1].Notice != bridges.NoticeCancel {
+		t.Fatalf("notices %+v, want two cancellations (cancelled, then deleted)", e.notices.args)
+	}
+	e.direct(t)
+	dms := e.directs()
+	if len(dms) != 1 || !strings.Contains(dms[0].Text, "annulé") || strings.Contains(dms[0].Text, ".ics") {
+		t.Fatalf("direct replies %+v, want one saying cancelled", dms)
+	}
+}
