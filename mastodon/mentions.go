@@ -54,16 +54,19 @@ type Mention struct {
 	Account     RemoteAccount `json:"account"`
 }
 
-// Mentions reads the account's mention notifications newer than minID,
-// oldest first (all servers page forward with min_id); without minID, the
-// newest page. A refused answer is a *gomasto.APIError, as Classify
-// expects.
-func (c *Client) Mentions(ctx context.Context, minID string) ([]Notification, error) {
+// Mentions reads a page of the account's mention notifications, sorted
+// oldest first: those right after minID (all servers page forward with
+// min_id), or without it the newest ones older than maxID (or the newest
+// of all without either). A refused answer is a *gomasto.APIError, as
+// Classify expects.
+func (c *Client) Mentions(ctx context.Context, minID, maxID string) ([]Notification, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	q := url.Values{"types[]": {"mention"}, "limit": {strconv.Itoa(mentionsPage)}}
 	if minID != "" {
 		q.Set("min_id", minID)
+	} else if maxID != "" {
+		q.Set("max_id", maxID)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+"/api/v1/notifications?"+q.Encode(), nil)
 	if err != nil {

@@ -195,26 +195,15 @@ func isForbidden(err error) bool {
 // saving the cursor after each page: a reply read again after a stop
 // between the two is recognised (mastodon_replies_seen).
 func (r *Replies) read(ctx context.Context, a *Account, c *Client, m *store.MastodonMentions) error {
+	if m.Cursor == "" {
+		return r.readFirst(ctx, a, c, m)
+	}
 	for range maxPagesPerRead {
-		page, err := c.Mentions(ctx, m.Cursor)
+		page, err := c.Mentions(ctx, m.Cursor, "")
 		if err != nil {
 			return err
 		}
-		for _, n := range page {
-			if err := r.handle(ctx, a, n); err != nil {
-				if m.Failures < maxReplyFailures || ctx.Err() != nil {
-					return err
-				}
-				// The same reply failed read after read (an event the
-				// flow cannot join, say): it must not stop every reply
-				// after it.
-				r.log().Error("mastodon: giving up on a reply that fails every time", "account", a.Acct, "notification", n.ID, "err", err)
-			}
-			if compareIDs(n.ID, m.Cursor) > 0 {
-				m.Cursor = n.ID
-			}
-		}
-		if err := r.DB.SaveMastodonMentions(ctx, *m); err != nil {
+		if err := r.handlePage(ctx, a, page, m); err != nil {
 			return err
 		}
 		if len(page) < mentionsPage {
@@ -222,6 +211,46 @@ func (r *Replies) read(ctx context.Context, a *Account, c *Client, m *store.Mast
 		}
 	}
 	return nil
+}
+
+// readFirst reads an account never read, which has no cursor to page
+// forward from: it pages back from the newest mention, at most
+// maxPagesPerRead pages (older replies are left unread), then handles
+// them oldest first.
+func (r *Replies) readFirst(ctx context.Context, a *Account, c *Client, m *store.MastodonMentions) error {
+	var all []Notification
+	maxID := ""
+	for range maxPagesPerRead {
+		page, err := c.Mentions(ctx, "", maxID)
+		if err != nil {
+			return err
+		}
+		all = append(page, all...)
+		if len(page) < mentionsPage {
+			break
+		}
+		maxID = page[0].ID
+	}
+	return r.handlePage(ctx, a, all, m)
+}
+
+// handlePage handles mentions sorted oldest first, moving the cursor past
+// each, and saves the cursor.
+func (r *Replies) handlePage(ctx context.Context, a *Account, page []Notification, m *store.MastodonMentions) error {
+	for _, n := range page {
+		if err := r.handle(ctx, a, n); err != nil {
+			if m.Failures < maxReplyFailures || ctx.Err() != nil {
+				return err
+			}
+			// The same reply failed read after read (an event the flow
+			// cannot join, say): it must not stop every reply after it.
+			r.log().Error("mastodon: giving up on a reply that fails every time", "account", a.Acct, "notification", n.ID, "err", err)
+		}
+		if compareIDs(n.ID, m.Cursor) > 0 {
+			m.Cursor = n.ID
+		}
+	}
+	return r.DB.SaveMastodonMentions(ctx, *m)
 }
 
 // Answerer is who replied: the key of their participant (the account's

@@ -419,3 +419,32 @@ func TestRepliesCancelled(t *testing.T) {
 		t.Fatalf("direct replies %+v, want one saying cancelled", dms)
 	}
 }
+
+// TestRepliesPaging: a burst of replies larger than a page is read in
+// full, in order, from both servers' id forms, and not twice.
+func TestRepliesPaging(t *testing.T) {
+	for _, mode := range []mastodontest.Mode{mastodontest.Mastodon, mastodontest.GoToSocial} {
+		t.Run(string(mode), func(t *testing.T) {
+			db := storetest.New(t)
+			e := newReplyEnv(t, db, mode, bridges.JoinFree)
+			for i := range 95 {
+				e.srv.AddMention(mastodontest.Mention{Author: mastodontest.Author{Username: fmt.Sprintf("p%d", i), Domain: "many.example"}, Text: "going", InReplyToID: e.root})
+			}
+			// The first read pages back from the newest; later ones page
+			// forward from the cursor.
+			e.read(t)
+			e.read(t)
+			if len(e.joins.calls) != 95 {
+				t.Fatalf("%d joins, want 95", len(e.joins.calls))
+			}
+			for i := range 85 {
+				e.srv.AddMention(mastodontest.Mention{Author: mastodontest.Author{Username: fmt.Sprintf("q%d", i), Domain: "many.example"}, Text: "✅", InReplyToID: e.root})
+			}
+			e.read(t)
+			e.read(t)
+			if len(e.joins.calls) != 180 || e.joins.calls[179] != "join https://many.example/users/q84" && e.joins.calls[179] != "join https://many.example/@q84" {
+				t.Fatalf("%d joins, want 180 in order (last %q)", len(e.joins.calls), e.joins.calls[len(e.joins.calls)-1])
+			}
+		})
+	}
+}
