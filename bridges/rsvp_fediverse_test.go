@@ -113,3 +113,21 @@ func TestFediverseAnswerCancelledOrOver(t *testing.T) {
 		t.Error("an answer without an account was taken")
 	}
 }
+
+// TestFediverseErase: `participant erase` takes the account's URI and
+// leaves what it joined, as for an address.
+func TestFediverseErase(t *testing.T) {
+	ctx := context.Background()
+	r, mem, rec, _ := fediSetup(t, JoinFree, nil)
+	if _, err := r.AnswerFromFediverse(ctx, mem, FediverseAnswer{Account: bob, EventID: 1, Answer: AnswerAccepted}); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	out, err := r.Erase(ctx, bob, nil)
+	if err != nil || out.Left != 1 || out.Invitations != 1 || len(mem.participants) != 0 {
+		t.Fatalf("erase: %+v, %v, participants %d", out, err, len(mem.participants))
+	}
+	if c := rec.take(); !slices.Equal(c, []string{"leave https://mobilizon.test/events/1"}) {
+		t.Errorf("calls %q", c)
+	}
+}
