@@ -9,6 +9,7 @@ import (
 	"codeberg.org/passerelle/passerelle/internal/binarytest"
 	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
 	"codeberg.org/passerelle/passerelle/internal/mastodontest"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
 )
 
 // TestMastodonJoinFromReply drives the real binary with the Fedify peer as
@@ -129,6 +130,23 @@ func TestMastodonJoinFromReply(t *testing.T) {
 	}
 	if out := s.run(nil, "mastodon", "accounts"); strings.Contains(out, "read:notifications") {
 		t.Errorf("an account connected now is told to reconnect:\n%s", out)
+	}
+	s.stop()
+	// An account connected before passerelle asked for read:notifications
+	// is told to connect again, by the command and by serve's log.
+	if _, err := storetest.Exec(s.db, "UPDATE mastodon_accounts SET scopes = ''"); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.run(nil, "mastodon", "accounts"); !strings.Contains(out, "lacks read:notifications") || !strings.Contains(out, "passerelle mastodon connect "+srv.URL) {
+		t.Errorf("mastodon accounts does not say to reconnect:\n%s", out)
+	}
+	serve()
+	waitFor(t, "the log's reconnect advice", 10*time.Second, func() bool {
+		return strings.Count(s.serve.Logs(), "connected before passerelle asked for read:notifications") == 1
+	})
+	time.Sleep(time.Second)
+	if n := strings.Count(s.serve.Logs(), "connected before passerelle asked for read:notifications"); n != 1 {
+		t.Errorf("the reconnect advice is logged %d times, want once", n)
 	}
 	s.stop()
 }
