@@ -319,6 +319,9 @@ func (r *RSVP[T]) InviteReport(ctx context.Context, address string, eventIDs []i
 	if !strings.Contains(address, "@") {
 		return InviteResult{}, fmt.Errorf("invite %q: not a mail address", address)
 	}
+	if r.Mailer == nil {
+		return InviteResult{}, errors.New("invite: mail is not configured (mail.smtp and mail.from)")
+	}
 	var res InviteResult
 	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		res = InviteResult{}
@@ -376,7 +379,7 @@ func (r *RSVP[T]) inviteReport(ctx context.Context, tx T, address string, eventI
 		if err := tx.SaveInvitation(ctx, inv); err != nil {
 			return fmt.Errorf("save invitation: %w", err)
 		}
-		if err := r.Mailer.Notify(ctx, tx, inv, NoticeInvitation); err != nil {
+		if err := r.notify(ctx, tx, p, inv, NoticeInvitation); err != nil {
 			return err
 		}
 		res.Created = append(res.Created, inv.ID)
@@ -679,6 +682,9 @@ func (r *RSVP[T]) EventChanged(ctx context.Context, tx T, ch Change) error {
 	var n Notice
 	switch ch.Kind {
 	case ChangeCreated:
+		if r.Mailer == nil {
+			return nil // mail is off: no invitation could be sent
+		}
 		return r.inviteSubscribers(ctx, tx, ch.Event)
 	case ChangeUpdated:
 		n = NoticeUpdate

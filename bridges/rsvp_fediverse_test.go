@@ -131,3 +131,23 @@ func TestFediverseErase(t *testing.T) {
 		t.Errorf("calls %q", c)
 	}
 }
+
+// TestRSVPWithoutMail: the flow runs for fediverse answers when mail is
+// not configured; what only mail can do is refused, never a nil call.
+func TestRSVPWithoutMail(t *testing.T) {
+	ctx := context.Background()
+	r, mem, _, fedi := fediSetup(t, JoinRestricted, nil)
+	r.Mailer = nil
+	if _, err := r.Invite(ctx, "ana@example.net", []int64{1}); err == nil {
+		t.Error("an invitation was made without mail")
+	}
+	if err := r.EventChanged(ctx, mem, Change{Kind: ChangeCreated, Event: mem.events[1]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AnswerFromFediverse(ctx, mem, FediverseAnswer{Account: bob, EventID: 1, Answer: AnswerAccepted}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fedi.notices, []Notice{NoticePending}) {
+		t.Errorf("notices %q", fedi.notices)
+	}
+}
