@@ -62,6 +62,11 @@ type Replies struct {
 // read over several rounds rather than holding the lease for long.
 const maxPagesPerRead = 10
 
+// leaseMin bounds the lease on an account from below: it must outlast
+// one read (maxPagesPerRead calls of at most callTimeout each), or a
+// second replica could start reading beside a slow first.
+const leaseMin = 3 * time.Minute
+
 // maxReplyFailures is how many reads in a row a reply may fail before it
 // is skipped.
 const maxReplyFailures = 5
@@ -100,8 +105,25 @@ func (r *Replies) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			r.release()
 			return nil
 		case <-t.C:
+		}
+	}
+}
+
+// release gives up this replica's leases as it stops, so another takes
+// the accounts over at once rather than when the leases run out.
+func (r *Replies) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	accounts, err := r.DB.MastodonAccounts(ctx)
+	if err != nil {
+		return
+	}
+	for _, a := range accounts {
+		if err := r.DB.ReleaseMastodonMentions(ctx, a.ID, r.Holder); err != nil {
+			r.log().Warn("mastodon: release the replies lease", "account", a.Acct, "err", err)
 		}
 	}
 }
@@ -125,7 +147,7 @@ func (r *Replies) ReadAll(ctx context.Context) error {
 			}
 			continue
 		}
-		ok, err := r.DB.LeaseMastodonMentions(ctx, a.ID, r.Holder, 3*r.interval())
+		ok, err := r.DB.LeaseMastodonMentions(ctx, a.ID, r.Holder, max(3*r.interval(), leaseMin))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -253,24 +275,24 @@ func (r *Replies) handlePage(ctx context.Context, a *Account, page []Notificatio
 	return r.DB.SaveMastodonMentions(ctx, *m)
 }
 
-// Answerer is who replied: the key of their participant (the account's
+// author is who replied: the key of their participant (the account's
 // URI) and their handle, user@host.
-type Answerer struct {
+type author struct {
 	URI  string
 	Acct string
 }
 
 // answerer names the author of a mention; a local account's acct has no
 // host, the instance's is added.
-func answerer(acc RemoteAccount, instance string) (Answerer, bool) {
+func answerer(acc RemoteAccount, instance string) (author, bool) {
 	acct := strings.TrimPrefix(strings.TrimSpace(acc.Acct), "@")
 	if acct == "" || strings.ContainsAny(acct, " \t\r\n") {
-		return Answerer{}, false
+		return author{}, false
 	}
 	if !strings.Contains(acct, "@") {
 		u, err := url.Parse(instance)
 		if err != nil || u.Host == "" {
-			return Answerer{}, false
+			return author{}, false
 		}
 		acct += "@" + u.Host
 	}
@@ -279,9 +301,9 @@ func answerer(acc RemoteAccount, instance string) (Answerer, bool) {
 		uri = acc.URL
 	}
 	if u, err := url.Parse(uri); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return Answerer{}, false
+		return author{}, false
 	}
-	return Answerer{URI: uri, Acct: acct}, true
+	return author{URI: uri, Acct: acct}, true
 }
 
 // handle acts on one mention: an answer in a reply to an event's own

@@ -448,3 +448,34 @@ func TestRepliesPaging(t *testing.T) {
 		})
 	}
 }
+
+// TestRepliesRunReleases: a replica that stops gives its leases up, so
+// another reads the account at once.
+func TestRepliesRunReleases(t *testing.T) {
+	db := storetest.New(t)
+	e := newReplyEnv(t, db, mastodontest.Mastodon, bridges.JoinFree)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.replies.Run(ctx); close(done) }()
+	read := func() bool {
+		for _, r := range e.srv.Requests() {
+			if r == "GET /api/v1/notifications" {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(5 * time.Second); !read(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("replica-1 never read")
+		}
+	}
+	if ok, _ := db.LeaseMastodonMentions(context.Background(), e.acct.ID, "replica-2", time.Minute); ok {
+		t.Fatal("replica-2 took the lease replica-1 holds")
+	}
+	cancel()
+	<-done
+	if ok, err := db.LeaseMastodonMentions(context.Background(), e.acct.ID, "replica-2", time.Minute); err != nil || !ok {
+		t.Fatalf("after replica-1 stopped: %v, %v", ok, err)
+	}
+}
