@@ -130,6 +130,11 @@ func TestMastodonReplyStorage(t *testing.T) {
 		if list, err := db.MastodonDirectsOf(ctx, invID); err != nil || len(list) != 1 {
 			t.Fatalf("directs of invitation: %+v, %v", list, err)
 		}
+		rec, err := db.ParticipantRecord(ctx, "https://social.example/users/bob")
+		if err != nil || rec.Fediverse != "https://social.example/users/bob" || len(rec.Invitations) != 1 ||
+			rec.Invitations[0].Handle != "bob@social.example" || len(rec.Invitations[0].Replies) != 1 || rec.Invitations[0].Replies[0].StatusID != "300" {
+			t.Fatalf("export: %+v, %v", rec, err)
+		}
 		// Erasing the participant removes their handle; the record that
 		// the reply was sent stays, unlinked.
 		err = db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
