@@ -216,6 +216,9 @@ type RSVPTx interface {
 	// SubscribersOf lists the addresses subscribed to a source.
 	SubscribersOf(ctx context.Context, sourceID int64) ([]string, error)
 
+	// The calendar account's password.
+	CalendarAccountTx
+
 	// Erasing a participant lists and removes their rows.
 	InvitationsOfParticipant(ctx context.Context, participantID int64) ([]*Invitation, error)
 	DeleteParticipant(ctx context.Context, id int64) error
@@ -259,6 +262,9 @@ type RSVP[T RSVPTx] struct {
 	// notices.
 	Fediverse Mailer
 	Log       *slog.Logger
+	// Passwords makes calendar passwords; nil when calendar accounts are
+	// not set up (tests of other parts, no mail).
+	Passwords *CalendarPasswords
 	// ConfirmWait is how long a Join may go unanswered before the
 	// participant is told it was delivered but not confirmed; 0 means 2
 	// minutes.

@@ -19,10 +19,28 @@ type memRSVP struct {
 	messages     map[string]int64
 	seen         map[string]bool
 	jobs         []Job
+	// passwordGen is each participant's calendar password generation.
+	passwordGen map[int64]int64
 }
 
 func newMem() *memRSVP {
 	return &memRSVP{events: map[int64]*StoredEvent{}, tokens: map[string]int64{}, messages: map[string]int64{}, seen: map[string]bool{}}
+}
+
+func (m *memRSVP) CalendarPasswordGen(_ context.Context, id int64, _ func(int64) string) (int64, error) {
+	if m.passwordGen == nil {
+		m.passwordGen = map[int64]int64{}
+	}
+	if m.passwordGen[id] == 0 {
+		m.passwordGen[id] = 1
+	}
+	return m.passwordGen[id], nil
+}
+
+func (m *memRSVP) RotateCalendarPassword(ctx context.Context, id int64, hashOf func(int64) string) (int64, error) {
+	gen, _ := m.CalendarPasswordGen(ctx, id, hashOf)
+	m.passwordGen[id] = gen + 1
+	return gen + 1, nil
 }
 
 func (m *memRSVP) RotateCalendarToken(_ context.Context, id int64, token string) error {

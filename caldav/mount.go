@@ -3,6 +3,8 @@ package caldav
 import (
 	"net/http"
 	"strings"
+
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 )
 
 // MountOptions wire the calendars into passerelle's HTTP server.
@@ -19,19 +21,29 @@ type MountOptions struct {
 // Mount registers the CalDAV tree under /dav/, the discovery answers
 // (/.well-known/caldav, PROPFIND and OPTIONS on /) and the .ics feeds.
 func Mount(mux *http.ServeMux, dav *Server, feeds *Feeds, opts MountOptions) {
-	mux.Handle(dav.prefix()+"/", dav)
+	mux.Handle(dav.prefix()+"/", metrics.Instrument("caldav", dav))
 	// RFC 6764 §5: the well-known URI redirects to the context path. 308,
 	// not 302: python-requests (python3-caldav) turns a 302 PROPFIND into
 	// a GET, while a 307/308 keeps the method and body.
+	//
+	// A client that signs in (it sends credentials, as tsdav and DAVx⁵
+	// do) goes to /dav/, its account; one without goes to "/", the public
+	// calendars' discovery, which never asks for a password. The account's
+	// own URL, /dav/, asks a client without credentials to sign in when it
+	// asks who it is (see Server.authorize).
 	mux.HandleFunc("/.well-known/caldav", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, dav.rootPath(), http.StatusPermanentRedirect)
+		target := dav.rootPath()
+		if _, _, ok := r.BasicAuth(); !ok && dav.Accounts != nil {
+			target = "/"
+		}
+		http.Redirect(w, r, target, http.StatusPermanentRedirect)
 	})
 	// Clients such as vdirsyncer start discovery with a PROPFIND on "/":
 	// it gets the DAV answer for the root, and the web pages keep GET.
 	root := func(w http.ResponseWriter, r *http.Request) {
 		r2 := r.Clone(r.Context())
 		r2.URL.Path = dav.rootPath()
-		dav.ServeHTTP(w, r2)
+		metrics.Instrument("caldav", dav).ServeHTTP(w, fromSiteRoot(r2))
 	}
 	mux.HandleFunc("PROPFIND /{$}", root)
 	mux.HandleFunc("OPTIONS /{$}", root)
@@ -40,7 +52,7 @@ func Mount(mux *http.ServeMux, dav *Server, feeds *Feeds, opts MountOptions) {
 			opts.OtherFeeds.ServeHTTP(w, r)
 			return
 		}
-		feeds.ServeFeed(w, r)
+		metrics.Instrument("feed", http.HandlerFunc(feeds.ServeFeed)).ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /events/{name}", func(w http.ResponseWriter, r *http.Request) {
 		if feeds.ServeEvent(w, r, r.PathValue("name")) {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
+	"errors"
 	"hash/fnv"
 	"net/http"
 	"strconv"
@@ -16,20 +16,38 @@ import (
 	"codeberg.org/passerelle/passerelle/store"
 )
 
-// personalTokenSkew is how far before a participant's creation a personal
-// sync token may still have been issued, by a replica whose clock is
-// behind.
-const personalTokenSkew = 24 * time.Hour
-
-// PersonalSlug names the one calendar a participant's token opens.
+// PersonalSlug names the one calendar a participant has: under their
+// secret token (read-only) and under their calendar account (where they
+// answer).
 const PersonalSlug = "personal"
 
-// PersonalStore serves personal calendars: owner is a secret token mailed
-// to a participant (only its hash is stored), and the calendar holds the
-// events they answered, each with their PARTSTAT. Objects are rendered per
-// request (a personal calendar holds a handful of events); the sync token
-// is the time of the last change to the calendar's events or answers, in
-// microseconds.
+// AccountOwner is the owner segment of the signed-in participant's
+// principal and calendars (/dav/principals/account/,
+// /dav/calendars/account/personal/): the same path for everyone, so that
+// nothing in a URL says who it is; the credentials say.
+const AccountOwner = "account"
+
+type participantKey struct{}
+
+// WithParticipant is ctx for a request signed in as the participant.
+func WithParticipant(ctx context.Context, participantID int64) context.Context {
+	return context.WithValue(ctx, participantKey{}, participantID)
+}
+
+// SignedIn returns the participant a request signed in as.
+func SignedIn(ctx context.Context) (int64, bool) {
+	id, ok := ctx.Value(participantKey{}).(int64)
+	return id, ok && id > 0
+}
+
+// PersonalStore serves each participant's calendar: every event they were
+// invited to (by a subscription to a source, an invitation or their own
+// answer), with their PARTSTAT, and what they added to their copy. Its
+// owner is a secret token mailed to them (only its hash is stored), or
+// AccountOwner for a request signed in to their calendar account. Objects
+// are rendered per request (a personal calendar holds a handful of
+// events); sync tokens are positions in the participant's calendar log
+// (personal_log), which records both answers and event changes.
 type PersonalStore struct {
 	DB       *store.DB
 	Renderer *ical.Renderer
@@ -40,11 +58,17 @@ type PersonalStore struct {
 var _ Store = (*PersonalStore)(nil)
 
 func (p *PersonalStore) participant(ctx context.Context, owner string) (int64, error) {
+	if owner == AccountOwner {
+		if id, ok := SignedIn(ctx); ok {
+			return id, nil
+		}
+		return 0, ErrNotFound
+	}
 	sum := sha256.Sum256([]byte(owner))
 	return p.DB.ParticipantByCalendarToken(ctx, hex.EncodeToString(sum[:]))
 }
 
-// Calendars lists the one personal calendar of a token's owner.
+// Calendars lists the one personal calendar of its owner.
 func (p *PersonalStore) Calendars(ctx context.Context, owner string) ([]Calendar, error) {
 	c, err := p.Calendar(ctx, owner, PersonalSlug)
 	if err != nil {
@@ -53,7 +77,7 @@ func (p *PersonalStore) Calendars(ctx context.Context, owner string) ([]Calendar
 	return []Calendar{*c}, nil
 }
 
-// Calendar returns the personal calendar of a token's owner.
+// Calendar returns the personal calendar of its owner.
 func (p *PersonalStore) Calendar(ctx context.Context, owner, slug string) (*Calendar, error) {
 	if slug != PersonalSlug {
 		return nil, ErrNotFound
@@ -63,52 +87,50 @@ func (p *PersonalStore) Calendar(ctx context.Context, owner, slug string) (*Cale
 		return nil, err
 	}
 	return &Calendar{Owner: owner, Slug: PersonalSlug, Kind: KindPersonal, SourceID: id, Name: "My events",
-		Description: "The events you answered, with your answer", Color: "#2CA02C"}, nil
+		Description: "The events you are invited to, with your answer", Color: "#2CA02C"}, nil
 }
 
-// partstats maps where a participation stands to the attendee's PARTSTAT.
-func partstat(s bridges.ParticipationState) string {
+// partstat maps where a participation stands to the attendee's PARTSTAT,
+// and says why when it is not what they answered yet: ACCEPTED only once
+// the Join stands (confirmed, or delivered and unanswered past the wait),
+// TENTATIVE while the organisers' server or the organisers decide.
+func partstat(s bridges.ParticipationState) (string, string) {
 	switch s {
 	case bridges.StateTentative:
-		return "TENTATIVE"
-	case bridges.StateDeclined, bridges.StateLeft, bridges.StateRejected, bridges.StateFull:
-		return "DECLINED"
-	case bridges.StateInvited, bridges.StateExternal:
-		return "NEEDS-ACTION"
+		return "TENTATIVE", ""
+	case bridges.StateJoining:
+		return "TENTATIVE", "Your yes was sent; waiting for the organisers' server to confirm it."
+	case bridges.StatePending:
+		return "TENTATIVE", "Your yes was sent; the organisers approve each participant and have not decided yet."
+	case bridges.StateDeclined, bridges.StateLeft:
+		return "DECLINED", ""
+	case bridges.StateRejected:
+		return "DECLINED", "The organisers did not accept your participation."
+	case bridges.StateFull:
+		return "DECLINED", "The event is full: your participation could not be sent."
+	case bridges.StateInvited:
+		return "NEEDS-ACTION", ""
+	case bridges.StateExternal:
+		return "NEEDS-ACTION", "Registration is on the organisers' own site."
 	}
-	return "ACCEPTED"
+	return "ACCEPTED", ""
 }
 
-type member struct {
-	ev      *bridges.StoredEvent
-	state   bridges.ParticipationState
-	address string
-	changed int64
-}
-
-// members reads the answered invitations of the calendar's participant
-// (cal.SourceID holds the participant's id for personal calendars), with
-// their events, in one query.
-func (p *PersonalStore) members(ctx context.Context, cal *Calendar) ([]member, error) {
-	answered, err := p.DB.AnsweredEvents(ctx, cal.SourceID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]member, len(answered))
-	for i, a := range answered {
-		out[i] = member{ev: a.Event, state: a.State, address: a.Address,
-			changed: max(a.AnswerChanged.UnixMicro(), a.Event.ModifiedAt.UnixMicro())}
-	}
-	return out, nil
-}
-
-func (p *PersonalStore) object(m member, withData bool) (Object, error) {
+// render is one event as its attendee's copy, with its ETag and Schedule-
+// Tag. The Schedule-Tag changes only with the organiser's version of the
+// event (RFC 6638 §3.2.10): the attendee's own answer or alarms do not
+// change it, so a client that answers can use If-Schedule-Tag-Match.
+func (p *PersonalStore) render(m store.Invited, withData bool) (Object, error) {
+	ps, comment := partstat(m.State)
 	h := fnv.New64a()
-	h.Write([]byte(m.ev.ETag + "/" + partstat(m.state)))
-	o := Object{ID: m.ev.ID, ETag: `"` + strconv.FormatUint(h.Sum64(), 36) + `"`, Modified: time.UnixMicro(m.changed).UTC()}
+	h.Write([]byte(m.Event.ETag + "/" + ps + "/" + comment + "/" + m.Extras))
+	st := fnv.New64a()
+	st.Write([]byte(m.Event.ETag))
+	o := Object{ID: m.Event.ID, ETag: `"` + strconv.FormatUint(h.Sum64(), 36) + `"`, ScheduleTag: `"s` + strconv.FormatUint(st.Sum64(), 36) + `"`,
+		Modified: m.Changed}
 	if withData {
-		data, err := p.Renderer.Attending(&m.ev.Event, ical.Invitee{Organizer: p.Organizer, OrganizerName: m.ev.OrganizerName,
-			Attendee: m.address, PartStat: partstat(m.state)})
+		data, err := p.Renderer.Attending(&m.Event.Event, ical.Invitee{Organizer: p.Organizer, OrganizerName: m.Event.OrganizerName,
+			Attendee: m.Address, PartStat: ps, Comment: comment, Extras: m.Extras})
 		if err != nil {
 			return Object{}, err
 		}
@@ -117,17 +139,20 @@ func (p *PersonalStore) object(m member, withData bool) (Object, error) {
 	return o, nil
 }
 
-func (p *PersonalStore) filter(ctx context.Context, cal *Calendar, keep func(member) bool, withData bool) ([]Object, error) {
-	ms, err := p.members(ctx, cal)
+// shown reports whether the event is in the calendar.
+func shown(m store.Invited) bool { return !m.Event.Deleted && !m.Hidden }
+
+func (p *PersonalStore) filter(ctx context.Context, cal *Calendar, ids []int64, keep func(store.Invited) bool, withData bool) ([]Object, error) {
+	ms, err := p.DB.InvitedEvents(ctx, cal.SourceID, ids)
 	if err != nil {
 		return nil, err
 	}
 	var out []Object
 	for _, m := range ms {
-		if m.ev.Deleted || !keep(m) {
+		if !shown(m) || !keep(m) {
 			continue
 		}
-		o, err := p.object(m, withData)
+		o, err := p.render(m, withData)
 		if err != nil {
 			return nil, err
 		}
@@ -136,60 +161,54 @@ func (p *PersonalStore) filter(ctx context.Context, cal *Calendar, keep func(mem
 	return out, nil
 }
 
-// Objects lists the answered events overlapping [from, to).
+// Objects lists the calendar's events overlapping [from, to).
 func (p *PersonalStore) Objects(ctx context.Context, cal *Calendar, from, to time.Time, withData bool) ([]Object, error) {
-	return p.filter(ctx, cal, func(m member) bool {
-		end := m.ev.End
+	return p.filter(ctx, cal, nil, func(m store.Invited) bool {
+		end := m.Event.End
 		if end.IsZero() {
-			end = m.ev.Start
+			end = m.Event.Start
 		}
-		return (from.IsZero() || end.After(from) || (m.ev.End.IsZero() && !m.ev.Start.Before(from))) && (to.IsZero() || m.ev.Start.Before(to))
+		return (from.IsZero() || end.After(from) || (m.Event.End.IsZero() && !m.Event.Start.Before(from))) && (to.IsZero() || m.Event.Start.Before(to))
 	}, withData)
 }
 
-// ObjectsByID returns the named answered events.
+// ObjectsByID returns the calendar's named events.
 func (p *PersonalStore) ObjectsByID(ctx context.Context, cal *Calendar, ids []int64, withData bool) ([]Object, error) {
-	want := map[int64]bool{}
-	for _, id := range ids {
-		want[id] = true
+	if len(ids) == 0 {
+		return nil, nil
 	}
-	return p.filter(ctx, cal, func(m member) bool { return want[m.ev.ID] }, withData)
+	return p.filter(ctx, cal, ids, func(store.Invited) bool { return true }, withData)
 }
 
 // Changes lists the events whose answer or content changed after since (a
-// time in microseconds); deleted events are Gone. A token this calendar
-// never issued is ErrSyncTokenGone: one after its last change (from the
-// future), or one from well before the participant existed (every token
-// issued is 0, for an empty calendar, or the time of an answer or a
-// change since then; the margin covers replicas whose clocks differ).
+// position in the participant's calendar log); deleted events, and events
+// they took out of their calendar, are Gone. A position the log never
+// reached is ErrSyncTokenGone. limit is not applied: a personal calendar
+// is small.
 func (p *PersonalStore) Changes(ctx context.Context, cal *Calendar, since int64, limit int, withData bool) ([]Change, int64, error) {
-	ms, err := p.members(ctx, cal)
+	ids, reached, err := p.DB.PersonalChanges(ctx, cal.SourceID, since)
+	if errors.Is(err, store.ErrChangeLogGone) {
+		return nil, 0, ErrSyncTokenGone
+	}
+	if err != nil || len(ids) == 0 {
+		return nil, reached, err
+	}
+	ms, err := p.DB.InvitedEvents(ctx, cal.SourceID, ids)
 	if err != nil {
 		return nil, 0, err
 	}
-	createdAt, err := p.DB.ParticipantCreatedAt(ctx, cal.SourceID)
-	if err != nil {
-		return nil, 0, fmt.Errorf("read personal calendar: %w", err)
-	}
-	created, last := createdAt.UnixMicro(), int64(0)
+	byID := make(map[int64]store.Invited, len(ms))
 	for _, m := range ms {
-		last = max(last, m.changed)
+		byID[m.Event.ID] = m
 	}
-	if since > last || (since != 0 && since < created-personalTokenSkew.Microseconds()) {
-		return nil, 0, ErrSyncTokenGone
-	}
-	reached := since
-	var out []Change
-	for _, m := range ms {
-		if m.changed <= since {
+	out := make([]Change, 0, len(ids))
+	for _, id := range ids {
+		m, ok := byID[id]
+		if !ok || !shown(m) {
+			out = append(out, Change{Object: Object{ID: id}, Gone: true})
 			continue
 		}
-		reached = max(reached, m.changed)
-		if m.ev.Deleted {
-			out = append(out, Change{Object: Object{ID: m.ev.ID}, Gone: true})
-			continue
-		}
-		o, err := p.object(m, withData)
+		o, err := p.render(m, withData)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -198,17 +217,13 @@ func (p *PersonalStore) Changes(ctx context.Context, cal *Calendar, since int64,
 	return out, reached, nil
 }
 
-// State is the time of the last change to an answer or an answered event.
+// State is the calendar log's last position.
 func (p *PersonalStore) State(ctx context.Context, cal *Calendar) (State, error) {
-	ms, err := p.members(ctx, cal)
+	seq, at, err := p.DB.PersonalState(ctx, cal.SourceID)
 	if err != nil {
 		return State{}, err
 	}
-	var last int64
-	for _, m := range ms {
-		last = max(last, m.changed)
-	}
-	return State{Seq: last, Modified: time.UnixMicro(last).UTC()}, nil
+	return State{Seq: seq, Modified: at}, nil
 }
 
 // Owners routes each owner to its store: PublicOwner to the public

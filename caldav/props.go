@@ -28,6 +28,10 @@ var (
 	propSupportedCalendarData   = xml.Name{Space: nsCalDAV, Local: "supported-calendar-data"}
 	propCalendarData            = xml.Name{Space: nsCalDAV, Local: "calendar-data"}
 	propCalendarUserAddressSet  = xml.Name{Space: nsCalDAV, Local: "calendar-user-address-set"}
+	propScheduleInboxURL        = xml.Name{Space: nsCalDAV, Local: "schedule-inbox-URL"}
+	propScheduleOutboxURL       = xml.Name{Space: nsCalDAV, Local: "schedule-outbox-URL"}
+	propCalendarUserType        = xml.Name{Space: nsCalDAV, Local: "calendar-user-type"}
+	propScheduleTag             = xml.Name{Space: nsCalDAV, Local: "schedule-tag"}
 	propGetCTag                 = xml.Name{Space: nsCS, Local: "getctag"}
 	propCalendarColor           = xml.Name{Space: nsApple, Local: "calendar-color"}
 	propCalendarOrder           = xml.Name{Space: nsApple, Local: "calendar-order"}
@@ -41,6 +45,8 @@ var allProps = map[resKind][]xml.Name{
 	resCalendar: {propResourceType, propDisplayName, propCalendarDescription, propGetCTag, propSyncToken,
 		propSupportedComponentSet, propCalendarColor, propOwner},
 	resObject: {propResourceType, propGetETag, propGetContentType, propGetLastModified, propGetContentLength},
+	resInbox:  {propResourceType, propDisplayName, propOwner},
+	resOutbox: {propResourceType, propDisplayName, propOwner},
 }
 
 // readPrivileges is the current-user-privilege-set of everything here:
@@ -104,6 +110,10 @@ func (s *Server) collectionProp(ctx context.Context, res *resource, n xml.Name) 
 			return "<d:collection/><d:principal/>", true, nil
 		case resCalendar:
 			return "<d:collection/><c:calendar/>", true, nil
+		case resInbox:
+			return "<d:collection/><c:schedule-inbox/>", true, nil
+		case resOutbox:
+			return "<d:collection/><c:schedule-outbox/>", true, nil
 		}
 		return "<d:collection/>", true, nil
 	case propCurrentUserPrincipal:
@@ -111,13 +121,26 @@ func (s *Server) collectionProp(ctx context.Context, res *resource, n xml.Name) 
 	case propPrincipalCollectionSet:
 		return hrefXML(s.prefix() + "/principals/"), true, nil
 	case propCurrentUserPrivilegeSet:
+		switch {
+		case res.kind == resCalendar && res.owner == AccountOwner:
+			return accountCalendarPrivileges, true, nil
+		case res.kind == resOutbox:
+			return outboxPrivileges, true, nil
+		}
 		return readPrivileges, true, nil
 	case propDisplayName:
 		switch res.kind {
 		case resRoot:
 			return "passerelle", true, nil
 		case resPrincipal, resHome:
+			if who, ok := whoFrom(ctx); ok && res.owner == AccountOwner {
+				return xmlText(who.address), true, nil
+			}
 			return xmlText(ownerName(res.owner)), true, nil
+		case resInbox:
+			return "Inbox", true, nil
+		case resOutbox:
+			return "Outbox", true, nil
 		case resCalendar:
 			return xmlText(res.cal.Name), true, nil
 		}
@@ -130,7 +153,7 @@ func (s *Server) collectionProp(ctx context.Context, res *resource, n xml.Name) 
 		}
 		return "", true, nil
 	}
-	if res.kind == resPrincipal || res.kind == resHome || res.kind == resCalendar {
+	if res.kind == resPrincipal || res.kind == resHome || res.kind == resCalendar || res.kind == resInbox || res.kind == resOutbox {
 		switch n {
 		case propPrincipalURL, propOwner:
 			return hrefXML(principal), true, nil
@@ -140,7 +163,22 @@ func (s *Server) collectionProp(ctx context.Context, res *resource, n xml.Name) 
 			}
 		case propCalendarUserAddressSet:
 			if res.kind == resPrincipal {
+				// The signed-in participant's address: how calendar apps
+				// know that the ATTENDEE line in each event is them.
+				if who, ok := whoFrom(ctx); ok && res.owner == AccountOwner {
+					return hrefXML("mailto:" + who.address), true, nil
+				}
 				return "", true, nil
+			}
+		case propScheduleInboxURL, propScheduleOutboxURL, propCalendarUserType:
+			if res.kind == resPrincipal && res.owner == AccountOwner {
+				switch n {
+				case propScheduleInboxURL:
+					return hrefXML(s.homePath(AccountOwner) + inboxSlug + "/"), true, nil
+				case propScheduleOutboxURL:
+					return hrefXML(s.homePath(AccountOwner) + outboxSlug + "/"), true, nil
+				}
+				return "INDIVIDUAL", true, nil
 			}
 		}
 	}

@@ -22,7 +22,10 @@ const maxBody = 1 << 20
 // Server is the read-only CalDAV server over a Store.
 type Server struct {
 	Store Store
-	Log   *slog.Logger
+	// Accounts signs participants in to their calendar account; nil
+	// serves the public and secret-link calendars only.
+	Accounts *Accounts
+	Log      *slog.Logger
 	// Prefix is where the tree is mounted; empty means Prefix ("/dav").
 	Prefix string
 }
@@ -49,6 +52,9 @@ const (
 	resHome
 	resCalendar
 	resObject
+	// The account's schedule inbox and outbox (RFC 6638).
+	resInbox
+	resOutbox
 )
 
 // resource is what a request path names.
@@ -78,37 +84,68 @@ func (s *Server) objectPath(c *Calendar, id int64) string {
 
 // ServeHTTP answers every request under the prefix.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("DAV", "1, 3, calendar-access")
-	var err error
-	switch r.Method {
-	case http.MethodOptions:
-		w.Header().Set("Allow", "OPTIONS, GET, HEAD, PROPFIND, REPORT")
-		w.WriteHeader(http.StatusOK)
-		return
-	case "PROPFIND":
-		err = s.propfind(w, r)
-	case "REPORT":
-		err = s.report(w, r)
-	case http.MethodGet, http.MethodHead:
-		err = s.get(w, r)
-	case http.MethodPut, http.MethodPost, http.MethodPatch:
-		err = s.forbidWrite(r, "write-content")
-	case http.MethodDelete, "MOVE":
-		err = s.forbidWrite(r, "unbind")
-	case "PROPPATCH":
-		err = s.forbidWrite(r, "write-properties")
-	case "MKCALENDAR", "MKCOL", "COPY":
-		err = s.forbidWrite(r, "bind")
-	case "LOCK", "UNLOCK", "ACL":
-		err = s.forbidWrite(r, "write")
-	default:
-		err = errorf(http.StatusMethodNotAllowed, "method %s is not supported here", r.Method)
-		w.Header().Set("Allow", "OPTIONS, GET, HEAD, PROPFIND, REPORT")
+	w.Header().Set("DAV", "1, 3, calendar-access, calendar-auto-schedule")
+	const allow = "OPTIONS, GET, HEAD, PROPFIND, REPORT, PUT, DELETE, POST"
+	r, err := s.authorize(r)
+	if err == nil {
+		switch r.Method {
+		case http.MethodOptions:
+			w.Header().Set("Allow", allow)
+			w.WriteHeader(http.StatusOK)
+			return
+		case "PROPFIND":
+			err = s.propfind(w, r)
+		case "REPORT":
+			err = s.report(w, r)
+		case http.MethodGet, http.MethodHead:
+			err = s.get(w, r)
+		case http.MethodPut:
+			if s.Accounts == nil {
+				err = s.forbidWrite(r, "write-content")
+			} else if err = s.put(w, r); err == nil {
+				return
+			}
+		case http.MethodDelete:
+			if s.Accounts == nil {
+				err = s.forbidWrite(r, "unbind")
+			} else if err = s.del(r); err == nil {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		case http.MethodPost:
+			if owner, _ := s.ownerOf(r.URL.Path); s.Accounts != nil && owner == AccountOwner && strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/"+outboxSlug) {
+				if err = s.postOutbox(w, r); err == nil {
+					return
+				}
+			} else {
+				err = s.forbidWrite(r, "write-content")
+			}
+		case http.MethodPatch:
+			err = s.forbidWrite(r, "write-content")
+		case "MOVE":
+			err = s.forbidWrite(r, "unbind")
+		case "PROPPATCH":
+			err = s.forbidWrite(r, "write-properties")
+		case "MKCALENDAR", "MKCOL", "COPY":
+			err = s.forbidWrite(r, "bind")
+		case "LOCK", "UNLOCK", "ACL":
+			err = s.forbidWrite(r, "write")
+		default:
+			err = errorf(http.StatusMethodNotAllowed, "method %s is not supported here", r.Method)
+			w.Header().Set("Allow", allow)
+		}
 	}
 	if err != nil {
 		var he *httpError
 		if !errors.As(err, &he) {
 			s.log().Error("caldav request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		if errors.As(err, &he) && he.code == http.StatusUnauthorized {
+			unauthorized(w, he.msg)
+			return
+		}
+		if errors.As(err, &he) && he.code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "3600")
 		}
 		serveError(w, err)
 	}
@@ -118,7 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (RFC 3744 §7.1.1), which clients such as Thunderbird and DAVx5 read as
 // "this calendar is read-only" rather than as a server fault (501/405).
 func (s *Server) forbidWrite(r *http.Request, privilege string) error {
-	e := errorf(http.StatusForbidden, "%s: calendars here are read-only (they mirror federated events)", r.Method)
+	e := errorf(http.StatusForbidden, "%s %s: calendars here are read-only (they mirror federated events); in your own calendar account you may only answer (PUT with your PARTSTAT, DELETE to decline)", r.Method, r.URL.Path)
 	e.condition = "<d:need-privileges><d:resource>" + hrefXML(r.URL.Path) + "<d:privilege><d:" + privilege + "/></d:privilege></d:resource></d:need-privileges>"
 	return e
 }
@@ -138,7 +175,18 @@ func (s *Server) resolve(ctx context.Context, p string) (*resource, error) {
 	notFound := errorf(http.StatusNotFound, "%s: no such calendar resource", p)
 	switch {
 	case len(segs) == 0:
+		if _, ok := SignedIn(ctx); ok {
+			return &resource{kind: resRoot, owner: AccountOwner}, nil
+		}
 		return &resource{kind: resRoot}, nil
+	case len(segs) == 3 && segs[0] == "calendars" && segs[1] == AccountOwner && (segs[2] == inboxSlug || segs[2] == outboxSlug):
+		if _, ok := SignedIn(ctx); !ok {
+			return nil, notFound
+		}
+		if segs[2] == inboxSlug {
+			return &resource{kind: resInbox, owner: AccountOwner}, nil
+		}
+		return &resource{kind: resOutbox, owner: AccountOwner}, nil
 	case len(segs) == 2 && segs[0] == "principals", len(segs) == 2 && segs[0] == "calendars":
 		if _, err := s.Store.Calendars(ctx, segs[1]); err != nil {
 			if errors.Is(err, ErrNotFound) {
@@ -205,6 +253,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) error {
 	if err := s.loadObject(r.Context(), res, r.Method == http.MethodGet); err != nil {
 		return err
 	}
+	if res.obj.ScheduleTag != "" {
+		w.Header().Set("Schedule-Tag", res.obj.ScheduleTag)
+	}
 	serveCalendarBytes(w, r, res.obj.Data, res.obj.ETag, res.obj.Modified)
 	return nil
 }
@@ -253,7 +304,11 @@ func (s *Server) propfind(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) children(ctx context.Context, ms *multistatus, res *resource, req *propRequest) error {
 	switch res.kind {
 	case resRoot:
-		return s.respond(ctx, ms, &resource{kind: resPrincipal, owner: PublicOwner}, req)
+		owner := PublicOwner
+		if res.owner != "" {
+			owner = res.owner
+		}
+		return s.respond(ctx, ms, &resource{kind: resPrincipal, owner: owner}, req)
 	case resHome:
 		cals, err := s.Store.Calendars(ctx, res.owner)
 		if err != nil {
@@ -262,6 +317,13 @@ func (s *Server) children(ctx context.Context, ms *multistatus, res *resource, r
 		for i := range cals {
 			if err := s.respond(ctx, ms, &resource{kind: resCalendar, owner: res.owner, cal: &cals[i]}, req); err != nil {
 				return err
+			}
+		}
+		if res.owner == AccountOwner {
+			for _, k := range []resKind{resInbox, resOutbox} {
+				if err := s.respond(ctx, ms, &resource{kind: k, owner: AccountOwner}, req); err != nil {
+					return err
+				}
 			}
 		}
 	case resCalendar:
@@ -316,6 +378,10 @@ func (s *Server) hrefOf(res *resource) string {
 		return s.calendarPath(res.cal)
 	case resObject:
 		return s.objectPath(res.cal, res.id)
+	case resInbox:
+		return s.homePath(AccountOwner) + inboxSlug + "/"
+	case resOutbox:
+		return s.homePath(AccountOwner) + outboxSlug + "/"
 	}
 	return s.rootPath()
 }
@@ -349,6 +415,11 @@ func (s *Server) respondObject(ms *multistatus, cal *Calendar, o *Object, req *p
 			}
 		case propCurrentUserPrivilegeSet:
 			p.inner = readPrivileges
+			if cal.Owner == AccountOwner {
+				p.inner = accountObjectPrivileges
+			}
+		case propScheduleTag:
+			p.inner, p.missing = xmlText(o.ScheduleTag), o.ScheduleTag == ""
 		default:
 			p.missing = true
 		}

@@ -46,9 +46,12 @@ type Calendar struct {
 // Object is one calendar object resource: an event as stored, rendered.
 type Object struct {
 	// ID is the event's id; the object's href is <calendar>/<ID>.ics.
-	ID       int64
-	ETag     string
-	Modified time.Time
+	ID   int64
+	ETag string
+	// ScheduleTag is set for the events of a participant's calendar: it
+	// changes only with the organiser's version (RFC 6638 §3.2.10).
+	ScheduleTag string
+	Modified    time.Time
 	// Data is the rendered VCALENDAR, nil when the caller did not ask for it.
 	Data []byte
 }

@@ -38,12 +38,17 @@ type Config struct {
 	Log        Log        `toml:"log"`
 	Federation Federation `toml:"federation"`
 	Mail       Mail       `toml:"mail"`
+	Metrics    Metrics    `toml:"metrics"`
 }
 
 // Instance is how the public pages present this passerelle.
 type Instance struct {
 	Name        string `toml:"name"`
 	Description string `toml:"description"`
+	// Secret derives the participants' calendar passwords (at least 32
+	// characters). Empty: passerelle keeps one in data_dir/secret, made at
+	// first start; replicas on several machines must share one.
+	Secret string `toml:"secret" secret:"text"`
 }
 
 // Database says where passerelle keeps its state.
@@ -246,7 +251,10 @@ type Key struct {
 	Env string
 	// Secret keys hold passwords or tokens and are never printed whole.
 	Secret bool
-	field  []int
+	// secretText keys are printed as xxxxx (secret:"text"); the others
+	// are URLs, printed with the password hidden.
+	secretText bool
+	field      []int
 }
 
 // Keys lists every configuration key in declaration order.
@@ -267,10 +275,11 @@ func Keys() []Key {
 				continue
 			}
 			keys = append(keys, Key{
-				Path:   path,
-				Env:    "PASSERELLE_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_")),
-				Secret: f.Tag.Get("secret") != "",
-				field:  idx,
+				Path:       path,
+				Env:        "PASSERELLE_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_")),
+				Secret:     f.Tag.Get("secret") != "",
+				secretText: f.Tag.Get("secret") == "text",
+				field:      idx,
 			})
 		}
 	}
@@ -386,6 +395,10 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Instance.Name) == "" {
 		bad("instance.name", "must not be empty: it titles the public pages")
 	}
+	c.Metrics.validate(bad)
+	if n := len(c.Instance.Secret); n > 0 && n < 32 {
+		bad("instance.secret", "is %d characters; use at least 32 random ones (e.g. the output of `openssl rand -hex 32`), or leave it empty to keep one in data_dir/secret", n)
+	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("data_dir", "must name a folder, such as /var/lib/passerelle")
 	}
@@ -436,6 +449,9 @@ func (c *Config) String() string {
 		val := v.Interface()
 		if k.Secret {
 			val = Redact(v.String())
+			if k.secretText && v.String() != "" {
+				val = "xxxxx"
+			}
 		}
 		if k.Path == "database.url" {
 			val = Redact(c.DatabaseURL())

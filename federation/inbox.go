@@ -13,6 +13,7 @@ import (
 
 	"codeberg.org/passerelle/passerelle/federation/policy"
 	"codeberg.org/passerelle/passerelle/federation/signing"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 )
 
 // MaxInboxBody bounds an inbox POST: 1 MiB, far above any real activity.
@@ -58,15 +59,20 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 	// instead of 10, and the wait stays bounded by inboxCommitDelay.
 	s.inbox.arrive()
 	handed := false
+	// result is what the inbox metrics count this request as; typ is
+	// the activity's type once read.
+	result, typ := "malformed", "other"
 	defer func() {
 		if !handed {
 			s.inbox.left()
 		}
+		metrics.InboxActivities.WithLabelValues(metrics.ActivityType(typ), result).Inc()
 	}()
 	// The keyId names the sender's host before the body is even read.
 	if keyID := signing.KeyID(r); keyID != "" {
 		if u, err := url.Parse(keyID); err == nil {
 			if err := s.policy.CheckHost(ctx, u.Host); errors.Is(err, policy.ErrBlocked) {
+				result = "blocked"
 				http.Error(w, "domain blocked", http.StatusForbidden)
 				return
 			}
@@ -76,6 +82,7 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			result = "too_large"
 			http.Error(w, "activity larger than 1 MiB", http.StatusRequestEntityTooLarge)
 			return
 		}
@@ -88,17 +95,20 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "body is not an ActivityStreams activity", http.StatusBadRequest)
 		return
 	}
+	typ = act.Type
 	actor := ref(act.Actor)
 	if actor == "" {
 		http.Error(w, "activity has no actor", http.StatusBadRequest)
 		return
 	}
 	if err := s.policy.CheckURL(ctx, actor); err != nil {
+		result = "blocked"
 		http.Error(w, "domain blocked", http.StatusForbidden)
 		return
 	}
 	key, err := s.verifier.Verify(ctx, r, body)
 	if err != nil {
+		result = "bad_signature"
 		var se *signing.SignatureError
 		if errors.As(err, &se) {
 			s.log.Info("inbox: signature refused", "actor", actor, "reason", se.Reason)
@@ -106,10 +116,12 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if errors.Is(err, policy.ErrBlocked) {
+			result = "blocked"
 			http.Error(w, "domain blocked", http.StatusForbidden)
 			return
 		}
 		if errors.Is(err, ErrKeyFetchBusy) {
+			result = "busy"
 			s.log.Warn("inbox: too many signature keys being fetched", "actor", actor)
 			w.Header().Set("Retry-After", "30")
 			http.Error(w, "cannot verify signature now, retry later", http.StatusServiceUnavailable)
@@ -120,21 +132,25 @@ func (s *Service) serveInbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if key.Owner != actor {
+		result = "bad_signature"
 		s.log.Info("inbox: key owner is not the actor", "actor", actor, "key_owner", key.Owner)
 		http.Error(w, "signature key is not the activity actor's", http.StatusUnauthorized)
 		return
 	}
 	if !handledTypes[act.Type] {
+		result = "ignored"
 		s.log.Debug("inbox: ignoring activity type", "type", act.Type, "id", act.ID, "actor", actor)
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
 	handed = true
 	if err := s.inbox.commit(ctx, key.Owner, body); err != nil {
+		result = "busy"
 		s.log.Error("inbox: cannot queue activity", "id", act.ID, "err", err)
 		http.Error(w, "cannot queue activity, retry later", http.StatusServiceUnavailable)
 		return
 	}
+	result = "accepted"
 	w.WriteHeader(http.StatusAccepted)
 }
 

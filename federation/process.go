@@ -11,6 +11,7 @@ import (
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/federation/signing"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -103,6 +104,7 @@ func (s *Service) processBatch(ctx context.Context, run batchRun) error {
 			// Its key is in the guard already (or goes in with the
 			// first copy of this batch).
 			s.log.Debug("inbox: replayed activity dropped", "key", keys[i])
+			metrics.InboxActivities.WithLabelValues("other", "replay").Inc()
 			done = append(done, a.ID)
 			continue
 		}

@@ -174,6 +174,12 @@ type Invitee struct {
 	// PartStat is the attendee's PARTSTAT: NEEDS-ACTION in an invitation,
 	// ACCEPTED or TENTATIVE in a confirmation.
 	PartStat string
+	// Comment is a COMMENT for the attendee (Attending: why their answer
+	// is not confirmed yet).
+	Comment string
+	// Extras are content lines the attendee added to their own copy
+	// (alarms, X- properties), written before END:VEVENT (Attending).
+	Extras string
 }
 
 // ITIP renders the event as an iTIP PUBLISH, REQUEST or CANCEL for one
@@ -254,7 +260,21 @@ func (r *Renderer) Attending(ev *bridges.Event, to Invitee) ([]byte, error) {
 	if partstat == "" {
 		partstat = "NEEDS-ACTION"
 	}
+	// RSVP=TRUE: the attendee's calendar app offers Accept, Maybe and
+	// Decline, and the server (passerelle) schedules the answer.
 	vev.AddProperty(ics.ComponentPropertyAttendee, "mailto:"+to.Attendee,
-		ics.CalendarUserTypeIndividual, ics.ParticipationRoleReqParticipant, ics.ParticipationStatus(strings.ToUpper(partstat)))
-	return Serialize(cal), nil
+		ics.CalendarUserTypeIndividual, ics.ParticipationRoleReqParticipant, ics.ParticipationStatus(strings.ToUpper(partstat)),
+		&ics.KeyValues{Key: string(ics.ParameterRsvp), Value: []string{"TRUE"}})
+	if to.Comment != "" {
+		vev.AddProperty(ics.ComponentPropertyComment, to.Comment)
+	}
+	out := Serialize(cal)
+	if to.Extras == "" {
+		return out, nil
+	}
+	end := bytes.LastIndex(out, []byte("END:VEVENT\r\n"))
+	if end < 0 {
+		return out, nil
+	}
+	return append(append(append([]byte{}, out[:end]...), to.Extras...), out[end:]...), nil
 }

@@ -3,6 +3,7 @@ package ical
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -200,4 +201,49 @@ func parseDuration(s string) (time.Duration, error) {
 		d = -d
 	}
 	return d, nil
+}
+
+// Lines writes the component back as folded content lines, BEGIN to END:
+// how what an attendee added to their copy of an event (an alarm) is kept.
+// Values are written as they were read (TEXT escapes still in).
+func (c *Component) Lines() string {
+	var b bytes.Buffer
+	c.write(&b)
+	return b.String()
+}
+
+func (c *Component) write(b *bytes.Buffer) {
+	fold(b, "BEGIN:"+c.Name)
+	for _, p := range c.Props {
+		b.WriteString(p.Line())
+	}
+	for _, ch := range c.Children {
+		ch.write(b)
+	}
+	fold(b, "END:"+c.Name)
+}
+
+// Line writes the property as one folded content line, its parameters in
+// name order.
+func (p Prop) Line() string {
+	var line strings.Builder
+	line.WriteString(p.Name)
+	names := make([]string, 0, len(p.Params))
+	for k := range p.Params {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		line.WriteString(";" + k + "=")
+		for i, v := range p.Params[k] {
+			if i > 0 {
+				line.WriteByte(',')
+			}
+			line.WriteString(ParamValue(v))
+		}
+	}
+	line.WriteString(":" + cleanControls(p.Value))
+	var b bytes.Buffer
+	fold(&b, line.String())
+	return b.String()
 }

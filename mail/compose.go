@@ -94,9 +94,15 @@ type Outgoing struct {
 	// PageURL is the event's page on passerelle, with the answer buttons.
 	PageURL string
 	// CalendarURL is the participant's personal calendar feed (the events
-	// they answered); its CalDAV form is /dav/calendars/<token>/personal/.
+	// they are invited to); its CalDAV form is
+	// /dav/calendars/<token>/personal/.
 	CalendarURL string
-	Date        time.Time
+	// Account is the participant's calendar account and DAVURL its
+	// server (public_url/dav/): with it, their calendar app shows their
+	// invitations and answers them. Nil in mails that carry no links.
+	Account *bridges.CalendarAccount
+	DAVURL  string
+	Date    time.Time
 }
 
 // text is what each kind of mail says, in plain words; the same text
@@ -149,7 +155,7 @@ type labels struct {
 var labelsByLang = map[string]labels{
 	"en": {
 		When: "When:  ", Where: "Where: ", More: "More:  ", Watch: "Watch online: ",
-		Answer: "Your answer, on the web: ", Calendar: "Your calendar of the events you answered: ",
+		Answer: "Your answer, on the web: ", Calendar: "Your calendar of the events you are invited to: ",
 		Footer:   "You get this mail because you were invited to this event. To receive no\nmore mail from this address at all: ",
 		WhenHTML: "When:", WhereHTML: "Where:", WatchHTML: "Watch online:", EventPage: "Event page",
 		AnswerHTML: "Answer on the web", CalendarHTML: "Your calendar of the events you answered", FooterHTML: "You get this mail because you were invited to this event.",
@@ -157,7 +163,7 @@ var labelsByLang = map[string]labels{
 	},
 	"fr": {
 		When: "Quand : ", Where: "Où : ", More: "Page : ", Watch: "Regarder en ligne : ",
-		Answer: "Votre réponse, sur le web : ", Calendar: "Votre agenda des événements auxquels vous avez répondu : ",
+		Answer: "Votre réponse, sur le web : ", Calendar: "Votre agenda des événements auxquels vous êtes invité·e : ",
 		Footer:   "Vous recevez ce message parce que vous avez été invité·e à cet événement. Pour ne\nplus recevoir aucun message de cette adresse : ",
 		WhenHTML: "Quand :", WhereHTML: "Où :", WatchHTML: "Regarder en ligne :", EventPage: "Page de l'événement",
 		AnswerHTML: "Répondre sur le web", CalendarHTML: "Votre agenda des événements auxquels vous avez répondu", FooterHTML: "Vous recevez ce message parce que vous avez été invité·e à cet événement.",
@@ -167,7 +173,9 @@ var labelsByLang = map[string]labels{
 
 type view struct {
 	Title, Organizer, When, Where, Link, Watch, ExternalURL, Lead, Unsubscribe, Page, Calendar string
-	L                                                                                          labels
+	// Account is the calendar account block, already laid out.
+	Account string
+	L       labels
 }
 
 var textBody = template.Must(template.New("text").Parse(`{{.Lead}}
@@ -180,6 +188,8 @@ var textBody = template.Must(template.New("text").Parse(`{{.Lead}}
 {{end}}{{if .Page}}
 {{.L.Answer}}{{.Page}}
 {{end}}{{if .Calendar}}{{.L.Calendar}}{{.Calendar}}
+{{end}}{{if .Account}}
+{{.Account}}
 {{end}}
 --
 {{.L.Footer}}{{.Unsubscribe}}
@@ -196,6 +206,7 @@ var htmlBody = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 <a href="{{.Link}}">{{.L.EventPage}}</a>{{end}}</p>
 {{if .Page}}<p><a href="{{.Page}}">{{.L.AnswerHTML}}</a></p>
 {{end}}{{if .Calendar}}<p><a href="{{.Calendar}}">{{.L.CalendarHTML}}</a></p>
+{{end}}{{if .Account}}<pre>{{.Account}}</pre>
 {{end}}<hr>
 <p><small>{{.L.FooterHTML}}
 <a href="{{.Unsubscribe}}">{{.L.Unsubscribe}}</a>.</small></p>
@@ -215,6 +226,13 @@ func (o *Outgoing) view() (view, string, error) {
 		Calendar:    o.CalendarURL,
 		L:           labelsByLang["en"],
 	}
+	if o.Account != nil {
+		// In this form, so that people (and tests) can read it.
+		v.Account = "Calendar account (Apple Calendar, Thunderbird, DAVx5…):\n" +
+			"  server:   " + o.DAVURL + "\n" +
+			"  user:     " + o.Account.User + "\n" +
+			"  password: " + o.Account.Password
+	}
 	t, ok := texts[o.Kind]
 	if !ok {
 		return view{}, "", fmt.Errorf("compose mail: unknown kind %q", o.Kind)
@@ -230,7 +248,7 @@ func (o *Outgoing) view() (view, string, error) {
 		// calendar of answered events: there is nothing to answer. A
 		// cancelled live keeps its page as the link to read why, not
 		// to watch.
-		v.Page, v.Where, v.Calendar = "", "", ""
+		v.Page, v.Where, v.Calendar, v.Account = "", "", "", ""
 		if o.Kind != KindCancel {
 			v.Watch = ev.OnlineURL
 			if v.Link == v.Watch {

@@ -14,6 +14,7 @@ import (
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -58,6 +59,9 @@ type Sender struct {
 	// answer links.
 	PublicURL string
 	Renderer  *ical.Renderer
+	// Passwords makes the calendar account's password each mail carries;
+	// nil leaves the account out.
+	Passwords *bridges.CalendarPasswords
 	Limit     *RateLimit
 	Log       *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -121,13 +125,22 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 		if err != nil {
 			return err
 		}
+		var acct *bridges.CalendarAccount
+		if s.Passwords != nil {
+			a, err := s.Passwords.Account(ctx, tx, p)
+			if err != nil {
+				return err
+			}
+			acct = &a
+		}
 		base := strings.TrimRight(s.PublicURL, "/")
 		out = &Outgoing{
 			Kind: Kind(args.Notice), Event: &ev.Event, From: s.From, To: p.Address,
 			ReplyTo: s.Reply.WithToken(token), MessageID: msgID, Thread: inv.Thread,
 			UnsubscribeURL: base + "/mail/unsubscribe/" + token, PageURL: base + "/rsvp/" + token,
 			CalendarURL: base + "/feeds/personal/" + calToken + ".ics",
-			Date:        s.now(),
+			Account:     acct, DAVURL: base + "/dav/",
+			Date: s.now(),
 		}
 		if m := out.Method(); m != "" {
 			out.Calendar, err = s.Renderer.ITIP(&ev.Event, m, ical.Invitee{
@@ -147,6 +160,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 		return fmt.Errorf("prepare %s mail for invitation %d: %w", args.Notice, args.InvitationID, err)
 	}
 	if out == nil {
+		metrics.Mails.WithLabelValues("suppressed").Inc()
 		s.log().Info("mail to an unsubscribed address suppressed", "invitation", args.InvitationID, "notice", args.Notice)
 		return nil
 	}
@@ -165,8 +179,12 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 	switch {
 	case errors.As(sendErr, &perm):
 		entry.Status, entry.Detail = "failed", perm.Error()
+		metrics.Mails.WithLabelValues("failed").Inc()
 	case sendErr != nil:
+		metrics.Mails.WithLabelValues("deferred").Inc()
 		return sendErr
+	default:
+		metrics.Mails.WithLabelValues("sent").Inc()
 	}
 	if err := s.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.LogMail(ctx, entry) }); err != nil {
 		return err

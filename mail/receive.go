@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -49,5 +50,9 @@ func (r *Receiver) Receive(ctx context.Context, rd io.Reader) (bridges.Outcome, 
 			return r.RSVP.SubscribeToSource(ctx, in.MessageID, in.From, slug)
 		}
 	}
-	return r.RSVP.HandleReply(ctx, in.Reply(r.Reply))
+	out, err := r.RSVP.HandleReply(ctx, in.Reply(r.Reply))
+	if err == nil && out.Ignored == "" && out.Answer != "" {
+		metrics.Answers.WithLabelValues("mail", string(out.Answer)).Inc()
+	}
+	return out, err
 }

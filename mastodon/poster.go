@@ -19,6 +19,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 )
 
 // claimTTL bounds how long a job holds an (event, account) thread; every
@@ -420,6 +421,7 @@ func (p *Poster) publish(ctx context.Context, t *thread, post *Post, parent stri
 		return nil, fmt.Errorf("post %s of %s to %s: %w", post.Kind, t.ev.APID, t.acct.Acct, err)
 	}
 	post.StatusID, post.State = string(st.ID), PostPosted
+	metrics.MastodonPosts.WithLabelValues("posted").Inc()
 	p.log.Info("mastodon: status posted", "event", t.ev.APID, "account", t.acct.Acct, "status", st.ID, "kind", post.Kind)
 	return post, p.store.SaveMastodonPost(ctx, post)
 }
@@ -431,6 +433,7 @@ func (p *Poster) reject(ctx context.Context, t *thread, kind string, post *Post,
 		post = &Post{EventID: t.ev.ID, AccountID: t.acct.ID, Kind: kind, Version: t.ev.Sequence}
 	}
 	post.State, post.Error = PostFailed, cause.Error()
+	metrics.MastodonPosts.WithLabelValues("failed").Inc()
 	if err := p.store.SaveMastodonPost(ctx, post); err != nil {
 		return err
 	}
@@ -624,6 +627,7 @@ func (p *Poster) jobError(ctx context.Context, t *thread, err error) error {
 		p.log.Warn("mastodon: rate limited, job rescheduled", "account", t.acct.Acct, "until", rl.Reset)
 		return river.JobSnooze(wait)
 	case Unauthorized:
+		metrics.MastodonPosts.WithLabelValues("reconnect").Inc()
 		p.log.Error("mastodon: account refused our token; reconnect it with `passerelle mastodon connect`", "account", t.acct.Acct, "err", err)
 		if serr := p.store.SetMastodonAccountState(ctx, t.acct.ID, AccountReconnect, err.Error()); serr != nil {
 			return serr

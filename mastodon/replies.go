@@ -14,6 +14,7 @@ import (
 	gomasto "github.com/mattn/go-mastodon"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -361,6 +362,7 @@ func (r *Replies) handle(ctx context.Context, a *Account, n Notification) error 
 	if out.Ignored != "" {
 		r.log().Info("mastodon: reply read, nothing to do", "account", a.Acct, "status", st.ID, "event", eventID, "answer", answer, "reason", out.Ignored)
 	} else {
+		metrics.Answers.WithLabelValues("fediverse", string(answer)).Inc()
 		r.log().Info("mastodon: reply applied", "account", a.Acct, "status", st.ID, "event", eventID, "invitation", out.InvitationID, "answer", answer)
 	}
 	return nil

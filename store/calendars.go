@@ -284,39 +284,106 @@ func (db *DB) KeepFeed(ctx context.Context, owner, slug string, feed *KeptFeed) 
 	return nil
 }
 
-// Answered is one event a mail participant answered, with their answer.
-type Answered struct {
+// Invited is one event of a participant's calendar: an event they were
+// invited to (by a subscription, an invitation or their own answer), with
+// where their participation stands and what they added to their copy.
+type Invited struct {
 	Event *bridges.StoredEvent
 	State bridges.ParticipationState
 	// Address is the participant's address, as the calendar names them.
 	Address string
-	// AnswerChanged is when the invitation last changed.
-	AnswerChanged time.Time
+	// Hidden is set when they deleted the event from their calendar.
+	Hidden bool
+	// Extras are the lines they added to their copy (alarms, X-
+	// properties), kept for them alone.
+	Extras string
+	// Seq is the calendar's change-log position of the last change to
+	// the event or the answer.
+	Seq int64
+	// Changed is when that was.
+	Changed time.Time
 }
 
-// AnsweredEvents lists the events a participant answered (deleted ones
-// included, so that sync can report them gone), by event id, in one query.
-func (db *DB) AnsweredEvents(ctx context.Context, participantID int64) ([]Answered, error) {
-	rows, err := db.query(ctx, "SELECT "+prefixed("e.", eventColumns)+`, i.state, i.updated_at, pa.address
+// InvitedEvents lists a participant's calendar, by event id, in one query:
+// every invitation with its event (deleted and hidden ones included, so
+// that sync can report them gone). ids, when not empty, restricts it to
+// those events.
+func (db *DB) InvitedEvents(ctx context.Context, participantID int64, ids []int64) ([]Invited, error) {
+	q := "SELECT " + prefixed("e.", eventColumns) + `, i.state, pa.address, i.hidden, i.attendee_extras,
+			COALESCE((SELECT MAX(l.seq) FROM personal_log l WHERE l.participant_id = i.participant_id AND l.event_id = i.event_id), 0),
+			i.updated_at
 		FROM invitations i JOIN participants pa ON pa.id = i.participant_id JOIN events e ON e.id = i.event_id
-		WHERE i.participant_id = ? AND i.answered_at <> 0 ORDER BY i.event_id`, participantID)
+		WHERE i.participant_id = ?`
+	args := []any{participantID}
+	if len(ids) > 0 {
+		q += " AND i.event_id IN (" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	rows, err := db.query(ctx, q+" ORDER BY i.event_id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("read personal calendar: %w", err)
 	}
 	defer rows.Close()
-	var out []Answered
+	var out []Invited
 	for rows.Next() {
-		var a Answered
+		var a Invited
 		var state string
 		var updated int64
-		ev, err := scanEvent(rowWith{rows, []any{&state, &updated, &a.Address}})
+		ev, err := scanEvent(rowWith{rows, []any{&state, &a.Address, &a.Hidden, &a.Extras, &a.Seq, &updated}})
 		if err != nil {
 			return nil, fmt.Errorf("read personal calendar: %w", err)
 		}
-		a.Event, a.State, a.AnswerChanged = ev, bridges.ParticipationState(state), time.UnixMicro(updated).UTC()
+		a.Event, a.State = ev, bridges.ParticipationState(state)
+		a.Changed = time.UnixMicro(max(updated, ev.ModifiedAt.UnixMicro())).UTC()
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// PersonalChanges reads a participant's calendar log after since: each
+// event once, at its last change, oldest first, and the position reached.
+// A position past the participant's last entry was never issued:
+// ErrChangeLogGone.
+func (db *DB) PersonalChanges(ctx context.Context, participantID, since int64) (ids []int64, reached int64, err error) {
+	last, _, err := db.PersonalState(ctx, participantID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if since > last || since < 0 {
+		return nil, 0, ErrChangeLogGone
+	}
+	rows, err := db.query(ctx, `SELECT event_id, MAX(seq) AS last FROM personal_log WHERE participant_id = ? AND seq > ?
+		GROUP BY event_id ORDER BY last`, participantID, since)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read personal calendar log: %w", err)
+	}
+	defer rows.Close()
+	reached = since
+	for rows.Next() {
+		var id, seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, 0, fmt.Errorf("read personal calendar log: %w", err)
+		}
+		ids = append(ids, id)
+		reached = max(reached, seq)
+	}
+	return ids, reached, rows.Err()
+}
+
+// PersonalState is a participant's calendar's last log position and when
+// it was written (zeros for an empty calendar).
+func (db *DB) PersonalState(ctx context.Context, participantID int64) (seq int64, at time.Time, err error) {
+	var us int64
+	err = db.queryRow(ctx, "SELECT seq, at FROM personal_log WHERE participant_id = ? ORDER BY seq DESC LIMIT 1", participantID).Scan(&seq, &us)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("read personal calendar state: %w", err)
+	}
+	return seq, time.UnixMicro(us).UTC(), nil
 }
 
 // rowWith scans an event's columns followed by more columns of the same

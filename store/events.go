@@ -184,6 +184,11 @@ func (tx *Tx) SaveEvent(ctx context.Context, ev *bridges.StoredEvent) error {
 		if seq, err = tx.appendChange(ctx, ev.SourceID, ev.ID, kind); err != nil {
 			return err
 		}
+		// Every invitee's calendar shows the change too.
+		if _, err := tx.execPrepared(ctx, `INSERT INTO personal_log (participant_id, event_id, at)
+			SELECT participant_id, event_id, ? FROM invitations WHERE event_id = ? ORDER BY participant_id`, time.Now().UnixMicro(), ev.ID); err != nil {
+			return fmt.Errorf("log change for invitees: %w", err)
+		}
 	}
 	args := []any{ev.APID, nullID(ev.SourceID), ev.URL, ev.Title, ev.DescriptionHTML, ev.DescriptionText, ev.Summary,
 		micro(ev.Start), micro(ev.End), micro(until), ev.TimeZone, string(ev.Status), string(ev.JoinMode), ev.ExternalParticipationURL,

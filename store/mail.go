@@ -178,8 +178,15 @@ func (tx *Tx) InvitationByID(ctx context.Context, id int64) (*bridges.Invitation
 }
 
 // InvitationFor finds the invitation of a participant to an event.
+// On PostgreSQL the row stays locked until the transaction ends, so that
+// two answers at once (two devices syncing the same PARTSTAT) apply one
+// after the other and the second finds the first's Join.
 func (tx *Tx) InvitationFor(ctx context.Context, participantID, eventID int64) (*bridges.Invitation, error) {
-	return tx.invitationWhere(ctx, "participant_id = ? AND event_id = ?", participantID, eventID)
+	where := "participant_id = ? AND event_id = ?"
+	if tx.db.backend == Postgres {
+		where += " FOR UPDATE"
+	}
+	return tx.invitationWhere(ctx, where, participantID, eventID)
 }
 
 func (tx *Tx) invitations(ctx context.Context, where string, args ...any) ([]*bridges.Invitation, error) {
@@ -218,14 +225,18 @@ func (tx *Tx) SaveInvitation(ctx context.Context, inv *bridges.Invitation) error
 		if err != nil {
 			return fmt.Errorf("insert invitation: %w", err)
 		}
-		return nil
+		return tx.appendPersonal(ctx, inv.ParticipantID, inv.EventID)
 	}
-	_, err := tx.exec(ctx, `UPDATE invitations SET state = ?, join_id = ?, thread = ?, answered_at = ?, updated_at = ? WHERE id = ?`,
-		string(inv.State), inv.JoinID, inv.Thread, micro(inv.AnsweredAt), micro(inv.UpdatedAt), inv.ID)
+	// An event the participant deleted from their calendar (a decline)
+	// comes back with any answer but no.
+	_, err := tx.exec(ctx, `UPDATE invitations SET state = ?, join_id = ?, thread = ?, answered_at = ?, updated_at = ?,
+			hidden = CASE WHEN ? THEN hidden ELSE FALSE END WHERE id = ?`,
+		string(inv.State), inv.JoinID, inv.Thread, micro(inv.AnsweredAt), micro(inv.UpdatedAt),
+		inv.State == bridges.StateDeclined || inv.State == bridges.StateLeft, inv.ID)
 	if err != nil {
 		return fmt.Errorf("update invitation %d: %w", inv.ID, err)
 	}
-	return nil
+	return tx.appendPersonal(ctx, inv.ParticipantID, inv.EventID)
 }
 
 // AddToken stores the hash of a reply token sent for an invitation.
@@ -304,7 +315,7 @@ func (tx *Tx) MailLog(ctx context.Context, invitationID int64) ([]MailLogEntry, 
 // DeleteParticipant removes a participant and, by cascade, their
 // invitations and tokens; the mail log keeps Message-IDs only, unlinked.
 func (tx *Tx) DeleteParticipant(ctx context.Context, id int64) error {
-	for _, table := range []string{"source_subscriptions", "calendar_tokens"} {
+	for _, table := range []string{"source_subscriptions", "calendar_tokens", "personal_log"} {
 		if _, err := tx.exec(ctx, "DELETE FROM "+table+" WHERE participant_id = ?", id); err != nil {
 			return fmt.Errorf("erase participant %d: %w", id, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -18,6 +19,7 @@ type Responder interface {
 	AnswerByToken(ctx context.Context, token string, a bridges.Answer) (bridges.Outcome, error)
 	UnsubscribeByToken(ctx context.Context, token string) error
 	RotateCalendarByToken(ctx context.Context, token string) (string, error)
+	ReplaceCalendarPasswordByToken(ctx context.Context, token string) (bridges.CalendarAccount, error)
 }
 
 var _ Responder = (*bridges.RSVP[*store.Tx])(nil)
@@ -53,6 +55,7 @@ func (m *MailPages) Mount(mux *http.ServeMux) error {
 	mux.Handle("GET /rsvp/{token}", http.HandlerFunc(m.rsvp))
 	mux.Handle("POST /rsvp/{token}", csrf.Handler(http.HandlerFunc(m.answer)))
 	mux.Handle("POST /rsvp/{token}/calendar", csrf.Handler(http.HandlerFunc(m.rotateCalendar)))
+	mux.Handle("POST /rsvp/{token}/calendar-password", csrf.Handler(http.HandlerFunc(m.replacePassword)))
 	mux.Handle("GET /mail/unsubscribe/{token}", http.HandlerFunc(m.unsubscribePage))
 	mux.Handle("POST /mail/unsubscribe/{token}", csrf.Handler(http.HandlerFunc(m.unsubscribe)))
 	return nil
@@ -96,6 +99,10 @@ type rsvpPage struct {
 	// before a mail linked to one. CalendarRotated says it was just made.
 	CalendarURL     string
 	CalendarRotated bool
+	// Account is the calendar account with its new password, shown once,
+	// right after the participant replaced it; DAVURL is its server.
+	Account *bridges.CalendarAccount
+	DAVURL  string
 }
 
 func (m *MailPages) rsvpData(r *http.Request, ti *bridges.TokenInvitation, done bool) rsvpPage {
@@ -152,6 +159,9 @@ func (m *MailPages) answer(w http.ResponseWriter, r *http.Request) {
 		m.Pages.fail(w, r, err)
 		return
 	}
+	if out.Ignored == "" {
+		metrics.Answers.WithLabelValues("web", string(out.Answer)).Inc()
+	}
 	// Read again: the page says where the participation stands now.
 	if ti = m.lookup(w, r); ti == nil {
 		return
@@ -177,6 +187,25 @@ func (m *MailPages) rotateCalendar(w http.ResponseWriter, r *http.Request) {
 	}
 	d := m.rsvpData(r, ti, false)
 	d.CalendarRotated = true
+	m.render(w, r, "rsvp", http.StatusOK, d)
+}
+
+// replacePassword takes the page's "new calendar password" button: the
+// participant's calendar account gets a new password, shown on the page
+// this once (and carried by every later mail); the old one stops working.
+func (m *MailPages) replacePassword(w http.ResponseWriter, r *http.Request) {
+	acct, err := m.RSVP.ReplaceCalendarPasswordByToken(r.Context(), r.PathValue("token"))
+	if err != nil && !errors.Is(err, bridges.ErrNotFound) {
+		m.Pages.fail(w, r, err)
+		return
+	}
+	ti := m.lookup(w, r)
+	if ti == nil {
+		return
+	}
+	d := m.rsvpData(r, ti, false)
+	d.Account, d.DAVURL = &acct, m.Pages.PublicURL+"/dav/"
+	w.Header().Set("Cache-Control", "no-store")
 	m.render(w, r, "rsvp", http.StatusOK, d)
 }
 

@@ -26,6 +26,8 @@ type mailParts struct {
 	receiver *mail.Receiver
 	watcher  *mail.Watcher
 	smtp     *mail.SMTP
+	// passwords makes the calendar accounts' passwords.
+	passwords *bridges.CalendarPasswords
 }
 
 // replyAddress is mail.reply_address, or the address of mail.from.
@@ -79,8 +81,16 @@ func mailOn(a *app, db *store.DB, rsvp *bridges.RSVP[*store.Tx]) (*mailParts, er
 	if err != nil {
 		return nil, err
 	}
-	m := &mailParts{smtp: smtp, rsvp: rsvp}
-	rsvp.Mailer = mail.Notifier{}
+	secret, err := instanceSecret(a)
+	if err != nil {
+		return nil, err
+	}
+	passwords, err := bridges.NewCalendarPasswords(secret)
+	if err != nil {
+		return nil, err
+	}
+	m := &mailParts{smtp: smtp, passwords: passwords, rsvp: rsvp}
+	rsvp.Mailer, rsvp.Passwords = mail.Notifier{}, passwords
 	m.receiver = &mail.Receiver{RSVP: m.rsvp, Reply: reply, Log: a.log}
 	if a.cfg.Mail.IMAP != "" {
 		host, _ := os.Hostname()
@@ -96,7 +106,7 @@ func mailOn(a *app, db *store.DB, rsvp *bridges.RSVP[*store.Tx]) (*mailParts, er
 // sender is the mail worker for serve.
 func (m *mailParts) sender(a *app, db *store.DB, reply mail.ReplyAddress) *mail.Sender {
 	return &mail.Sender{DB: db, SMTP: m.smtp, From: a.cfg.Mail.From, Reply: reply, PublicURL: a.cfg.PublicURL,
-		Renderer: &ical.Renderer{}, Limit: &mail.RateLimit{Interval: time.Duration(a.cfg.Mail.SendInterval)}, Log: a.log}
+		Renderer: &ical.Renderer{}, Passwords: m.passwords, Limit: &mail.RateLimit{Interval: time.Duration(a.cfg.Mail.SendInterval)}, Log: a.log}
 }
 
 // exitCodeError ends the process with a given status (mail receive's 75).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/federation"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 	"codeberg.org/passerelle/passerelle/store"
 	"codeberg.org/passerelle/passerelle/web"
 )
@@ -64,6 +65,27 @@ func (c serveCmd) Run(a *app) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	// Metrics beside the pages, or on an address of their own (which a
+	// reverse proxy need not expose).
+	var metricsSrv *http.Server
+	if m := a.cfg.Metrics; m.Enabled {
+		h := metrics.Handler(in.db, m.Token)
+		if m.Listen == "" {
+			in.mux.Handle("GET /metrics", h)
+		} else {
+			mln, err := net.Listen("tcp", m.Listen)
+			if err != nil {
+				ln.Close()
+				_ = stopJobs(context.Background())
+				return fmt.Errorf("listen on %s (metrics.listen): %w", m.Listen, err)
+			}
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", h)
+			metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = metricsSrv.Serve(mln) }()
+			a.log.Info("metrics serving", "listen", mln.Addr().String())
+		}
+	}
 	if in.mail != nil && in.mail.watcher != nil {
 		// The watcher stops with a.ctx; its lease lets one replica watch.
 		go func() { _ = in.mail.watcher.Run(a.ctx) }()
@@ -85,6 +107,9 @@ func (c serveCmd) Run(a *app) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
 	shutErr := srv.Shutdown(ctx)
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(ctx)
+	}
 	jobsErr := stopJobs(ctx)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)

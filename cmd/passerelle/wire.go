@@ -73,9 +73,11 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	river.AddWorker(in.workers, store.ProbeWorker{})
 
 	// The parts are built in the order they need each other, each one
-	// complete: the RSVP flow (on federation's outbox), the event flow that tells Mastodon and the RSVP flow of
-	// changes, then federation, which feeds the event flow and tells the
-	// RSVP flow of answers to its Joins.
+	// complete: the RSVP flow (on federation's outbox) and mail on it, the
+	// event flow that tells Mastodon and the RSVP flow of changes, then
+	// federation, which feeds the event flow and tells the RSVP flow of
+	// answers to its Joins; last the Mastodon replies, which feed the RSVP
+	// flow too.
 	var err error
 	if in.rsvp, err = newRSVP(a, db); err != nil {
 		return nil, err
@@ -121,13 +123,17 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	calendars := &caldav.DBStore{DB: db}
 	// Personal calendars (the events one mail participant answered) are
 	// one more owner of the same CalDAV server.
-	var dav caldav.Store = calendars
+	// With mail, each participant also has a calendar account: they sign
+	// in with their address and calendar password and answer from their
+	// calendar app.
+	dav := &caldav.Server{Store: calendars, Log: a.log}
 	if m != nil {
 		personal := &caldav.PersonalStore{DB: db, Renderer: &ical.Renderer{}, Organizer: reply.String()}
-		dav = &caldav.Owners{Public: calendars, Personal: personal}
+		dav.Store = &caldav.Owners{Public: calendars, Personal: personal}
+		dav.Accounts = &caldav.Accounts{DB: db, Personal: personal, Answers: m.rsvp, Log: a.log}
 		in.mux.HandleFunc("GET /feeds/personal/{file}", personal.ServePersonalFeed)
 	}
-	caldav.Mount(in.mux, &caldav.Server{Store: dav, Log: a.log},
+	caldav.Mount(in.mux, dav,
 		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage, OtherFeeds: http.HandlerFunc(pages.ServeAtom)})
 	if m != nil {
 		if err := (&web.MailPages{Pages: pages, RSVP: m.rsvp}).Mount(in.mux); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/federation/policy"
+	"codeberg.org/passerelle/passerelle/internal/metrics"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -149,6 +150,15 @@ func (s *Sender) inboxFor(ctx context.Context, d *store.Delivery) (string, error
 	return ra.Inbox, nil
 }
 
+// hostOf is the host of an inbox URL, "" when it has none.
+func hostOf(inbox string) string {
+	u, err := url.Parse(inbox)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
 // backoff is the wait before attempt n+1 after n failed attempts.
 func backoff(n int) time.Duration {
 	d := deliveryFirstRetry
@@ -272,6 +282,9 @@ func (s *Sender) RunDelivery(ctx context.Context, id int64) (retryIn time.Durati
 		return 0, nil
 	}
 	inbox, wait, sendErr := s.sendDelivery(ctx, d)
+	count := func(result string) {
+		metrics.Deliveries.WithLabelValues(result, metrics.HostClass(hostOf(inbox))).Inc()
+	}
 	var se *outbound.StatusError
 	switch {
 	case errors.Is(sendErr, errHostBusy):
@@ -281,15 +294,19 @@ func (s *Sender) RunDelivery(ctx context.Context, id int64) (retryIn time.Durati
 		s.log.Debug("delivery waits for a free slot", "activity", d.ActivityID, "inbox", inbox, "retry_in", retryIn)
 		return retryIn, nil
 	case sendErr == nil:
+		count("delivered")
 		s.log.Info("delivered", "activity", d.ActivityID, "inbox", inbox)
 		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryDelivered, inbox, "")
 	case errors.As(sendErr, &se) && se.StatusCode == http.StatusGone:
+		count("gone")
 		s.log.Info("delivery stopped: inbox gone", "activity", d.ActivityID, "inbox", inbox)
 		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryGone, inbox, sendErr.Error())
 	case errors.Is(sendErr, errPermanent) || d.Attempts+1 >= MaxDeliveryAttempts:
+		count("failed")
 		s.log.Warn("delivery given up", "activity", d.ActivityID, "inbox", inbox, "attempts", d.Attempts+1, "err", sendErr)
 		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryFailed, inbox, sendErr.Error())
 	}
+	count("retry")
 	next := max(backoff(d.Attempts+1), min(wait, deliveryMaxRetry))
 	s.log.Info("delivery failed, will retry", "activity", d.ActivityID, "inbox", inbox, "attempt", d.Attempts+1, "retry_in", next, "err", sendErr)
 	if err := s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryPending, inbox, sendErr.Error()); err != nil {

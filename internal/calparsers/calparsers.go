@@ -135,17 +135,37 @@ func DebianPython(t testing.TB, module string) string {
 // returns its standard output; a failure fails the test with both outputs.
 func Run(t testing.TB, env []string, name string, args ...string) string {
 	t.Helper()
+	return RunInput(t, env, "", name, args...)
+}
+
+// RunInput is Run with standard input.
+func RunInput(t testing.TB, env []string, stdin, name string, args ...string) string {
+	t.Helper()
+	out, stderr, err := run(env, stdin, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), err, out, stderr)
+	}
+	return out + stderr
+}
+
+// RunErr runs a program expected to fail: its outputs together, and the
+// error.
+func RunErr(t testing.TB, env []string, name string, args ...string) (string, error) {
+	t.Helper()
+	out, stderr, err := run(env, "", name, args...)
+	return out + stderr, err
+}
+
+func run(env []string, stdin, name string, args ...string) (string, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), err, out, stderr.String())
-	}
-	return string(out)
+	return string(out), stderr.String(), err
 }
 
 // Invitation is an iMIP invitation as Python's email package and

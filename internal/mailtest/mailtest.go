@@ -204,7 +204,7 @@ func StartDovecot(t testing.TB) *Dovecot {
 	if err := os.Chown(filepath.Join(dir, "mail"), 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	d := &Dovecot{User: "rsvp@example.org", Password: "secret", dir: dir, bin: bin, t: t}
+	d := &Dovecot{User: "rsvp@example.org", Password: "dovecot-pw-7f3a", dir: dir, bin: bin, t: t}
 	if err := os.WriteFile(filepath.Join(dir, "users"), []byte(d.User+":{PLAIN}"+d.Password+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

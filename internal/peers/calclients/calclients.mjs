@@ -2,6 +2,11 @@
 // for the Go tests (caldav/clients_test.go) to check:
 //   node calclients.mjs discover BASE_URL   tsdav discovery, calendars, objects;
 //                                           ical.js instants of every object
+//   node calclients.mjs answer BASE_URL UID PARTSTAT
+//                                           signed in (CALDAV_USER, CALDAV_PASSWORD):
+//                                           the attendee's PARTSTAT of that event
+//                                           changed and saved (updateCalendarObject),
+//                                           then the PARTSTAT read back
 //   node calclients.mjs sync CAL_URL TOKEN  tsdav syncCollection from TOKEN
 //   node calclients.mjs parse FILE          ical.js instants of an .ics file
 //   node calclients.mjs calendar FILE       the same with the calendar's name and descriptions
@@ -44,11 +49,43 @@ function calendar(text) {
   };
 }
 
-const [cmd, arg1, arg2] = process.argv.slice(2);
-const credentials = { username: 'anyone', password: 'anything' };
+const [cmd, arg1, arg2, arg3] = process.argv.slice(2);
+// The public calendars need no credentials; a calendar account's come
+// from the environment.
+const credentials = { username: process.env.CALDAV_USER || '', password: process.env.CALDAV_PASSWORD || '' };
+const auth = credentials.username
+  ? { credentials, authMethod: 'Basic' }
+  : { credentials, authMethod: 'Custom', authFunction: async () => ({}) };
+const authHeaders = credentials.username
+  ? { authorization: 'Basic ' + Buffer.from(credentials.username + ':' + credentials.password).toString('base64') }
+  : {};
 
-if (cmd === 'discover') {
-  const client = await createDAVClient({ serverUrl: arg1, credentials, authMethod: 'Basic', defaultAccountType: 'caldav' });
+// partstat reads the attendee's PARTSTAT of an event with ical.js.
+function partstat(text) {
+  const v = new ICAL.Component(ICAL.parse(text)).getFirstSubcomponent('vevent');
+  return v.getFirstProperty('attendee')?.getParameter('partstat') || '';
+}
+
+if (cmd === 'answer') {
+  // As a calendar app does when its Accept, Maybe or Decline is pressed:
+  // the attendee's PARTSTAT changed in the copy, which is saved back with
+  // the ETag it was read with.
+  const client = await createDAVClient({ serverUrl: arg1, ...auth, defaultAccountType: 'caldav' });
+  const calendars = await client.fetchCalendars();
+  let found;
+  for (const cal of calendars) {
+    for (const o of await client.fetchCalendarObjects({ calendar: cal })) {
+      if (instants(o.data).some((e) => e.uid === arg2)) found = { cal, o };
+    }
+  }
+  if (!found) throw new Error(`no event ${arg2} in ${calendars.map((c) => c.url).join(', ')}`);
+  const comp = new ICAL.Component(ICAL.parse(found.o.data));
+  comp.getFirstSubcomponent('vevent').getFirstProperty('attendee').setParameter('partstat', arg3);
+  const res = await client.updateCalendarObject({ calendarObject: { url: found.o.url, data: comp.toString(), etag: found.o.etag } });
+  const after = (await client.fetchCalendarObjects({ calendar: found.cal, objectUrls: [found.o.url] }))[0];
+  console.log(JSON.stringify({ status: res.status, url: found.o.url, calendar: found.cal.url, partstat: partstat(after.data) }));
+} else if (cmd === 'discover') {
+  const client = await createDAVClient({ serverUrl: arg1, ...auth, defaultAccountType: 'caldav' });
   const calendars = await client.fetchCalendars();
   const out = { calendars: [] };
   for (const cal of calendars) {
@@ -69,7 +106,7 @@ if (cmd === 'discover') {
     props: { 'd:getetag': {} },
     syncLevel: 1,
     syncToken: arg2,
-    headers: { authorization: 'Basic ' + Buffer.from('anyone:anything').toString('base64') },
+    headers: authHeaders,
   });
   console.log(JSON.stringify(res.map((r) => ({ href: r.href, status: r.status, etag: r.props?.getetag || '' }))));
 } else if (cmd === 'parse') {
