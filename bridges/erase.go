@@ -25,7 +25,8 @@ type Erased struct {
 	Invitations int
 }
 
-// Erase removes everything held about an address: it leaves the future
+// Erase removes everything held about an address (or a fediverse
+// account, named by its URI: https://…): it leaves the future
 // events the participant joined (a Leave each, through the Participator,
 // as a "no" would), sends a Delete of their actor to the organisers it
 // spoke to, and deletes their rows. Mails still queued for them find
@@ -35,7 +36,12 @@ func (r *RSVP[T]) Erase(ctx context.Context, address string, f Forgetter[T]) (Er
 	var out Erased
 	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		out = Erased{}
-		p, err := tx.ParticipantByAddress(ctx, strings.TrimSpace(address))
+		who := strings.TrimSpace(address)
+		find := tx.ParticipantByAddress
+		if strings.HasPrefix(who, "https://") || strings.HasPrefix(who, "http://") {
+			find = tx.ParticipantByFediverse
+		}
+		p, err := find(ctx, who)
 		if err != nil {
 			return err
 		}

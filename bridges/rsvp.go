@@ -66,13 +66,18 @@ type Reply struct {
 	Text Answer
 }
 
-// Participant is a person passerelle knows only by an email address. The
-// address stays in passerelle: the federated world sees the participant's
+// Participant is a person passerelle knows only by an email address, or
+// only by the fediverse account they answered from. The address (or the
+// account) stays in passerelle: the federated world sees the participant's
 // pseudonymous actor, never the address (not in logs above debug either).
 type Participant struct {
 	ID int64
-	// Address is the invited mail address, as first given.
+	// Address is the invited mail address, as first given; empty for a
+	// fediverse participant.
 	Address string
+	// Fediverse is the URI of the fediverse account a participant
+	// answered from (a reply under an event's post); empty for mail.
+	Fediverse string
 	// ActorID is the participant's row in local_actors (a Person with its
 	// own key), created on the first Join; 0 before.
 	ActorID int64
@@ -174,8 +179,12 @@ func NewToken() string {
 type RSVPTx interface {
 	Tx
 	EventByID(ctx context.Context, id int64) (*StoredEvent, error)
-	// ParticipantByAddress matches the address case-insensitively.
+	// ParticipantByAddress matches the address case-insensitively; it
+	// never finds a fediverse participant.
 	ParticipantByAddress(ctx context.Context, address string) (*Participant, error)
+	// ParticipantByFediverse finds the participant of a fediverse account
+	// by its URI.
+	ParticipantByFediverse(ctx context.Context, uri string) (*Participant, error)
 	ParticipantByID(ctx context.Context, id int64) (*Participant, error)
 	// SaveParticipant inserts (ID 0, setting it) or updates.
 	SaveParticipant(ctx context.Context, p *Participant) error
@@ -246,10 +255,15 @@ func (ConfirmCheckJob) Kind() string { return "rsvp_confirm_check" }
 type RSVP[T RSVPTx] struct {
 	Store        Store[T]
 	Participator Participator[T]
-	Mailer       Mailer
-	Log          *slog.Logger
+	// Mailer tells mail participants; nil when mail is not configured.
+	Mailer Mailer
+	// Fediverse tells participants who answered from the fediverse, in a
+	// direct reply (package mastodon implements it); nil drops their
+	// notices.
+	Fediverse Mailer
+	Log       *slog.Logger
 	// Passwords makes calendar passwords; nil when calendar accounts are
-	// not set up (tests of other parts).
+	// not set up (tests of other parts, no mail).
 	Passwords *CalendarPasswords
 	// ConfirmWait is how long a Join may go unanswered before the
 	// participant is told it was delivered but not confirmed; 0 means 2
@@ -311,6 +325,9 @@ func (r *RSVP[T]) InviteReport(ctx context.Context, address string, eventIDs []i
 	if !strings.Contains(address, "@") {
 		return InviteResult{}, fmt.Errorf("invite %q: not a mail address", address)
 	}
+	if r.Mailer == nil {
+		return InviteResult{}, errors.New("invite: mail is not configured (mail.smtp and mail.from)")
+	}
 	var res InviteResult
 	err := r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
 		res = InviteResult{}
@@ -368,7 +385,7 @@ func (r *RSVP[T]) inviteReport(ctx context.Context, tx T, address string, eventI
 		if err := tx.SaveInvitation(ctx, inv); err != nil {
 			return fmt.Errorf("save invitation: %w", err)
 		}
-		if err := r.Mailer.Notify(ctx, tx, inv, NoticeInvitation); err != nil {
+		if err := r.notify(ctx, tx, p, inv, NoticeInvitation); err != nil {
 			return err
 		}
 		res.Created = append(res.Created, inv.ID)
@@ -510,6 +527,26 @@ func pickAnswer(reply Reply, address, uid string) (Answer, string) {
 	return reply.Text, ""
 }
 
+// notify tells the participant of an invitation (p, or looked up when nil)
+// on their own channel: mail, or a direct reply on the fediverse.
+func (r *RSVP[T]) notify(ctx context.Context, tx T, p *Participant, inv *Invitation, n Notice) error {
+	if p == nil {
+		var err error
+		if p, err = tx.ParticipantByID(ctx, inv.ParticipantID); err != nil {
+			return fmt.Errorf("notify invitation %d: %w", inv.ID, err)
+		}
+	}
+	to := r.Mailer
+	if p.Fediverse != "" {
+		to = r.Fediverse
+	}
+	if to == nil {
+		r.log().Warn("notice dropped: its channel is not configured", "invitation", inv.ID, "notice", n)
+		return nil
+	}
+	return to.Notify(ctx, tx, inv, n)
+}
+
 func (r *RSVP[T]) setState(ctx context.Context, tx T, inv *Invitation, s ParticipationState, answered bool) error {
 	inv.State = s
 	inv.UpdatedAt = r.now()
@@ -536,14 +573,14 @@ func (r *RSVP[T]) apply(ctx context.Context, tx T, p *Participant, inv *Invitati
 			if err := r.setState(ctx, tx, inv, StateExternal, true); err != nil {
 				return err
 			}
-			return r.Mailer.Notify(ctx, tx, inv, NoticeExternal)
+			return r.notify(ctx, tx, p, inv, NoticeExternal)
 		case ev.RemainingCapacity != nil && *ev.RemainingCapacity <= 0:
 			// Mobilizon drops a Join to a full event without a word:
 			// sending one would leave the person waiting forever.
 			if err := r.setState(ctx, tx, inv, StateFull, true); err != nil {
 				return err
 			}
-			return r.Mailer.Notify(ctx, tx, inv, NoticeFull)
+			return r.notify(ctx, tx, p, inv, NoticeFull)
 		}
 		joinID, err := r.Participator.Join(ctx, tx, p, ev)
 		if err != nil {
@@ -557,7 +594,7 @@ func (r *RSVP[T]) apply(ctx context.Context, tx T, p *Participant, inv *Invitati
 			if err := r.setState(ctx, tx, inv, StatePending, true); err != nil {
 				return err
 			}
-			return r.Mailer.Notify(ctx, tx, inv, NoticePending)
+			return r.notify(ctx, tx, p, inv, NoticePending)
 		}
 		if err := r.setState(ctx, tx, inv, StateJoining, true); err != nil {
 			return err
@@ -575,7 +612,7 @@ func (r *RSVP[T]) apply(ctx context.Context, tx T, p *Participant, inv *Invitati
 			if err := r.setState(ctx, tx, inv, StateLeft, true); err != nil {
 				return err
 			}
-			return r.Mailer.Notify(ctx, tx, inv, NoticeLeft)
+			return r.notify(ctx, tx, p, inv, NoticeLeft)
 		}
 		if inv.State == StateDeclined || inv.State == StateLeft {
 			return nil
@@ -590,7 +627,7 @@ func (r *RSVP[T]) apply(ctx context.Context, tx T, p *Participant, inv *Invitati
 		if err := r.setState(ctx, tx, inv, StateTentative, true); err != nil {
 			return err
 		}
-		return r.Mailer.Notify(ctx, tx, inv, NoticeMaybe)
+		return r.notify(ctx, tx, p, inv, NoticeMaybe)
 	}
 	return fmt.Errorf("unknown answer %q", a)
 }
@@ -612,12 +649,12 @@ func (r *RSVP[T]) JoinAnswered(ctx context.Context, tx T, joinID string, answer 
 		if err := r.setState(ctx, tx, inv, StateJoined, false); err != nil {
 			return err
 		}
-		return r.Mailer.Notify(ctx, tx, inv, NoticeJoined)
+		return r.notify(ctx, tx, nil, inv, NoticeJoined)
 	case answer == JoinRejected && (inv.State.Joined()):
 		if err := r.setState(ctx, tx, inv, StateRejected, false); err != nil {
 			return err
 		}
-		return r.Mailer.Notify(ctx, tx, inv, NoticeRejected)
+		return r.notify(ctx, tx, nil, inv, NoticeRejected)
 	}
 	return nil
 }
@@ -640,7 +677,7 @@ func (r *RSVP[T]) CheckConfirmation(ctx context.Context, job ConfirmCheckJob) er
 		if err := r.setState(ctx, tx, inv, StateUnconfirmed, false); err != nil {
 			return err
 		}
-		return r.Mailer.Notify(ctx, tx, inv, NoticeUnconfirmed)
+		return r.notify(ctx, tx, nil, inv, NoticeUnconfirmed)
 	})
 }
 
@@ -651,6 +688,9 @@ func (r *RSVP[T]) EventChanged(ctx context.Context, tx T, ch Change) error {
 	var n Notice
 	switch ch.Kind {
 	case ChangeCreated:
+		if r.Mailer == nil {
+			return nil // mail is off: no invitation could be sent
+		}
 		return r.inviteSubscribers(ctx, tx, ch.Event)
 	case ChangeUpdated:
 		n = NoticeUpdate
@@ -668,7 +708,7 @@ func (r *RSVP[T]) EventChanged(ctx context.Context, tx T, ch Change) error {
 		case StateDeclined, StateLeft, StateRejected:
 			continue
 		}
-		if err := r.Mailer.Notify(ctx, tx, inv, n); err != nil {
+		if err := r.notify(ctx, tx, nil, inv, n); err != nil {
 			return err
 		}
 	}
@@ -684,4 +724,87 @@ func (r *RSVP[T]) InviteToEvent(ctx context.Context, eventID int64, address stri
 		return nil
 	}
 	return err
+}
+
+// FediverseAnswer is an answer read from a reply to an event's post on
+// the fediverse.
+type FediverseAnswer struct {
+	// Account is the URI of the account that replied: the participant.
+	Account string
+	EventID int64
+	Answer  Answer
+}
+
+// AnswerFromFediverse applies, in tx, an answer someone gave by replying
+// to an event's post: the same flow as a mail answer (capacity, approval,
+// Join from a pseudonymous actor of their own), with the account as the
+// participant. Only a "yes" makes someone a participant: a "no" or a
+// "maybe" from an account that never said yes changes nothing. The
+// outcome names the invitation when there is one (also when the answer
+// changed nothing), so the caller can record where the person hears back.
+func (r *RSVP[T]) AnswerFromFediverse(ctx context.Context, tx T, a FediverseAnswer) (Outcome, error) {
+	out := Outcome{Answer: a.Answer}
+	if strings.TrimSpace(a.Account) == "" {
+		return out, errors.New("fediverse answer without the account's URI")
+	}
+	ev, err := tx.EventByID(ctx, a.EventID)
+	if errors.Is(err, ErrNotFound) {
+		out.Ignored = "unknown event"
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	p, err := tx.ParticipantByFediverse(ctx, a.Account)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		p = nil
+	case err != nil:
+		return out, err
+	}
+	var inv *Invitation
+	if p != nil {
+		inv, err = tx.InvitationFor(ctx, p.ID, ev.ID)
+		if errors.Is(err, ErrNotFound) {
+			inv = nil
+		} else if err != nil {
+			return out, err
+		}
+	}
+	if inv != nil {
+		out.InvitationID = inv.ID
+	}
+	switch {
+	case ev.Deleted || ev.Status == StatusCancelled:
+		out.Ignored = "event cancelled"
+		return out, nil
+	case ev.Over(r.now()):
+		out.Ignored = "event over"
+		return out, nil
+	case inv == nil && a.Answer != AnswerAccepted:
+		out.Ignored = "no participation to change"
+		return out, nil
+	}
+	if p == nil {
+		p = &Participant{Fediverse: strings.TrimSpace(a.Account), CreatedAt: r.now()}
+		if err := tx.SaveParticipant(ctx, p); err != nil {
+			return out, fmt.Errorf("save participant: %w", err)
+		}
+	}
+	if inv == nil {
+		now := r.now()
+		inv = &Invitation{ParticipantID: p.ID, EventID: ev.ID, State: StateInvited, CreatedAt: now, UpdatedAt: now}
+		if err := tx.SaveInvitation(ctx, inv); err != nil {
+			return out, fmt.Errorf("save invitation: %w", err)
+		}
+		out.InvitationID = inv.ID
+	}
+	before := inv.State
+	if err := r.apply(ctx, tx, p, inv, ev, a.Answer); err != nil {
+		return out, err
+	}
+	if inv.State == before {
+		out.Ignored = "answer changes nothing"
+	}
+	return out, nil
 }

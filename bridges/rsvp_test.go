@@ -85,6 +85,14 @@ func (m *memRSVP) ParticipantByAddress(_ context.Context, a string) (*Participan
 	}
 	return nil, ErrNotFound
 }
+func (m *memRSVP) ParticipantByFediverse(_ context.Context, uri string) (*Participant, error) {
+	for _, p := range m.participants {
+		if p.Fediverse != "" && p.Fediverse == uri {
+			return p, nil
+		}
+	}
+	return nil, ErrNotFound
+}
 func (m *memRSVP) ParticipantByID(_ context.Context, id int64) (*Participant, error) {
 	for _, p := range m.participants {
 		if p.ID == id {

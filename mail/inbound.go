@@ -11,7 +11,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"unicode"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode the windows-1252 and ISO-8859-1 parts real clients send
@@ -297,44 +296,9 @@ func (in *Inbound) Reply(addr ReplyAddress) bridges.Reply {
 	return r
 }
 
-// answerWords are the first words of a plain reply that say yes, no or
-// maybe in English, French, German, Spanish and Italian.
-var answerWords = map[string]bridges.Answer{
-	"yes": bridges.AnswerAccepted, "y": bridges.AnswerAccepted, "yep": bridges.AnswerAccepted, "yeah": bridges.AnswerAccepted,
-	"oui": bridges.AnswerAccepted, "ja": bridges.AnswerAccepted, "sí": bridges.AnswerAccepted, "si": bridges.AnswerAccepted, "sì": bridges.AnswerAccepted,
-	"no": bridges.AnswerDeclined, "n": bridges.AnswerDeclined, "nope": bridges.AnswerDeclined,
-	"non": bridges.AnswerDeclined, "nein": bridges.AnswerDeclined,
-	"maybe": bridges.AnswerTentative, "perhaps": bridges.AnswerTentative,
-	"peut-être": bridges.AnswerTentative, "peut-etre": bridges.AnswerTentative, "peutêtre": bridges.AnswerTentative,
-	"vielleicht": bridges.AnswerTentative, "quizás": bridges.AnswerTentative, "quizas": bridges.AnswerTentative,
-	"quizá": bridges.AnswerTentative, "quiza": bridges.AnswerTentative, "forse": bridges.AnswerTentative,
-}
-
 // TextAnswer reads yes, no or maybe from the first line of a plain reply
-// that is neither empty nor quoted; any other first line is no answer
-// (a sentence there may say anything, so nothing is guessed).
-func TextAnswer(text string) bridges.Answer {
-	for line := range strings.Lines(text) {
-		line = strings.TrimSpace(strings.TrimPrefix(line, "\uFEFF"))
-		if line == "" {
-			continue
-		}
-		if strings.HasPrefix(line, ">") {
-			continue
-		}
-		words := strings.FieldsFunc(strings.ToLower(line), func(r rune) bool {
-			return !unicode.IsLetter(r) && r != '-'
-		})
-		if len(words) == 0 {
-			return ""
-		}
-		if len(words) >= 2 && words[0] == "tal" && words[1] == "vez" {
-			return bridges.AnswerTentative
-		}
-		return answerWords[strings.Trim(words[0], "-")]
-	}
-	return ""
-}
+// (bridges.TextAnswer, which fediverse replies share).
+func TextAnswer(text string) bridges.Answer { return bridges.TextAnswer(text) }
 
 // ReplyAddress is the watched mailbox's address, whose plus-tags carry
 // reply tokens (local+r-TOKEN@domain) and subscriptions

@@ -11,8 +11,10 @@ import (
 )
 
 // Scopes are what passerelle asks for: reading statuses is needed to find a
-// status again after a crash (reconcile), media to attach banners.
-const Scopes = "read:accounts read:statuses write:statuses write:media"
+// status again after a crash (reconcile), media to attach banners,
+// notifications to read the replies under the events' statuses (answers
+// such as "going"), and writing statuses also answers them directly.
+const Scopes = "read:accounts read:statuses read:notifications write:statuses write:media"
 
 // outOfBand is the redirect URI that makes the instance show the code.
 const outOfBand = "urn:ietf:wg:oauth:2.0:oob"
@@ -89,5 +91,6 @@ func Authorize(ctx context.Context, hc *http.Client, app *App, code string) (*Ac
 	return &Account{
 		Instance: app.Instance, Acct: "@" + me.Username + "@" + u.Host, RemoteID: string(me.ID),
 		ClientID: app.ClientID, ClientSecret: app.ClientSecret, Token: api.Config.AccessToken, State: AccountActive,
+		Scopes: Scopes,
 	}, nil
 }

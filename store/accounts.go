@@ -77,7 +77,9 @@ func (tx *Tx) RotateCalendarPassword(ctx context.Context, participantID int64, h
 // and their password's hash ("" when they have none). An unknown address
 // is bridges.ErrNotFound.
 func (db *DB) CalendarLogin(ctx context.Context, address string) (participantID int64, hash string, err error) {
-	err = db.queryRow(ctx, "SELECT id, calendar_password_hash FROM participants WHERE address_key = ?",
+	// A fediverse participant has no calendar account: their key is no
+	// address.
+	err = db.queryRow(ctx, "SELECT id, calendar_password_hash FROM participants WHERE address_key = ? AND fediverse_uri = ''",
 		strings.ToLower(strings.TrimSpace(address))).Scan(&participantID, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", bridges.ErrNotFound

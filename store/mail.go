@@ -29,14 +29,14 @@ func AddressHash(address string) string {
 // participantQuery reads participants; whether they unsubscribed is a
 // second lookup, by the hash of the address.
 func participantQuery(where string) string {
-	return `SELECT p.id, p.address, COALESCE(p.actor_id, 0), p.display_name, p.calendar_token, p.created_at
+	return `SELECT p.id, p.address, p.fediverse_uri, COALESCE(p.actor_id, 0), p.display_name, p.calendar_token, p.created_at
 		FROM participants p WHERE ` + where
 }
 
 func (tx *Tx) scanParticipant(ctx context.Context, row *sql.Row) (*bridges.Participant, error) {
 	var p bridges.Participant
 	var created int64
-	err := row.Scan(&p.ID, &p.Address, &p.ActorID, &p.DisplayName, &p.CalendarToken, &created)
+	err := row.Scan(&p.ID, &p.Address, &p.Fediverse, &p.ActorID, &p.DisplayName, &p.CalendarToken, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridges.ErrNotFound
 	}
@@ -44,6 +44,9 @@ func (tx *Tx) scanParticipant(ctx context.Context, row *sql.Row) (*bridges.Parti
 		return nil, fmt.Errorf("read participant: %w", err)
 	}
 	p.CreatedAt = fromMicro(created)
+	if p.Fediverse != "" {
+		return &p, nil // no address, no mail to stop
+	}
 	p.Unsubscribed, err = tx.Unsubscribed(ctx, p.Address)
 	if err != nil {
 		return nil, err
@@ -51,9 +54,19 @@ func (tx *Tx) scanParticipant(ctx context.Context, row *sql.Row) (*bridges.Parti
 	return &p, nil
 }
 
+// fediverseKey is a fediverse participant's address_key: no address
+// (which has no "fediverse:" prefix) can take it, and ParticipantByAddress
+// never returns them.
+func fediverseKey(uri string) string { return "fediverse:" + strings.TrimSpace(uri) }
+
 // ParticipantByAddress finds a participant, matching case-insensitively.
 func (tx *Tx) ParticipantByAddress(ctx context.Context, address string) (*bridges.Participant, error) {
-	return tx.scanParticipant(ctx, tx.queryRow(ctx, participantQuery("p.address_key = ?"), strings.ToLower(strings.TrimSpace(address))))
+	return tx.scanParticipant(ctx, tx.queryRow(ctx, participantQuery("p.address_key = ? AND p.fediverse_uri = ''"), strings.ToLower(strings.TrimSpace(address))))
+}
+
+// ParticipantByFediverse finds the participant of a fediverse account.
+func (tx *Tx) ParticipantByFediverse(ctx context.Context, uri string) (*bridges.Participant, error) {
+	return tx.scanParticipant(ctx, tx.queryRow(ctx, participantQuery("p.address_key = ? AND p.fediverse_uri <> ''"), fediverseKey(uri)))
 }
 
 // ParticipantByID finds a participant by id.
@@ -70,12 +83,17 @@ func (tx *Tx) ParticipantByActorID(ctx context.Context, actorID int64) (*bridges
 // Unsubscribed participant's address is added to the unsubscribed list.
 func (tx *Tx) SaveParticipant(ctx context.Context, p *bridges.Participant) error {
 	key := strings.ToLower(strings.TrimSpace(p.Address))
+	if p.Fediverse != "" {
+		key = fediverseKey(p.Fediverse)
+	} else if strings.HasPrefix(key, "fediverse:") {
+		return fmt.Errorf("save participant: %q is not a mail address", p.Address)
+	}
 	if p.ID == 0 {
 		if p.CreatedAt.IsZero() {
 			p.CreatedAt = time.Now()
 		}
-		err := tx.queryRow(ctx, `INSERT INTO participants (address, address_key, actor_id, display_name, calendar_token, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, strings.TrimSpace(p.Address), key, nullID(p.ActorID), p.DisplayName, p.CalendarToken, micro(p.CreatedAt)).Scan(&p.ID)
+		err := tx.queryRow(ctx, `INSERT INTO participants (address, address_key, fediverse_uri, actor_id, display_name, calendar_token, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, strings.TrimSpace(p.Address), key, strings.TrimSpace(p.Fediverse), nullID(p.ActorID), p.DisplayName, p.CalendarToken, micro(p.CreatedAt)).Scan(&p.ID)
 		if err != nil {
 			return fmt.Errorf("insert participant: %w", err)
 		}
@@ -89,7 +107,7 @@ func (tx *Tx) SaveParticipant(ctx context.Context, p *bridges.Participant) error
 			return fmt.Errorf("update participant %d: %w", p.ID, err)
 		}
 	}
-	if p.Unsubscribed {
+	if p.Unsubscribed && p.Fediverse == "" {
 		return tx.Unsubscribe(ctx, p.Address)
 	}
 	return nil
@@ -306,6 +324,14 @@ func (tx *Tx) DeleteParticipant(ctx context.Context, id int64) error {
 		return fmt.Errorf("erase participant %d: %w", id, err)
 	}
 	if _, err := tx.exec(ctx, `UPDATE mail_log SET invitation_id = NULL WHERE invitation_id IN (SELECT id FROM invitations WHERE participant_id = ?)`, id); err != nil {
+		return fmt.Errorf("erase participant %d: %w", id, err)
+	}
+	// A fediverse participant's handle goes with them; the record of the
+	// direct replies sent stays, unlinked, so none is sent twice.
+	if _, err := tx.exec(ctx, `DELETE FROM mastodon_answerers WHERE invitation_id IN (SELECT id FROM invitations WHERE participant_id = ?)`, id); err != nil {
+		return fmt.Errorf("erase participant %d: %w", id, err)
+	}
+	if _, err := tx.exec(ctx, `UPDATE mastodon_directs SET invitation_id = NULL WHERE invitation_id IN (SELECT id FROM invitations WHERE participant_id = ?)`, id); err != nil {
 		return fmt.Errorf("erase participant %d: %w", id, err)
 	}
 	if _, err := tx.exec(ctx, `DELETE FROM invitations WHERE participant_id = ?`, id); err != nil {

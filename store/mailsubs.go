@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
@@ -167,7 +168,9 @@ func (db *DB) ParticipantByCalendarToken(ctx context.Context, tokenHash string) 
 // ParticipantRecord is everything passerelle holds about one address, as
 // `passerelle participant export` prints it.
 type ParticipantRecord struct {
-	Address      string    `json:"address"`
+	Address string `json:"address"`
+	// Fediverse is the account a fediverse participant answered from.
+	Fediverse    string    `json:"fediverse,omitempty"`
 	DisplayName  string    `json:"display_name"`
 	CreatedAt    time.Time `json:"created_at"`
 	Unsubscribed bool      `json:"unsubscribed"`
@@ -194,18 +197,33 @@ type InvitationRecord struct {
 	CreatedAt  time.Time      `json:"created_at"`
 	UpdatedAt  time.Time      `json:"updated_at"`
 	Mails      []MailLogEntry `json:"mails"`
+	// Handle and Replies are a fediverse participant's: the handle their
+	// direct replies mention, and those replies.
+	Handle  string         `json:"handle,omitempty"`
+	Replies []DirectRecord `json:"direct_replies,omitempty"`
 }
 
-// ParticipantRecord gathers everything held about an address, or
-// bridges.ErrNotFound.
+// DirectRecord is one direct reply to a fediverse participant.
+type DirectRecord struct {
+	Notice   string `json:"notice"`
+	State    string `json:"state"`
+	StatusID string `json:"status_id,omitempty"`
+}
+
+// ParticipantRecord gathers everything held about an address (or a
+// fediverse account, by its URI: https://…), or bridges.ErrNotFound.
 func (db *DB) ParticipantRecord(ctx context.Context, address string) (*ParticipantRecord, error) {
 	var rec *ParticipantRecord
 	err := db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
-		p, err := tx.ParticipantByAddress(ctx, address)
+		find := tx.ParticipantByAddress
+		if a := strings.TrimSpace(address); strings.HasPrefix(a, "https://") || strings.HasPrefix(a, "http://") {
+			find = tx.ParticipantByFediverse
+		}
+		p, err := find(ctx, strings.TrimSpace(address))
 		if err != nil {
 			return err
 		}
-		rec = &ParticipantRecord{Address: p.Address, DisplayName: p.DisplayName, CreatedAt: p.CreatedAt.UTC(), Unsubscribed: p.Unsubscribed,
+		rec = &ParticipantRecord{Address: p.Address, Fediverse: p.Fediverse, DisplayName: p.DisplayName, CreatedAt: p.CreatedAt.UTC(), Unsubscribed: p.Unsubscribed,
 			Subscriptions: []string{}, Invitations: []InvitationRecord{}}
 		if p.ActorID != 0 {
 			if err := tx.queryRow(ctx, "SELECT username FROM local_actors WHERE id = ?", p.ActorID).Scan(&rec.ActorUsername); err != nil {
@@ -244,6 +262,27 @@ func (db *DB) ParticipantRecord(ctx context.Context, address string) (*Participa
 				return err
 			}
 			r.Mails = append(r.Mails, mails...)
+			if p.Fediverse != "" {
+				if err := tx.queryRow(ctx, "SELECT acct FROM mastodon_answerers WHERE invitation_id = ?", inv.ID).Scan(&r.Handle); err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("read the participant's handle: %w", err)
+				}
+				rows, err := tx.query(ctx, "SELECT notice, state, status_id FROM mastodon_directs WHERE invitation_id = ? ORDER BY attempted_at, job_key", inv.ID)
+				if err != nil {
+					return fmt.Errorf("read direct replies: %w", err)
+				}
+				for rows.Next() {
+					var d DirectRecord
+					if err := rows.Scan(&d.Notice, &d.State, &d.StatusID); err != nil {
+						rows.Close()
+						return fmt.Errorf("read direct replies: %w", err)
+					}
+					r.Replies = append(r.Replies, d)
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return fmt.Errorf("read direct replies: %w", err)
+				}
+			}
 			rec.Invitations = append(rec.Invitations, r)
 		}
 		return nil

@@ -30,7 +30,11 @@ type MastodonAccount struct {
 	Token        string               `json:"-"`
 	State        MastodonAccountState `json:"state"`
 	LastError    string               `json:"last_error,omitempty"`
-	CreatedAt    time.Time            `json:"created_at"`
+	// Scopes are the OAuth scopes the token was granted (space
+	// separated); empty for an account connected before passerelle
+	// recorded them.
+	Scopes    string    `json:"scopes"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // MastodonTrigger is an event change a route posts on.
@@ -75,12 +79,12 @@ type MastodonPost struct {
 	Error       string
 }
 
-const mastodonAccountColumns = `id, instance, acct, remote_id, client_id, client_secret, token, state, last_error, created_at`
+const mastodonAccountColumns = `id, instance, acct, remote_id, client_id, client_secret, token, state, last_error, scopes, created_at`
 
 func scanMastodonAccount(row scanner) (*MastodonAccount, error) {
 	var a MastodonAccount
 	var created int64
-	err := row.Scan(&a.ID, &a.Instance, &a.Acct, &a.RemoteID, &a.ClientID, &a.ClientSecret, &a.Token, &a.State, &a.LastError, &created)
+	err := row.Scan(&a.ID, &a.Instance, &a.Acct, &a.RemoteID, &a.ClientID, &a.ClientSecret, &a.Token, &a.State, &a.LastError, &a.Scopes, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridges.ErrNotFound
 	}
@@ -120,13 +124,13 @@ func (db *DB) SaveMastodonAccount(ctx context.Context, a *MastodonAccount) error
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = time.Now()
 	}
-	err := db.queryRow(ctx, `INSERT INTO mastodon_accounts (instance, acct, remote_id, client_id, client_secret, token, state, last_error, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	err := db.queryRow(ctx, `INSERT INTO mastodon_accounts (instance, acct, remote_id, client_id, client_secret, token, state, last_error, scopes, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (acct) DO UPDATE SET instance = excluded.instance, remote_id = excluded.remote_id,
 			client_id = excluded.client_id, client_secret = excluded.client_secret, token = excluded.token,
-			state = excluded.state, last_error = excluded.last_error
+			state = excluded.state, last_error = excluded.last_error, scopes = excluded.scopes
 		RETURNING id`,
-		a.Instance, a.Acct, a.RemoteID, a.ClientID, a.ClientSecret, a.Token, string(a.State), a.LastError, micro(a.CreatedAt)).Scan(&a.ID)
+		a.Instance, a.Acct, a.RemoteID, a.ClientID, a.ClientSecret, a.Token, string(a.State), a.LastError, a.Scopes, micro(a.CreatedAt)).Scan(&a.ID)
 	if err != nil {
 		return fmt.Errorf("save Mastodon account %s: %w", a.Acct, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"codeberg.org/passerelle/passerelle/federation/outbox"
 	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/mail"
+	"codeberg.org/passerelle/passerelle/mastodon"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -42,16 +43,35 @@ func replyAddress(a *app) (mail.ReplyAddress, error) {
 	return mail.ParseReplyAddress(s)
 }
 
-// newMail wires the mail area; without mail.smtp it is off (nil). Its
-// RSVP flow joins and leaves through federation's outbox, which records
-// the activities as deliveries for serve's workers to send.
-func newMail(a *app, db *store.DB) (*mailParts, error) {
-	if !a.cfg.Mail.Enabled() {
-		return nil, nil
-	}
+// newRSVP is the RSVP flow, which mail and Mastodon replies both feed. It
+// joins and leaves through federation's outbox, which records the
+// activities as deliveries for serve's workers to send; fediverse
+// participants hear back in direct replies, mail ones by mail (newMail
+// sets the Mailer when mail is configured).
+func newRSVP(a *app, db *store.DB) (*bridges.RSVP[*store.Tx], error) {
 	outbox, err := outbox.New(a.cfg.PublicURL, db)
 	if err != nil {
 		return nil, err
+	}
+	return &bridges.RSVP[*store.Tx]{Store: db, Participator: outbox, Fediverse: mastodon.Directs{}, Log: a.log,
+		ConfirmWait: time.Duration(a.cfg.Mail.ConfirmWait)}, nil
+}
+
+// newMail wires the mail area on an RSVP flow of its own, for the
+// commands that need mail alone; without mail.smtp it is off (nil).
+func newMail(a *app, db *store.DB) (*mailParts, error) {
+	rsvp, err := newRSVP(a, db)
+	if err != nil {
+		return nil, err
+	}
+	return mailOn(a, db, rsvp)
+}
+
+// mailOn wires the mail area on the RSVP flow; without mail.smtp it is
+// off (nil).
+func mailOn(a *app, db *store.DB, rsvp *bridges.RSVP[*store.Tx]) (*mailParts, error) {
+	if !a.cfg.Mail.Enabled() {
+		return nil, nil
 	}
 	reply, err := replyAddress(a)
 	if err != nil {
@@ -69,9 +89,8 @@ func newMail(a *app, db *store.DB) (*mailParts, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &mailParts{smtp: smtp, passwords: passwords}
-	m.rsvp = &bridges.RSVP[*store.Tx]{Store: db, Participator: outbox, Mailer: mail.Notifier{}, Log: a.log,
-		Passwords: passwords, ConfirmWait: time.Duration(a.cfg.Mail.ConfirmWait)}
+	m := &mailParts{smtp: smtp, passwords: passwords, rsvp: rsvp}
+	rsvp.Mailer, rsvp.Passwords = mail.Notifier{}, passwords
 	m.receiver = &mail.Receiver{RSVP: m.rsvp, Reply: reply, Log: a.log}
 	if a.cfg.Mail.IMAP != "" {
 		host, _ := os.Hostname()

@@ -11,12 +11,12 @@ import (
 )
 
 type participantCmd struct {
-	Export participantExportCmd `cmd:"" help:"Print, as JSON, all data held about a mail address."`
-	Erase  participantEraseCmd  `cmd:"" help:"Erase a mail address: leave its future events, delete its actor, remove its data."`
+	Export participantExportCmd `cmd:"" help:"Print, as JSON, all data held about a mail address (or the URI of a fediverse account that answered under a post)."`
+	Erase  participantEraseCmd  `cmd:"" help:"Erase a mail address (or the URI of a fediverse account that answered under a post): leave its future events, delete its actor, remove its data."`
 }
 
 type participantExportCmd struct {
-	Address string `arg:"" name:"ADDRESS" help:"The participant's mail address (any case)."`
+	Address string `arg:"" name:"ADDRESS" help:"The participant's mail address (any case), or their fediverse account's URI."`
 }
 
 func (c participantExportCmd) Run(a *app) error {
@@ -38,7 +38,7 @@ func (c participantExportCmd) Run(a *app) error {
 }
 
 type participantEraseCmd struct {
-	Address string `arg:"" name:"ADDRESS" help:"The participant's mail address (any case)."`
+	Address string `arg:"" name:"ADDRESS" help:"The participant's mail address (any case), or their fediverse account's URI."`
 }
 
 func (c participantEraseCmd) Run(a *app) error {

@@ -19,6 +19,7 @@ import (
 type serveCmd struct {
 	ShutdownTimeout    time.Duration `default:"20s" help:"How long SIGTERM waits for requests and running jobs to finish."`
 	AcceptNewPublicURL bool          `name:"accept-new-public-url" help:"Start although public_url is not the URL this database's actors were made under (every actor id changes: follows and participations made before break)."`
+	MastodonPoll       time.Duration `name:"mastodon-poll" default:"30s" help:"How often the replies under the events' Mastodon posts are read, per connected account."`
 }
 
 func (c serveCmd) Run(a *app) error {
@@ -93,6 +94,10 @@ func (c serveCmd) Run(a *app) error {
 		// The watcher stops with a.ctx; its lease lets one replica watch.
 		go func() { _ = in.mail.watcher.Run(a.ctx) }()
 	}
+	// Replies to the events' statuses: one replica reads each account
+	// (a lease per account), and it stops with a.ctx.
+	in.replies.Interval = c.MastodonPoll
+	go func() { _ = in.replies.Run(a.ctx) }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	a.log.Info("passerelle serving", "listen", ln.Addr().String(), "public_url", a.cfg.PublicURL,

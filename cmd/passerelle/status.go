@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,7 +23,10 @@ type statusReport struct {
 	Backend  string         `json:"backend"`
 	Schema   int            `json:"schema"`
 	Sources  map[string]int `json:"sources"`
-	Jobs     []statusJobs   `json:"jobs"`
+	// Participations counts invitations by channel (mail, fediverse) and
+	// state (joined, pending, left…).
+	Participations map[string]map[string]int `json:"participations"`
+	Jobs           []statusJobs              `json:"jobs"`
 	// RejectedTotal counts every activity the inbox gave up on; Rejected
 	// lists the newest.
 	RejectedTotal int              `json:"rejected_total"`
@@ -63,6 +67,9 @@ func (c statusCmd) Run(a *app) error {
 	for _, s := range srcs {
 		r.Sources[string(s.State)]++
 	}
+	if r.Participations, err = db.ParticipationCounts(a.ctx); err != nil {
+		return err
+	}
 	counts, err := db.JobCounts(a.ctx)
 	if err != nil {
 		return err
@@ -92,6 +99,7 @@ func (c statusCmd) Run(a *app) error {
 	fmt.Fprintf(w, "database\t%s (%s, schema %d)\n", r.Database, r.Backend, r.Schema)
 	fmt.Fprintf(w, "sources\t%d followed, %d pending, %d unfollowed or refused\n", r.Sources[string(bridges.SourceFollowed)],
 		r.Sources[string(bridges.SourcePending)], r.Sources[string(bridges.SourceUnfollowed)]+r.Sources[string(bridges.SourceRefused)])
+	fmt.Fprintf(w, "participations\t%s\n", participationLine(r.Participations))
 	if len(r.Jobs) == 0 {
 		fmt.Fprintf(w, "jobs\tnone queued\n")
 	}
@@ -117,4 +125,32 @@ func (c statusCmd) Run(a *app) error {
 		fmt.Fprintf(a.stdout, "  %s  %s\n    from %s: %s\n", x.At.Local().Format("2006-01-02 15:04"), x.Activity, x.Signer, x.Reason)
 	}
 	return nil
+}
+
+// participationLine says, per channel, how many are going and how many
+// wait for the organisers: "mail 3 going (1 awaiting approval), fediverse
+// 1 going".
+func participationLine(counts map[string]map[string]int) string {
+	var parts []string
+	for _, channel := range []string{"mail", "fediverse"} {
+		c := counts[channel]
+		if len(c) == 0 {
+			continue
+		}
+		going := 0
+		for state, n := range c {
+			if bridges.ParticipationState(state).Joined() {
+				going += n
+			}
+		}
+		part := fmt.Sprintf("%s %d going", channel, going)
+		if n := c[string(bridges.StatePending)]; n > 0 {
+			part += fmt.Sprintf(" (%d awaiting approval)", n)
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -34,6 +34,7 @@ func TestStatus(t *testing.T) {
 			latest := ms[len(ms)-1].Version
 			r := binarytest.Run(t, dir, env, "status")
 			if r.Code != 0 || !strings.Contains(r.Stdout, "1 followed, 0 pending") || !strings.Contains(r.Stdout, fmt.Sprintf("schema %d", latest)) ||
+				!strings.Contains(r.Stdout, "participations  none") ||
 				!strings.Contains(r.Stdout, "No incoming activity was rejected.") || !strings.Contains(r.Stdout, "("+backend+", ") {
 				t.Fatalf("status on a quiet instance: exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 			}

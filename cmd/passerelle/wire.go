@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +29,10 @@ type instance struct {
 	workers  *river.Workers
 	periodic []*river.PeriodicJob
 	mastodon *mastodon.Poster
+	// replies reads the answers under the events' statuses.
+	replies *mastodon.Replies
+	// rsvp is the RSVP flow that mail and Mastodon replies feed.
+	rsvp *bridges.RSVP[*store.Tx]
 	// federation is the ActivityPub side: actors, inbox, delivery, follows.
 	federation *federation.Service
 	// mail is the RSVP flow, its workers and the mailbox watcher; nil
@@ -67,28 +73,35 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	river.AddWorker(in.workers, store.ProbeWorker{})
 
 	// The parts are built in the order they need each other, each one
-	// complete: the RSVP flow (on federation's outbox), the event flow that tells Mastodon and the RSVP flow of
-	// changes, then federation, which feeds the event flow and tells the
-	// RSVP flow of answers to its Joins.
-	m, err := newMail(a, db)
+	// complete: the RSVP flow (on federation's outbox) and mail on it, the
+	// event flow that tells Mastodon and the RSVP flow of changes, then
+	// federation, which feeds the event flow and tells the RSVP flow of
+	// answers to its Joins; last the Mastodon replies, which feed the RSVP
+	// flow too.
+	var err error
+	if in.rsvp, err = newRSVP(a, db); err != nil {
+		return nil, err
+	}
+	m, err := mailOn(a, db, in.rsvp)
 	if err != nil {
 		return nil, err
 	}
 	in.mail = m
 	in.mastodon = mastodon.NewPoster(db, mastodonHTTP(a), a.log)
 	in.mastodon.Register(in.workers)
-	listeners := []bridges.ChangeListener[*store.Tx]{&mastodon.Listener{}}
-	var joins bridges.JoinAnswerListener[*store.Tx]
-	if m != nil {
-		listeners = append(listeners, m.rsvp)
-		joins = m.rsvp
-	}
+	listeners := []bridges.ChangeListener[*store.Tx]{&mastodon.Listener{}, in.rsvp}
 	in.events = &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}, Listeners: listeners, Log: a.log}
-	fed, err := newFederation(a, db, in.events, joins)
+	fed, err := newFederation(a, db, in.events, in.rsvp)
 	if err != nil {
 		return nil, err
 	}
 	in.federation = fed
+	// Answers under the events' statuses join through the same flow; the
+	// participants hear back in direct replies.
+	host, _ := os.Hostname()
+	in.replies = &mastodon.Replies{DB: db, RSVP: in.rsvp, HTTP: mastodonHTTP(a), Allowed: fed.Policy().CheckHost,
+		Holder: host + "/" + strconv.Itoa(os.Getpid()), Log: a.log}
+	river.AddWorker(in.workers, &mastodon.Replier{DB: db, HTTP: mastodonHTTP(a), PublicURL: a.cfg.PublicURL, Log: a.log})
 
 	in.mux.Handle("GET /healthz", web.Health())
 	in.mux.Handle("GET /readyz", web.Ready(db, a.log))
@@ -126,12 +139,13 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		if err := (&web.MailPages{Pages: pages, RSVP: m.rsvp}).Mount(in.mux); err != nil {
 			return nil, err
 		}
-		mail.Register(in.workers, m.sender(a, db, reply), &mail.ConfirmChecker{RSVP: m.rsvp})
+		river.AddWorker(in.workers, m.sender(a, db, reply))
 		// Answered events are re-fetched from their origin (Mobilizon
 		// sends their participants no Update or Delete); the sweep runs
 		// every minute, the tightest schedule is ten minutes.
 		in.periodic = append(in.periodic, fed.RegisterRefetch(in.workers, time.Minute))
 	}
+	river.AddWorker(in.workers, &mail.ConfirmChecker{RSVP: in.rsvp})
 	fed.Mount(in.mux)
 	fed.Register(in.workers)
 	return in, nil

@@ -86,6 +86,35 @@ type Status struct {
 	EditedAt    time.Time
 	Edits       int
 	Deleted     bool
+	// Author is who wrote a mention (AddMention); nil for the server's
+	// own account.
+	Author *Author
+	// HTML, when set, is the content as given (a mention's).
+	HTML string
+}
+
+// Author is an account other than the server's own that mentions it.
+type Author struct {
+	ID       string
+	Username string
+	// Domain is the author's server; empty for an account of this one.
+	Domain string
+}
+
+// Mention is a status that mentions the server's account, in reply to one
+// of its statuses (or to none).
+type Mention struct {
+	Author      Author
+	Text        string
+	InReplyToID string
+	// HTML replaces the content the server would render from Text (for
+	// other servers' markup, or hostile input).
+	HTML string
+}
+
+type notification struct {
+	id       string
+	statusID string
 }
 
 type media struct {
@@ -124,6 +153,8 @@ type Server struct {
 	refuseEdits bool
 	onCreate    func(Status)
 	requests    []string
+	notes       []notification
+	nextNote    int64
 }
 
 type app struct {
@@ -252,13 +283,14 @@ func (s *Server) OnCreate(hook func(Status)) {
 	s.onCreate = hook
 }
 
-// Statuses returns the statuses that exist (not deleted), oldest first.
+// Statuses returns the account's own statuses that exist (not deleted),
+// oldest first; mentions of it are not among them.
 func (s *Server) Statuses() []Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Status
 	for _, st := range s.statuses {
-		if !st.Deleted {
+		if !st.Deleted && st.Author == nil {
 			c := *st
 			c.MediaIDs = slices.Clone(st.MediaIDs)
 			out = append(out, c)
@@ -312,6 +344,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/v1/statuses/{id}", s.authed("write:statuses", s.deleteStatus))
 	mux.HandleFunc("POST /api/v2/media", s.authed("write:media", s.uploadMedia))
 	mux.HandleFunc("GET /api/v1/media/{id}", s.authed("write:media", s.getMedia))
+	mux.HandleFunc("GET /api/v1/notifications", s.authed("read:notifications", s.notifications))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
@@ -704,7 +737,7 @@ func (s *Server) accountStatuses(w http.ResponseWriter, r *http.Request) {
 	for i := len(s.statuses) - 1; i >= 0 && len(page) < limit; i-- {
 		st := s.statuses[i]
 		id, _ := strconv.ParseInt(st.ID, 10, 64)
-		if st.Deleted || (maxID != 0 && id >= maxID) {
+		if st.Deleted || st.Author != nil || (maxID != 0 && id >= maxID) {
 			continue
 		}
 		page = append(page, s.render(st))
@@ -792,6 +825,12 @@ func (s *Server) render(st *Status) map[string]any {
 	if st.Language != "" {
 		lang = st.Language
 	}
+	account := map[string]any{"id": AccountID, "username": s.opts.Username, "acct": s.opts.Username, "url": s.URL + "/@" + s.opts.Username}
+	content := Content(st.Text)
+	if st.Author != nil {
+		account = s.renderAuthor(st.Author)
+		content = st.HTML
+	}
 	attachments := []any{}
 	for _, id := range st.MediaIDs {
 		if m, ok := s.media[id]; ok {
@@ -804,11 +843,144 @@ func (s *Server) render(st *Status) map[string]any {
 		"visibility": st.Visibility, "language": lang,
 		"uri": s.URL + "/users/" + s.opts.Username + "/statuses/" + st.ID, "url": s.URL + "/@" + s.opts.Username + "/" + st.ID,
 		"replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "favourited": false, "reblogged": false,
-		"muted": false, "bookmarked": false, "content": Content(st.Text), "reblog": nil,
+		"muted": false, "bookmarked": false, "content": content, "reblog": nil,
 		"application":       map[string]any{"name": "passerelle", "website": nil},
-		"account":           map[string]any{"id": AccountID, "username": s.opts.Username, "acct": s.opts.Username, "url": s.URL + "/@" + s.opts.Username},
+		"account":           account,
 		"media_attachments": attachments, "mentions": []any{}, "tags": []any{}, "emojis": []any{}, "card": nil, "poll": nil,
 	}
+}
+
+// AddMention stores a status by another account that mentions the server's
+// one, and the notification of it; it returns the status's id. The content
+// is written as that account's server would: Mastodon's h-card mention
+// (u-url mention) or GoToSocial's (mention), by the server's mode.
+func (s *Server) AddMention(m Mention) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := m.Author
+	if a.ID == "" {
+		a.ID = "2" + strconv.Itoa(len(a.Username)) + randomDigits(16)
+	}
+	st := &Status{Text: m.Text, Visibility: "public", InReplyToID: m.InReplyToID, CreatedAt: time.Now().UTC(), Author: &a, HTML: m.HTML}
+	if st.HTML == "" {
+		class := "u-url mention"
+		if s.opts.Mode == GoToSocial {
+			class = "mention"
+		}
+		st.HTML = fmt.Sprintf(`<p><span class="h-card" translate="no"><a href="%s/@%s" class="%s">@<span>%s</span></a></span> %s</p>`,
+			s.URL, s.opts.Username, class, s.opts.Username, strings.TrimPrefix(Content(m.Text), "<p>"))
+		st.HTML = strings.Replace(st.HTML, "</p></p>", "</p>", 1)
+	}
+	s.nextID++
+	st.ID = s.id(s.nextID)
+	s.statuses = append(s.statuses, st)
+	s.nextNote++
+	s.notes = append(s.notes, notification{id: s.id(s.nextNote), statusID: st.ID})
+	return st.ID
+}
+
+// DeleteMention deletes a mention's status, as its author would.
+func (s *Server) DeleteMention(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.statuses {
+		if st.ID == id && st.Author != nil {
+			st.Deleted = true
+		}
+	}
+}
+
+// id is a status or notification id in the server's form: Mastodon's
+// numbers, GoToSocial's ULIDs (26 characters, ordered as text).
+func (s *Server) id(n int64) string {
+	if s.opts.Mode == GoToSocial {
+		return fmt.Sprintf("01HX%022d", n)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (s *Server) renderAuthor(a *Author) map[string]any {
+	acct, base := a.Username, s.URL
+	if a.Domain != "" {
+		acct, base = a.Username+"@"+a.Domain, "https://"+a.Domain
+	}
+	doc := map[string]any{"id": a.ID, "username": a.Username, "acct": acct, "display_name": a.Username,
+		"url": base + "/@" + a.Username, "bot": false, "locked": false}
+	if s.opts.Mode == Mastodon {
+		// Mastodon 4.2+ gives the ActivityPub id; GoToSocial only the url.
+		doc["uri"] = base + "/users/" + a.Username
+	}
+	return doc
+}
+
+// compareIDs orders ids of either form.
+func compareIDs(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}
+
+// notifications answers GET /api/v1/notifications: mentions only (the one
+// type the server makes), newest first; min_id gives the oldest page
+// after it (forward paging), since_id and max_id the newest in range.
+func (s *Server) notifications(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if types := q["types[]"]; len(types) > 0 && !slices.Contains(types, "mention") {
+		writeJSON(w, http.StatusOK, []any{})
+		return
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 {
+		limit = 40
+	}
+	limit = min(limit, 80)
+	minID, sinceID, maxID := q.Get("min_id"), q.Get("since_id"), q.Get("max_id")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var in []notification
+	for _, n := range s.notes {
+		if (minID != "" && compareIDs(n.id, minID) <= 0) || (sinceID != "" && compareIDs(n.id, sinceID) <= 0) || (maxID != "" && compareIDs(n.id, maxID) >= 0) {
+			continue
+		}
+		st := s.byID(n.statusID)
+		if st == nil || st.Deleted {
+			continue // a deleted status's notification goes with it
+		}
+		in = append(in, n)
+	}
+	if minID != "" && len(in) > limit {
+		in = in[:limit] // the oldest after min_id
+	} else if len(in) > limit {
+		in = in[len(in)-limit:]
+	}
+	page := []map[string]any{}
+	for i := len(in) - 1; i >= 0; i-- {
+		st := s.byID(in[i].statusID)
+		page = append(page, map[string]any{
+			"id": in[i].id, "type": "mention", "created_at": st.CreatedAt.Format("2006-01-02T15:04:05.000Z"),
+			"account": s.renderAuthor(st.Author), "status": s.render(st),
+		})
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) byID(id string) *Status {
+	for _, st := range s.statuses {
+		if st.ID == id {
+			return st
+		}
+	}
+	return nil
+}
+
+func randomDigits(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return string(b)
 }
 
 // Content renders status text as Mastodon's HTML: paragraphs, line breaks,

@@ -2,6 +2,7 @@ package mastodontest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -200,5 +201,66 @@ func TestControls(t *testing.T) {
 	s.RevokeTokens()
 	if _, err := c.GetAccountCurrentUser(ctx); !isStatus(err, 401) {
 		t.Errorf("revoked token: %v", err)
+	}
+}
+
+// TestNotifications: mentions come as notifications in each server's
+// shape, newest first, paged forward with min_id; a deleted reply's
+// notification goes with it; the token needs read:notifications.
+func TestNotifications(t *testing.T) {
+	for _, mode := range []Mode{Mastodon, GoToSocial} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := New(t, Options{Mode: mode})
+			root, err := client(s, s.Token()).PostStatus(context.Background(), &gomasto.Toot{Status: "event"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for i := range 5 {
+				ids = append(ids, s.AddMention(Mention{Author: Author{Username: "bob", Domain: "social.example"}, Text: "going " + string(rune('a'+i)), InReplyToID: string(root.ID)}))
+			}
+			s.DeleteMention(ids[4])
+			get := func(query string) []map[string]any {
+				req, _ := http.NewRequest("GET", s.URL+"/api/v1/notifications?types[]=mention&"+query, nil)
+				req.Header.Set("Authorization", "Bearer "+s.Token())
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var page []map[string]any
+				if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+					t.Fatal(err)
+				}
+				return page
+			}
+			all := get("limit=40")
+			if len(all) != 4 {
+				t.Fatalf("%d notifications, want 4 (one reply deleted)", len(all))
+			}
+			first := all[0]["status"].(map[string]any)
+			account := first["account"].(map[string]any)
+			content := first["content"].(string)
+			if first["in_reply_to_id"] != string(root.ID) || account["acct"] != "bob@social.example" || !strings.Contains(content, "going d") {
+				t.Errorf("newest notification %v", all[0])
+			}
+			_, hasURI := account["uri"]
+			if hasURI != (mode == Mastodon) || !strings.Contains(content, `class="h-card"`) {
+				t.Errorf("%s shape: uri present %v, content %s", mode, hasURI, content)
+			}
+			page := get("limit=2&min_id=" + all[3]["id"].(string))
+			if len(page) != 2 || page[0]["id"] != all[1]["id"] || page[1]["id"] != all[2]["id"] {
+				t.Errorf("min_id page %v, want the two after the oldest, newest first", page)
+			}
+			// A token without read:notifications is refused.
+			s.mu.Lock()
+			s.tokens["narrow"] = []string{"read:statuses"}
+			s.mu.Unlock()
+			req, _ := http.NewRequest("GET", s.URL+"/api/v1/notifications", nil)
+			req.Header.Set("Authorization", "Bearer narrow")
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+				t.Errorf("narrow token: %v %v", resp, err)
+			}
+		})
 	}
 }
