@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -59,7 +58,7 @@ func (c *Client) StreamMentions(ctx context.Context, wake func()) error {
 	}
 	idle := time.AfterFunc(streamIdle, cancel)
 	defer idle.Stop()
-	r := bufio.NewReaderSize(io.LimitReader(resp.Body, 1<<40), 64<<10)
+	r := bufio.NewReaderSize(resp.Body, 64<<10)
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
