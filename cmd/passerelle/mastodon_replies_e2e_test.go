@@ -17,8 +17,8 @@ import (
 // a Join at the peer (from a pseudonymous actor: the handle never leaves)
 // → the organiser's Accept → one direct reply; a restricted event →
 // "waiting" → approved; a full event → "full" and no Join; "not going" →
-// Leave; replies that are not answers,
-// or come from a blocked domain, do nothing; a restart reads nothing twice.
+// Leave; replies that are not answers, or come from a blocked domain, do
+// nothing; a restart reads nothing twice.
 func TestMastodonJoinFromReply(t *testing.T) {
 	peer := fedipeertest.Start(t, fedipeertest.Mobilizon)
 	srv := mastodontest.New(t, mastodontest.Options{Mode: mastodontest.Mastodon})
