@@ -129,35 +129,11 @@ func (r *RSVP[T]) AnswerFromCalendar(ctx context.Context, participantID, eventID
 		if err != nil {
 			return err
 		}
-		out.InvitationID = inv.ID
 		p, err := tx.ParticipantByID(ctx, participantID)
 		if err != nil {
 			return err
 		}
-		ev, err := tx.EventByID(ctx, eventID)
-		if err != nil {
-			return err
-		}
-		switch {
-		case ev.Deleted || ev.Status == StatusCancelled:
-			out.Ignored = "event cancelled"
-			return nil
-		case ev.Over(r.now()):
-			out.Ignored = "event over"
-			return nil
-		}
-		return r.apply(ctx, tx, p, inv, ev, a)
+		return r.answer(ctx, tx, p, inv, a, &out)
 	})
-	if errors.Is(err, ErrNotFound) {
-		return Outcome{}, err
-	}
-	if err != nil {
-		return Outcome{}, fmt.Errorf("answer from the calendar: %w", err)
-	}
-	if out.Ignored != "" {
-		r.log().Info("calendar answer ignored", "invitation", out.InvitationID, "reason", out.Ignored)
-	} else {
-		r.log().Info("calendar answer applied", "invitation", out.InvitationID, "answer", out.Answer)
-	}
-	return out, nil
+	return r.answered("calendar", out, err)
 }

@@ -77,31 +77,43 @@ func (r *RSVP[T]) AnswerByToken(ctx context.Context, token string, a Answer) (Ou
 		if err != nil {
 			return err
 		}
-		out.InvitationID = inv.ID
-		ev, err := tx.EventByID(ctx, inv.EventID)
-		if err != nil {
-			return err
-		}
-		switch {
-		case ev.Deleted || ev.Status == StatusCancelled:
-			out.Ignored = "event cancelled"
-			return nil
-		case ev.Over(r.now()):
-			out.Ignored = "event over"
-			return nil
-		}
-		return r.apply(ctx, tx, p, inv, ev, a)
+		return r.answer(ctx, tx, p, inv, a, &out)
 	})
+	return r.answered("web", out, err)
+}
+
+// answer applies an answer to an invitation, given by a channel that
+// proved who the participant is (a mail's token, their calendar account),
+// unless the event is cancelled or over (out.Ignored says so).
+func (r *RSVP[T]) answer(ctx context.Context, tx T, p *Participant, inv *Invitation, a Answer, out *Outcome) error {
+	out.InvitationID = inv.ID
+	ev, err := tx.EventByID(ctx, inv.EventID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case ev.Deleted || ev.Status == StatusCancelled:
+		out.Ignored = "event cancelled"
+		return nil
+	case ev.Over(r.now()):
+		out.Ignored = "event over"
+		return nil
+	}
+	return r.apply(ctx, tx, p, inv, ev, a)
+}
+
+// answered logs what an answer from a channel did and returns it.
+func (r *RSVP[T]) answered(channel string, out Outcome, err error) (Outcome, error) {
 	if errors.Is(err, ErrNotFound) {
 		return Outcome{}, err
 	}
 	if err != nil {
-		return Outcome{}, fmt.Errorf("answer on the web: %w", err)
+		return Outcome{}, fmt.Errorf("answer from the %s: %w", channel, err)
 	}
 	if out.Ignored != "" {
-		r.log().Info("web answer ignored", "invitation", out.InvitationID, "reason", out.Ignored)
+		r.log().Info(channel+" answer ignored", "invitation", out.InvitationID, "reason", out.Ignored)
 	} else {
-		r.log().Info("web answer applied", "invitation", out.InvitationID, "answer", out.Answer)
+		r.log().Info(channel+" answer applied", "invitation", out.InvitationID, "answer", out.Answer)
 	}
 	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"codeberg.org/passerelle/passerelle/caldav"
 	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/internal/testenv"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -67,25 +68,7 @@ type account struct {
 	freeURL, restrURL  string
 	calendarURL, token string
 	// logs is everything the server logged.
-	logs *syncBuffer
-}
-
-// syncBuffer is a log sink several handlers write to at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testenv.Buffer
 }
 
 const anaAddress = "Ana@Example.net"
@@ -139,7 +122,7 @@ func newAccount(t *testing.T, db *store.DB) *account {
 	t.Cleanup(srv.Close)
 	public := &caldav.DBStore{DB: db}
 	personal := &caldav.PersonalStore{DB: db, Renderer: &ical.Renderer{}, Organizer: "rsvp@passerelle.test"}
-	a.logs = &syncBuffer{}
+	a.logs = &testenv.Buffer{}
 	log := slog.New(slog.NewTextHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a.rsvp.Log = log
 	caldav.Mount(mux, &caldav.Server{Store: &caldav.Owners{Public: public, Personal: personal}, Log: log,

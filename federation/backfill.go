@@ -99,6 +99,9 @@ func (s *Service) Backfill(ctx context.Context, src *bridges.Source, limits Back
 			break
 		}
 	}
+	if err := s.db.SourceFetched(ctx, src.ID, s.now()); err != nil {
+		s.log.Warn("backfill: cannot record the fetch", "source", src.Slug, "err", err)
+	}
 	return res, nil
 }
 

@@ -371,6 +371,33 @@ func (db *DB) TouchSource(ctx context.Context, id int64) error {
 	return nil
 }
 
+// SourceFetched records that passerelle read the source's events itself
+// without an error.
+func (db *DB) SourceFetched(ctx context.Context, id int64, at time.Time) error {
+	if _, err := db.exec(ctx, `UPDATE sources SET last_fetch = ? WHERE id = ?`, micro(at), id); err != nil {
+		return fmt.Errorf("record fetch of source %d: %w", id, err)
+	}
+	return nil
+}
+
+// SourceFetches reads when each source was last fetched, by source id.
+func (db *DB) SourceFetches(ctx context.Context) (map[int64]time.Time, error) {
+	rows, err := db.query(ctx, `SELECT id, last_fetch FROM sources WHERE last_fetch <> 0`)
+	if err != nil {
+		return nil, fmt.Errorf("read source fetches: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]time.Time{}
+	for rows.Next() {
+		var id, at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, err
+		}
+		out[id] = fromMicro(at)
+	}
+	return out, rows.Err()
+}
+
 // SourceEventCount counts a source's stored events that are not deleted.
 func (db *DB) SourceEventCount(ctx context.Context, sourceID int64) (int, error) {
 	var n int

@@ -35,11 +35,13 @@ type cli struct {
 	LogFormat   string `name:"log-format" placeholder:"FORMAT" help:"Override log.format (text, json)."`
 
 	Serve       serveCmd       `cmd:"" help:"Run the server: HTTP (ActivityPub, CalDAV, feeds, pages), job workers and the mail watcher."`
-	Migrate     migrateCmd     `cmd:"" help:"Bring the database schema up to date, then exit."`
+	Migrate     migrateCmd     `cmd:"" help:"Bring the database schema up to date, then exit; --to postgres://… moves a SQLite instance to PostgreSQL."`
+	Backup      backupCmd      `cmd:"" help:"Copy the SQLite database to FILE while serve runs (PostgreSQL: use pg_dump)."`
 	CheckConfig checkConfigCmd `cmd:"" name:"check-config" help:"Validate the configuration and print it, secrets redacted."`
 	Version     versionCmd     `cmd:"" help:"Print the version."`
 	Jobs        jobsCmd        `cmd:"" help:"Inspect the durable job queue."`
-	Status      statusCmd      `cmd:"" help:"What this passerelle runs on and what went wrong: version, database, sources, jobs, rejected incoming activities."`
+	Status      statusCmd      `cmd:"" help:"What this passerelle runs on and what went wrong: version, database, replicas, sources, deliveries failing by host, mail queue, Mastodon accounts, jobs, rejected incoming activities."`
+	Deliveries  deliveriesCmd  `cmd:"" help:"Act on failing outgoing deliveries: retry HOST or discard HOST."`
 	Mastodon    mastodonCmd    `cmd:"" help:"Cross-post events to Mastodon accounts: connect, accounts, disconnect, route, unroute."`
 	Follow      followCmd      `cmd:"" help:"Follow a Mobilizon group, a Gancio instance or any ActivityPub actor, and backfill its events."`
 	Unfollow    unfollowCmd    `cmd:"" help:"Stop following a source; its events leave the calendars."`

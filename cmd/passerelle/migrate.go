@@ -8,12 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/config"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
-type migrateCmd struct{}
+type migrateCmd struct {
+	To string `name:"to" placeholder:"postgres://…" help:"Copy this SQLite instance into a new, empty PostgreSQL database (every table with its ids, the actors' keys, the jobs still to run); stop serve first."`
+}
 
-func (migrateCmd) Run(a *app) error {
+func (c migrateCmd) Run(a *app) error {
 	db, err := migrateDB(a)
 	if err != nil {
 		return err
@@ -24,6 +27,58 @@ func (migrateCmd) Run(a *app) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "database schema at version %d\n", v)
+	if c.To == "" {
+		return nil
+	}
+	if db.Backend() != store.SQLite {
+		return usageError{fmt.Errorf("--to moves a SQLite instance to PostgreSQL; this one is on %s already", db.Backend())}
+	}
+	if !strings.HasPrefix(c.To, "postgres://") && !strings.HasPrefix(c.To, "postgresql://") {
+		return usageError{fmt.Errorf("--to %s: want a postgres:// URL of a new, empty database", config.Redact(c.To))}
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	dst, err := store.Open(ctx, c.To, a.log)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("open %s: %w", config.Redact(c.To), err)
+	}
+	defer dst.Close()
+	if err := dst.Migrate(a.ctx); err != nil {
+		return err
+	}
+	stats, err := db.CopyTo(a.ctx, dst)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, t := range stats.Tables {
+		total += t.Rows
+	}
+	fmt.Fprintf(a.stdout, "copied %d rows in %d tables and %d jobs still to run into %s\n", total, len(stats.Tables), stats.Jobs, config.Redact(c.To))
+	for _, t := range stats.Tables {
+		if t.Rows > 0 {
+			fmt.Fprintf(a.stdout, "  %-24s %d\n", t.Table, t.Rows)
+		}
+	}
+	fmt.Fprintf(a.stdout, "Now set database.url = %q in the configuration (and the same instance.secret on every replica) and start serve.\n", config.Redact(c.To))
+	return nil
+}
+
+// backupCmd copies the SQLite database while serve runs.
+type backupCmd struct {
+	File string `arg:"" name:"FILE" help:"Where to write the copy (a new file)."`
+}
+
+func (c backupCmd) Run(a *app) error {
+	db, err := openDB(a)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Backup(a.ctx, c.File); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "backed up to %s (keep it with data_dir/secret: calendar passwords derive from it)\n", c.File)
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"codeberg.org/passerelle/passerelle/federation"
@@ -86,6 +88,8 @@ func (c serveCmd) Run(a *app) error {
 			a.log.Info("metrics serving", "listen", mln.Addr().String())
 		}
 	}
+	// Each replica says it is alive, for `passerelle status`.
+	go heartbeat(a, in.db)
 	if in.mail != nil && in.mail.watcher != nil {
 		// The watcher stops with a.ctx; its lease lets one replica watch.
 		go func() { _ = in.mail.watcher.Run(a.ctx) }()
@@ -127,4 +131,24 @@ func checkPublicURL(a *app, in *instance, accept bool) error {
 		return usageError{err}
 	}
 	return err
+}
+
+// heartbeat records this serve process in the replicas table every 30
+// seconds until serve stops.
+func heartbeat(a *app, db *store.DB) {
+	host, _ := os.Hostname()
+	r := store.Replica{Holder: host + "/" + strconv.Itoa(os.Getpid()), Version: versionString(), Started: time.Now()}
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		r.Seen = time.Now()
+		if err := db.SeenReplica(a.ctx, r); err != nil && a.ctx.Err() == nil {
+			a.log.Warn("cannot record this replica for passerelle status", "err", err)
+		}
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

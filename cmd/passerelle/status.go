@@ -31,6 +31,7 @@ type statusReport struct {
 	// lists the newest.
 	RejectedTotal int              `json:"rejected_total"`
 	Rejected      []statusRejected `json:"rejected"`
+	more
 }
 
 type statusJobs struct {
@@ -80,6 +81,9 @@ func (c statusCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
+	if err := r.more.read(a, db); err != nil {
+		return err
+	}
 	r.RejectedTotal = total
 	r.Rejected = []statusRejected{}
 	for _, x := range rejected {
@@ -107,6 +111,9 @@ func (c statusCmd) Run(a *app) error {
 		fmt.Fprintf(w, "%s\t%s %s: %d\n", label, j.Kind, j.State, j.Count)
 	}
 	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := r.more.print(a.stdout); err != nil {
 		return err
 	}
 	if total == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestStatus(t *testing.T) {
 			latest := ms[len(ms)-1].Version
 			r := binarytest.Run(t, dir, env, "status")
 			if r.Code != 0 || !strings.Contains(r.Stdout, "1 followed, 0 pending") || !strings.Contains(r.Stdout, fmt.Sprintf("schema %d", latest)) ||
-				!strings.Contains(r.Stdout, "participations  none") ||
+				!regexp.MustCompile(`(?m)^participations\s+none$`).MatchString(r.Stdout) ||
 				!strings.Contains(r.Stdout, "No incoming activity was rejected.") || !strings.Contains(r.Stdout, "("+backend+", ") {
 				t.Fatalf("status on a quiet instance: exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 			}
@@ -71,6 +72,51 @@ func TestStatus(t *testing.T) {
 
 			if r := binarytest.Run(t, dir, env, "status", "--rejected=-1"); r.Code != 2 || !strings.Contains(r.Stderr, "--rejected -1") {
 				t.Errorf("status --rejected -1: exit %d, stderr %s", r.Code, r.Stderr)
+			}
+
+			// Issue 18 item 3: a replica, deliveries failing to one host,
+			// and the commands that act on them.
+			now := time.Now()
+			if err := db.SeenReplica(ctx, store.Replica{Holder: "web-1/42", Version: "v1.2.3", Started: now.Add(-time.Hour), Seen: now}); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []struct {
+				state    string
+				attempts int
+			}{{"pending", 3}, {"failed", 16}, {"pending", 0}} {
+				if _, err := storetest.Exec(db, `INSERT INTO deliveries (actor_id, recipient, inbox, activity_id, activity, state, attempts, last_error, created_at, updated_at)
+					VALUES (1, '', 'https://down.example/inbox', 'https://p.test/join/1', ?, ?, ?, 'post to https://down.example/inbox: HTTP 503', ?, ?)`,
+					[]byte(`{}`), d.state, d.attempts, now.UnixMicro(), now.UnixMicro()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r = binarytest.Run(t, dir, env, "status")
+			for _, want := range []string{"web-1/42 v1.2.3", "alive", "deliveries  2 waiting", "down.example: 1 retrying, 1 given up",
+				"HTTP 503", "mail queue  0 waiting", "velo  followed  0"} {
+				if !strings.Contains(r.Stdout, want) {
+					t.Errorf("status lacks %q:\n%s", want, r.Stdout)
+				}
+			}
+			r = binarytest.Run(t, dir, env, "status", "--json")
+			got = statusReport{}
+			if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || len(got.FailingHosts) != 1 || got.FailingHosts[0].Host != "down.example" ||
+				got.FailingHosts[0].NextTry.IsZero() || len(got.Replicas) != 1 || !got.Replicas[0].Alive || got.DeliveryQueue.Pending != 2 {
+				t.Errorf("status --json, issue 18 parts: %v %+v", err, got.more)
+			}
+			if r := binarytest.Run(t, dir, env, "deliveries", "retry", "Down.Example"); r.Code != 0 || !strings.Contains(r.Stdout, "2 deliveries to down.example will be tried again") {
+				t.Errorf("deliveries retry: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
+			}
+			var pending, jobs int
+			storetest.QueryRow(db, `SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND attempts = 0`).Scan(&pending)
+			storetest.QueryRow(db, `SELECT COUNT(*) FROM river_job WHERE kind = 'federation.deliver'`).Scan(&jobs)
+			if pending != 3 || jobs != 2 {
+				t.Errorf("after retry: %d pending with no attempt, %d delivery jobs; want 3 and 2", pending, jobs)
+			}
+			if r := binarytest.Run(t, dir, env, "deliveries", "discard", "down.example"); r.Code != 0 || !strings.Contains(r.Stdout, "3 deliveries to down.example given up") {
+				t.Errorf("deliveries discard: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
+			}
+			if r := binarytest.Run(t, dir, env, "deliveries", "discard", "down.example"); r.Code != 0 || !strings.Contains(r.Stdout, "no delivery to down.example is waiting") {
+				t.Errorf("deliveries discard again: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
 			}
 		})
 	}

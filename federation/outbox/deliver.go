@@ -159,8 +159,8 @@ func hostOf(inbox string) string {
 	return u.Host
 }
 
-// backoff is the wait before attempt n+1 after n failed attempts.
-func backoff(n int) time.Duration {
+// Backoff is the wait before attempt n+1 after n failed attempts.
+func Backoff(n int) time.Duration {
 	d := deliveryFirstRetry
 	for i := 1; i < n && d < deliveryMaxRetry; i++ {
 		d *= 2
@@ -307,7 +307,7 @@ func (s *Sender) RunDelivery(ctx context.Context, id int64) (retryIn time.Durati
 		return 0, s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryFailed, inbox, sendErr.Error())
 	}
 	count("retry")
-	next := max(backoff(d.Attempts+1), min(wait, deliveryMaxRetry))
+	next := max(Backoff(d.Attempts+1), min(wait, deliveryMaxRetry))
 	s.log.Info("delivery failed, will retry", "activity", d.ActivityID, "inbox", inbox, "attempt", d.Attempts+1, "retry_in", next, "err", sendErr)
 	if err := s.db.RecordDeliveryAttempt(ctx, id, store.DeliveryPending, inbox, sendErr.Error()); err != nil {
 		return 0, err

@@ -8,11 +8,11 @@ import (
 func TestBackoff(t *testing.T) {
 	want := []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute}
 	for i, w := range want {
-		if got := backoff(i + 1); got != w {
-			t.Errorf("backoff(%d) = %s, want %s", i+1, got, w)
+		if got := Backoff(i + 1); got != w {
+			t.Errorf("Backoff(%d) = %s, want %s", i+1, got, w)
 		}
 	}
-	if got := backoff(40); got != 24*time.Hour {
-		t.Errorf("backoff(40) = %s, want the 1-day cap", got)
+	if got := Backoff(40); got != 24*time.Hour {
+		t.Errorf("Backoff(40) = %s, want the 1-day cap", got)
 	}
 }

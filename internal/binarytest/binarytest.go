@@ -13,11 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"codeberg.org/passerelle/passerelle/internal/testenv"
 )
 
 var (
@@ -93,7 +94,7 @@ func Env(extra ...string) []string {
 type Process struct {
 	t      testing.TB
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 	done   chan struct{}
 	exit   error
 	Listen string
@@ -106,7 +107,7 @@ func Start(t testing.TB, dir, listen string, env []string, args ...string) *Proc
 	if len(args) == 0 {
 		args = []string{"serve"}
 	}
-	p := &Process{t: t, logs: &syncBuffer{}, done: make(chan struct{}), Listen: listen}
+	p := &Process{t: t, logs: &testenv.Buffer{}, done: make(chan struct{}), Listen: listen}
 	p.cmd = exec.Command(Build(t), args...)
 	p.cmd.Dir = dir
 	p.cmd.Env = Env(append([]string{"PASSERELLE_LISTEN=" + listen}, env...)...)
@@ -179,21 +180,4 @@ func FreeAddr(t testing.TB, host string) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

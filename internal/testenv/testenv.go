@@ -6,6 +6,8 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -33,4 +35,23 @@ func LookPath(t testing.TB, name, install string) string {
 		Missing(t, name+" is not installed ("+install+")")
 	}
 	return p
+}
+
+// Buffer collects what several goroutines write (a process's output, a
+// logger shared by handlers) and reads it whole.
+type Buffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
