@@ -38,7 +38,9 @@ func HasScope(scopes, scope string) bool {
 // account and turns the answers among them ("going", "not going") into
 // participations, through the same RSVP flow as mail answers. It polls
 // each account's mention notifications from a stored cursor; a lease lets
-// one replica read each account, and errors back off.
+// one replica read each account, and errors back off. Where the server
+// streams notifications (Mastodon), the replica that holds an account
+// follows its stream and reads at once when one comes.
 type Replies struct {
 	DB   *store.DB
 	RSVP *bridges.RSVP[*store.Tx]
@@ -57,6 +59,11 @@ type Replies struct {
 	Now func() time.Time
 
 	warned sync.Map // account id → told to reconnect for the scope
+
+	wake     chan int64 // accounts whose stream announced a notification
+	mu       sync.Mutex
+	streams  map[int64]context.CancelFunc // the streams followed
+	noStream map[int64]time.Time          // when to try an account's stream again
 }
 
 // maxPagesPerRead bounds one read of an account: a burst of mentions is
@@ -96,20 +103,84 @@ func (r *Replies) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Run reads every account each interval until ctx ends.
+// Run reads every account each interval, and an account at once when
+// its stream announces a notification, until ctx ends.
 func (r *Replies) Run(ctx context.Context) error {
+	r.mu.Lock()
+	r.wake = make(chan int64, 64)
+	r.mu.Unlock()
 	t := time.NewTicker(r.interval())
 	defer t.Stop()
-	for {
+	readAll := func() {
 		if err := r.ReadAll(ctx); err != nil && ctx.Err() == nil {
 			r.log().Warn("mastodon: reading replies", "err", err)
 		}
+	}
+	readAll()
+	for {
 		select {
 		case <-ctx.Done():
 			r.release()
 			return nil
 		case <-t.C:
+			readAll()
+		case id := <-r.wake:
+			a, err := r.DB.MastodonAccount(ctx, id)
+			if err == nil {
+				err = r.readAccount(ctx, a)
+			}
+			if err != nil && !errors.Is(err, bridges.ErrNotFound) && ctx.Err() == nil {
+				r.log().Warn("mastodon: reading replies", "err", err)
+			}
 		}
+	}
+}
+
+// follow follows an account's notification stream while this replica
+// reads it (only under Run), unless the server offers none: a broken
+// stream is opened again at the next poll, a server without one is asked
+// again an hour later.
+func (r *Replies) follow(ctx context.Context, a *Account) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.wake == nil || r.streams[a.ID] != nil || r.now().Before(r.noStream[a.ID]) {
+		return
+	}
+	if r.streams == nil {
+		r.streams, r.noStream = map[int64]context.CancelFunc{}, map[int64]time.Time{}
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	r.streams[a.ID] = cancel
+	id, acct, c := a.ID, a.Acct, NewClient(r.HTTP, a.Instance, a.Token)
+	go func() {
+		err := c.StreamMentions(sctx, func() {
+			select {
+			case r.wake <- id:
+			default: // a read is already due
+			}
+		})
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.streams, id)
+		cancel()
+		switch {
+		case errors.Is(err, ErrNoStreaming):
+			r.noStream[id] = r.now().Add(time.Hour)
+			r.log().Debug("mastodon: no notification stream, polling", "account", acct, "err", err)
+		case sctx.Err() == nil:
+			// Opened again after the next poll, not at once.
+			r.noStream[id] = r.now().Add(r.interval())
+			r.log().Debug("mastodon: notification stream ended", "account", acct, "err", err)
+		}
+	}()
+}
+
+// unfollow stops following an account's stream (another replica reads it).
+func (r *Replies) unfollow(id int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cancel := r.streams[id]; cancel != nil {
+		cancel()
 	}
 }
 
@@ -138,29 +209,37 @@ func (r *Replies) ReadAll(ctx context.Context) error {
 	}
 	var errs []error
 	for i := range accounts {
-		a := &accounts[i]
-		if a.State != AccountActive {
-			continue
-		}
-		if !HasScope(a.Scopes, ScopeNotifications) {
-			if _, told := r.warned.LoadOrStore(a.ID, true); !told {
-				r.log().Warn("mastodon: replies to this account's posts are not read: it was connected before passerelle asked for read:notifications; run `passerelle mastodon connect` again", "account", a.Acct)
-			}
-			continue
-		}
-		ok, err := r.DB.LeaseMastodonMentions(ctx, a.ID, r.Holder, max(3*r.interval(), leaseMin))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !ok {
-			continue // another replica reads it
-		}
-		if err := r.Read(ctx, a); err != nil {
+		if err := r.readAccount(ctx, &accounts[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// readAccount reads an account if it may be read (active, with the scope)
+// and this replica holds or takes its lease, then follows its stream.
+func (r *Replies) readAccount(ctx context.Context, a *Account) error {
+	if a.State != AccountActive {
+		r.unfollow(a.ID)
+		return nil
+	}
+	if !HasScope(a.Scopes, ScopeNotifications) {
+		if _, told := r.warned.LoadOrStore(a.ID, true); !told {
+			r.log().Warn("mastodon: replies to this account's posts are not read: it was connected before passerelle asked for read:notifications; run `passerelle mastodon connect` again", "account", a.Acct)
+		}
+		return nil
+	}
+	ok, err := r.DB.LeaseMastodonMentions(ctx, a.ID, r.Holder, max(3*r.interval(), leaseMin))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		r.unfollow(a.ID) // another replica reads it
+		return nil
+	}
+	err = r.Read(ctx, a)
+	r.follow(ctx, a)
+	return err
 }
 
 // Read reads one account's new mentions, unless its backoff is not over,

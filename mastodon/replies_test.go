@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,14 +25,21 @@ import (
 
 // joins is the federated side of the test's RSVP flow: it records the
 // Joins and Leaves instead of delivering them.
-type joins struct{ calls []string }
+type joins struct {
+	mu    sync.Mutex
+	calls []string
+}
 
 func (j *joins) Join(_ context.Context, _ *store.Tx, p *bridges.Participant, ev *bridges.StoredEvent) (string, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	j.calls = append(j.calls, "join "+p.Fediverse)
 	return fmt.Sprintf("https://passerelle.test/joins/%d", len(j.calls)), nil
 }
 
 func (j *joins) Leave(_ context.Context, _ *store.Tx, p *bridges.Participant, _ *bridges.StoredEvent, _ string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	j.calls = append(j.calls, "leave "+p.Fediverse)
 	return nil
 }
@@ -105,6 +114,13 @@ func newReplyEnv(t *testing.T, db *store.DB, mode mastodontest.Mode, joinMode br
 		}}
 	e.replier = &mastodon.Replier{DB: db, PublicURL: "https://passerelle.test", Log: log}
 	return e
+}
+
+// joinCalls reads the Joins and Leaves, safe beside a running reader.
+func (e *replyEnv) joinCalls() []string {
+	e.joins.mu.Lock()
+	defer e.joins.mu.Unlock()
+	return slices.Clone(e.joins.calls)
 }
 
 // postLocal makes a status of the community account on the server.
@@ -477,5 +493,43 @@ func TestRepliesRunReleases(t *testing.T) {
 	<-done
 	if ok, err := db.LeaseMastodonMentions(context.Background(), e.acct.ID, "replica-2", time.Minute); err != nil || !ok {
 		t.Fatalf("after replica-1 stopped: %v, %v", ok, err)
+	}
+}
+
+// TestRepliesStream: where the server streams notifications (Mastodon),
+// a reply is read as soon as it comes, long before the next poll; where it
+// does not (GoToSocial), polling goes on alone.
+func TestRepliesStream(t *testing.T) {
+	for _, mode := range []mastodontest.Mode{mastodontest.Mastodon, mastodontest.GoToSocial} {
+		t.Run(string(mode), func(t *testing.T) {
+			db := storetest.New(t)
+			e := newReplyEnv(t, db, mode, bridges.JoinFree)
+			e.replies.Interval = time.Hour
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { e.replies.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			asked := func() bool {
+				for _, r := range e.srv.Requests() {
+					if r == "GET /api/v1/streaming/user/notification" {
+						return true
+					}
+				}
+				return false
+			}
+			for deadline := time.Now().Add(5 * time.Second); !asked() || (mode == mastodontest.Mastodon && e.srv.Streams() == 0); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the stream was never asked for")
+				}
+			}
+			e.srv.AddMention(mastodontest.Mention{Author: bob, Text: "going", InReplyToID: e.root})
+			deadline := time.Now().Add(3 * time.Second)
+			for len(e.joinCalls()) == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := len(e.joinCalls()); (mode == mastodontest.Mastodon) != (got == 1) {
+				t.Errorf("%s: %d joins within 3 s of the reply (the next poll is an hour away)", mode, got)
+			}
+		})
 	}
 }

@@ -16,8 +16,9 @@ import (
 // the events' home server: a reply "going" under the cross-posted event →
 // a Join at the peer (from a pseudonymous actor: the handle never leaves)
 // → the organiser's Accept → one direct reply; a restricted event →
-// "waiting" → approved; "not going" → Leave; replies that are not answers,
-// or come from a blocked domain, do nothing; a restart reads nothing twice.
+// "waiting" → approved; a full event → "full" and no Join; "not going" →
+// Leave; replies that are not answers, or come from a blocked domain, do
+// nothing; a restart reads nothing twice.
 func TestMastodonJoinFromReply(t *testing.T) {
 	peer := fedipeertest.Start(t, fedipeertest.Mobilizon)
 	srv := mastodontest.New(t, mastodontest.Options{Mode: mastodontest.Mastodon})
@@ -36,6 +37,8 @@ func TestMastodonJoinFromReply(t *testing.T) {
 		StartTime: start.Format(time.RFC3339), EndTime: start.Add(3 * time.Hour).Format(time.RFC3339)})
 	restricted := peer.CreateEvent(t, fedipeertest.Event{Name: "Repair workshop", Timezone: "Europe/Paris", JoinMode: "restricted",
 		StartTime: start.Format(time.RFC3339), EndTime: start.Add(3 * time.Hour).Format(time.RFC3339)})
+	full := peer.CreateEvent(t, fedipeertest.Event{Name: "Tiny concert", Timezone: "Europe/Paris", MaximumAttendeeCapacity: 1, Participants: 1,
+		StartTime: start.Format(time.RFC3339), EndTime: start.Add(3 * time.Hour).Format(time.RFC3339)})
 	statusOf := func(uuid string) string {
 		for _, st := range srv.Statuses() {
 			if st.InReplyToID == "" && strings.Contains(st.Text, peer.EventURL(uuid)) {
@@ -44,7 +47,9 @@ func TestMastodonJoinFromReply(t *testing.T) {
 		}
 		return ""
 	}
-	waitFor(t, "the two statuses", 60*time.Second, func() bool { return statusOf(free.UUID) != "" && statusOf(restricted.UUID) != "" })
+	waitFor(t, "the three statuses", 60*time.Second, func() bool {
+		return statusOf(free.UUID) != "" && statusOf(restricted.UUID) != "" && statusOf(full.UUID) != ""
+	})
 	freeStatus, restrictedStatus := statusOf(free.UUID), statusOf(restricted.UUID)
 	directs := func() []mastodontest.Status {
 		var out []mastodontest.Status
@@ -108,19 +113,30 @@ func TestMastodonJoinFromReply(t *testing.T) {
 		t.Errorf("approved reply %q", d.Text)
 	}
 
+	// A full event: told so, and no Join is sent (Mobilizon would drop it
+	// without a word).
+	srv.AddMention(mastodontest.Mention{Author: mastodontest.Author{ID: "8", Username: "carol", Domain: "social.example"}, Text: "j'y vais", InReplyToID: statusOf(full.UUID)})
+	waitFor(t, "the full reply", 30*time.Second, func() bool { return len(directs()) == 4 })
+	if d := directs()[3]; !strings.HasPrefix(d.Text, "@carol@social.example") || !strings.Contains(d.Text, "complet") {
+		t.Errorf("full reply %q", d.Text)
+	}
+	if n := len(joinsAndLeaves()); n != 2 {
+		t.Errorf("%d Joins/Leaves after the full event's answer, want still 2", n)
+	}
+
 	// A restart reads nothing twice.
 	s.stop()
 	serve()
 	time.Sleep(2 * time.Second)
-	if n, m := len(joinsAndLeaves()), len(directs()); n != 2 || m != 3 {
-		t.Fatalf("after a restart: %d Joins/Leaves (want 2), %d direct replies (want 3)", n, m)
+	if n, m := len(joinsAndLeaves()), len(directs()); n != 2 || m != 4 {
+		t.Fatalf("after a restart: %d Joins/Leaves (want 2), %d direct replies (want 4)", n, m)
 	}
 
 	// "not going": a Leave, and one reply saying so.
 	srv.AddMention(mastodontest.Mention{Author: bob, Text: "not going after all", InReplyToID: freeStatus})
 	waitFor(t, "the Leave", 30*time.Second, func() bool { return len(joinsAndLeaves()) == 3 })
-	waitFor(t, "the reply to not going", 30*time.Second, func() bool { return len(directs()) == 4 })
-	if d := directs()[3]; !strings.Contains(d.Text, "vous ne venez plus") || strings.Contains(d.Text, ".ics") {
+	waitFor(t, "the reply to not going", 30*time.Second, func() bool { return len(directs()) == 5 })
+	if d := directs()[4]; !strings.Contains(d.Text, "vous ne venez plus") || strings.Contains(d.Text, ".ics") {
 		t.Errorf("left reply %q", d.Text)
 	}
 	// The admin sees the channel in the participation counts: bob left

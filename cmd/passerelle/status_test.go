@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestStatus(t *testing.T) {
 			latest := ms[len(ms)-1].Version
 			r := binarytest.Run(t, dir, env, "status")
 			if r.Code != 0 || !strings.Contains(r.Stdout, "1 followed, 0 pending") || !strings.Contains(r.Stdout, fmt.Sprintf("schema %d", latest)) ||
-				!strings.Contains(r.Stdout, "participations  none") ||
+				!regexp.MustCompile(`(?m)^participations\s+none$`).MatchString(r.Stdout) ||
 				!strings.Contains(r.Stdout, "No incoming activity was rejected.") || !strings.Contains(r.Stdout, "("+backend+", ") {
 				t.Fatalf("status on a quiet instance: exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 			}

@@ -155,6 +155,7 @@ type Server struct {
 	requests    []string
 	notes       []notification
 	nextNote    int64
+	streams     map[chan string]bool
 }
 
 type app struct {
@@ -345,6 +346,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v2/media", s.authed("write:media", s.uploadMedia))
 	mux.HandleFunc("GET /api/v1/media/{id}", s.authed("write:media", s.getMedia))
 	mux.HandleFunc("GET /api/v1/notifications", s.authed("read:notifications", s.notifications))
+	mux.HandleFunc("GET /api/v1/streaming/user/notification", s.authed("read:notifications", s.stream))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
@@ -876,7 +878,64 @@ func (s *Server) AddMention(m Mention) string {
 	s.statuses = append(s.statuses, st)
 	s.nextNote++
 	s.notes = append(s.notes, notification{id: s.id(s.nextNote), statusID: st.ID})
+	for ch := range s.streams {
+		select {
+		case ch <- s.notes[len(s.notes)-1].id:
+		default:
+		}
+	}
 	return st.ID
+}
+
+// Streams counts the notification streams open now.
+func (s *Server) Streams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.streams)
+}
+
+// stream serves Mastodon's server-sent notification stream: a heartbeat
+// comment every second, an "event: notification" per mention. GoToSocial
+// streams over WebSocket only, so in its mode there is none (404).
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Mode == GoToSocial {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	ch := make(chan string, 16)
+	s.mu.Lock()
+	if s.streams == nil {
+		s.streams = map[chan string]bool{}
+	}
+	s.streams[ch] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.streams, ch)
+		s.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	io.WriteString(w, ":)\n")
+	flush()
+	beat := time.NewTicker(time.Second)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-beat.C:
+			io.WriteString(w, ":thump\n")
+		case id := <-ch:
+			fmt.Fprintf(w, "event: notification\ndata: {\"id\":%q,\"type\":\"mention\"}\n\n", id)
+		}
+		flush()
+	}
 }
 
 // DeleteMention deletes a mention's status, as its author would.
