@@ -33,6 +33,9 @@ type Renderer struct {
 	// rendered when the event is stored, before the image is fetched: it
 	// answers 404 until then, and for good if the image is refused.
 	MediaURL func(remote string) string
+	// MediaHTML rewrites the images of the HTML description
+	// (X-ALT-DESC) the same way and drops the others; nil keeps them.
+	MediaHTML func(html string) string
 }
 
 var _ bridges.Renderer = (*Renderer)(nil)
@@ -131,7 +134,11 @@ func (r *Renderer) Calendar(ev *bridges.Event) (*ics.Calendar, *ics.VEvent, erro
 	if desc := description(ev); desc != "" {
 		vev.SetProperty(ics.ComponentPropertyDescription, desc)
 	}
-	if h := strings.TrimSpace(ev.DescriptionHTML); h != "" {
+	h := strings.TrimSpace(ev.DescriptionHTML)
+	if h != "" && r != nil && r.MediaHTML != nil {
+		h = r.MediaHTML(h)
+	}
+	if h != "" {
 		vev.SetProperty(ics.ComponentProperty("X-ALT-DESC"), h, ics.WithFmtType("text/html"))
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -181,6 +182,25 @@ func imageSources(fragment string) []string {
 // passerelle link (links, from Links), and the images that have none
 // dropped: nothing in the result loads from another server.
 func RewriteImages(fragment string, links map[string]string) (string, error) {
+	return rewrite(fragment, func(src string) (string, bool) {
+		l, ok := links[src]
+		return l, ok
+	})
+}
+
+// LinkImages returns the HTML fragment with each http(s) <img> pointing at
+// base+Path(src), cached or not, and the others dropped: for text
+// rendered before the images are fetched (calendars).
+func LinkImages(fragment, base string) (string, error) {
+	return rewrite(fragment, func(src string) (string, bool) {
+		if strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") {
+			return base + Path(src), true
+		}
+		return "", false
+	})
+}
+
+func rewrite(fragment string, link func(src string) (string, bool)) (string, error) {
 	if !strings.Contains(fragment, "<img") && !strings.Contains(fragment, "<IMG") {
 		return fragment, nil
 	}
@@ -190,7 +210,7 @@ func RewriteImages(fragment string, links map[string]string) (string, error) {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
-			if err := z.Err(); err != nil && err.Error() != "EOF" {
+			if err := z.Err(); err != nil && err != io.EOF {
 				return "", fmt.Errorf("rewrite images: %w", err)
 			}
 			return b.String(), nil
@@ -205,7 +225,7 @@ func RewriteImages(fragment string, links map[string]string) (string, error) {
 			for _, a := range tok.Attr {
 				switch a.Key {
 				case "src":
-					if l, ok := links[strings.TrimSpace(a.Val)]; ok {
+					if l, ok := link(strings.TrimSpace(a.Val)); ok {
 						a.Val, keep = l, true
 					}
 				case "srcset":

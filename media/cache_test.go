@@ -117,6 +117,10 @@ func TestRewriteImages(t *testing.T) {
 	if got != want {
 		t.Errorf("RewriteImages =\n%s\nwant\n%s", got, want)
 	}
+	got, err = LinkImages(`<img src="https://a.test/x.png" alt="x"><img src="/relative.png"><img src="data:image/png;base64,AA">`, "https://p.example")
+	if err != nil || got != `<img src="https://p.example`+Path("https://a.test/x.png")+`" alt="x">` {
+		t.Errorf("LinkImages = %q, %v", got, err)
+	}
 	ev := &bridges.Event{BannerURL: "https://a.test/b.png", DescriptionHTML: `<img src="https://a.test/b.png"><IMG SRC="https://c.test/x.gif"><img src="data:image/png;base64,AA">`}
 	if got := EventImages(ev); len(got) != 2 || got[0] != "https://a.test/b.png" || got[1] != "https://c.test/x.gif" {
 		t.Errorf("EventImages = %v", got)

@@ -152,7 +152,16 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 // (<public_url>/media/<hash>), for feeds, CalDAV and mails alike.
 func calendarRenderer(a *app) *ical.Renderer {
 	base := strings.TrimSuffix(a.cfg.PublicURL, "/")
-	return &ical.Renderer{MediaURL: func(remote string) string { return base + media.Path(remote) }}
+	return &ical.Renderer{
+		MediaURL: func(remote string) string { return base + media.Path(remote) },
+		MediaHTML: func(html string) string {
+			out, err := media.LinkImages(html, base)
+			if err != nil {
+				return "" // X-ALT-DESC is optional: DESCRIPTION stays
+			}
+			return out
+		},
+	}
 }
 
 // mediaHTTP is the outbound client for images: shorter than the others,
