@@ -126,3 +126,29 @@ func TestRewriteImages(t *testing.T) {
 		t.Errorf("EventImages = %v", got)
 	}
 }
+
+// TestImageFetchesOnceForJobs: a job that needs an image not cached yet
+// (the Mastodon upload racing the fetch job) fetches and keeps it; the
+// next use reads the cache.
+func TestImageFetchesOnceForJobs(t *testing.T) {
+	hits := 0
+	body := samplePNG(t, 8, 8)
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		w.Write(body)
+	}))
+	defer remote.Close()
+	cache := &Cache{DB: storetest.New(t), Fetcher: &Fetcher{Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true}}
+	for range 2 {
+		b, typ, err := cache.Image(context.Background(), remote.URL+"/b.png")
+		if err != nil || typ != "image/png" || !bytes.Equal(b, body) {
+			t.Fatalf("Image = %d bytes, %q, %v", len(b), typ, err)
+		}
+	}
+	if hits != 1 {
+		t.Errorf("the image's server was asked %d times, want once", hits)
+	}
+	if _, _, err := (&Cache{DB: cache.DB}).Image(context.Background(), remote.URL+"/other.png"); err == nil {
+		t.Error("a cache without a fetcher gave an image it does not have")
+	}
+}
