@@ -152,3 +152,33 @@ func TestImageFetchesOnceForJobs(t *testing.T) {
 		t.Error("a cache without a fetcher gave an image it does not have")
 	}
 }
+
+// TestSweepLinksEventsStoredBefore: events stored before passerelle kept
+// images (no listener ran) get their images linked and fetched by the
+// periodic job, so an upgrade does not leave their banners out for good.
+func TestSweepLinksEventsStoredBefore(t *testing.T) {
+	remote := imageServer(t, map[string][]byte{"/old.png": samplePNG(t, 10, 10)})
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		old := &bridges.StoredEvent{Event: bridges.Event{APID: "https://m.test/e/old", Title: "Stored before", Start: time.Now().Add(24 * time.Hour),
+			Status: bridges.StatusConfirmed, JoinMode: bridges.JoinFree, BannerURL: remote.URL + "/old.png"}}
+		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveEvent(ctx, old) }); err != nil {
+			t.Fatal(err)
+		}
+		cache := &Cache{DB: db, Fetcher: &Fetcher{Client: outbound.New(outbound.Options{AllowPrivateNetworks: true, Timeout: 5 * time.Second}), AllowPrivate: true}}
+		workers := river.NewWorkers()
+		sweep := cache.Register(workers, time.Hour)
+		stop, err := db.StartJobs(ctx, store.Jobs{Workers: workers, Periodic: []*river.PeriodicJob{sweep}, PollInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop(ctx)
+		wait.For(t, 15*time.Second, "the old event's banner to be cached", func() bool {
+			links, err := cache.Links(ctx, old.BannerURL)
+			return err == nil && links[old.BannerURL] != ""
+		})
+		if evs, err := db.EventsWithoutMedia(ctx, time.Now().Add(-Keep), 10); err != nil || len(evs) != 0 {
+			t.Errorf("after the sweep, events without images linked: %v, %v", evs, err)
+		}
+	})
+}

@@ -22,7 +22,9 @@ type FetchArgs struct {
 // Kind implements river.JobArgs.
 func (FetchArgs) Kind() string { return "media_fetch" }
 
-// ExpireArgs is the periodic job that removes images no live event uses.
+// ExpireArgs is the periodic job that removes images no live event uses,
+// and links (and has fetched) the images of events stored before
+// passerelle kept images, so that an upgrade does not leave them out.
 type ExpireArgs struct{}
 
 // Kind implements river.JobArgs.
@@ -127,5 +129,22 @@ func (w *expireWorker) Work(ctx context.Context, job *river.Job[ExpireArgs]) err
 	if n > 0 {
 		w.c.log().Info("expired cached images", "count", n)
 	}
+	// A bounded batch per run keeps the job short; the next runs take
+	// the rest.
+	evs, err := w.c.DB.EventsWithoutMedia(ctx, now().Add(-Keep), sweepBatch)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		err := w.c.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			return Listener{}.EventChanged(ctx, tx, bridges.Change{Kind: bridges.ChangeUpdated, Event: ev})
+		})
+		if err != nil {
+			return fmt.Errorf("link images of event %s: %w", ev.APID, err)
+		}
+	}
 	return nil
 }
+
+// sweepBatch bounds the events whose images one sweep links.
+const sweepBatch = 200

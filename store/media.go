@@ -116,3 +116,28 @@ func (db *DB) ExpireMedia(ctx context.Context, overBefore time.Time) (int64, err
 	})
 	return n, err
 }
+
+// EventsWithoutMedia returns up to limit events, live or over after
+// overAfter, that show images (a banner, an <img> in the description) and
+// have none linked: those stored before passerelle kept images, whose
+// images the periodic sweep links and has fetched. Only the fields the
+// media listener reads are filled.
+func (db *DB) EventsWithoutMedia(ctx context.Context, overAfter time.Time, limit int) ([]*bridges.StoredEvent, error) {
+	rows, err := db.query(ctx, `SELECT id, ap_id, banner_url, description_html FROM events
+		WHERE NOT deleted AND until_at >= ? AND (banner_url LIKE 'http%' OR description_html LIKE '%<img%http%')
+		AND NOT EXISTS (SELECT 1 FROM event_media WHERE event_media.event_id = events.id)
+		ORDER BY id LIMIT ?`, micro(overAfter), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list events whose images are not linked: %w", err)
+	}
+	defer rows.Close()
+	var out []*bridges.StoredEvent
+	for rows.Next() {
+		ev := &bridges.StoredEvent{}
+		if err := rows.Scan(&ev.ID, &ev.APID, &ev.BannerURL, &ev.DescriptionHTML); err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
