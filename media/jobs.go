@@ -35,7 +35,8 @@ func (ExpireArgs) Kind() string { return "media_expire" }
 const Keep = 30 * 24 * time.Hour
 
 // fetchAttempts bounds retries of an image whose server fails; River
-// backs off between them (about a day in all).
+// backs off between them (attempt⁴ seconds: about an hour and a half in
+// all), and a refused image is never tried again.
 const fetchAttempts = 8
 
 // Listener enqueues the fetch of each image an event shows and is not
