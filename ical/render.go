@@ -26,6 +26,16 @@ type Renderer struct {
 	// (DTSTAMP must be set); nil means time.Now. Events that have either
 	// render to the same bytes every time, so their ETag is stable.
 	Now func() time.Time
+	// MediaURL maps a remote image to passerelle's copy of it
+	// (<public_url>/media/<hash>, see the media package), so that calendar
+	// apps load nothing from the events' servers; nil keeps the remote
+	// URL. The link is computed from the URL alone, since the calendar is
+	// rendered when the event is stored, before the image is fetched: it
+	// answers 404 until then, and for good if the image is refused.
+	MediaURL func(remote string) string
+	// MediaHTML rewrites the images of the HTML description
+	// (X-ALT-DESC) the same way and drops the others; nil keeps them.
+	MediaHTML func(html string) string
 }
 
 var _ bridges.Renderer = (*Renderer)(nil)
@@ -59,7 +69,8 @@ func EventCalendar(ev *bridges.Event) (*ics.Calendar, *ics.VEvent, error) {
 // when the source gave no zone), SUMMARY, DESCRIPTION (plain text),
 // X-ALT-DESC;FMTTYPE=text/html, LOCATION (place name and address), GEO,
 // X-APPLE-STRUCTURED-LOCATION, CONFERENCE (online events), URL, STATUS,
-// CATEGORIES (one line per category), ORGANIZER with CN, ATTACH (banner).
+// CATEGORIES (one line per category), ORGANIZER with CN, IMAGE (RFC 7986)
+// and ATTACH (banner; IMAGE only with MediaURL).
 //
 // The calendar has no METHOD: RFC 4791 forbids it in CalDAV objects. iTIP
 // callers set METHOD on the calendar (cal.SetMethod), replace ORGANIZER
@@ -123,7 +134,11 @@ func (r *Renderer) Calendar(ev *bridges.Event) (*ics.Calendar, *ics.VEvent, erro
 	if desc := description(ev); desc != "" {
 		vev.SetProperty(ics.ComponentPropertyDescription, desc)
 	}
-	if h := strings.TrimSpace(ev.DescriptionHTML); h != "" {
+	h := strings.TrimSpace(ev.DescriptionHTML)
+	if h != "" && r != nil && r.MediaHTML != nil {
+		h = r.MediaHTML(h)
+	}
+	if h != "" {
 		vev.SetProperty(ics.ComponentProperty("X-ALT-DESC"), h, ics.WithFmtType("text/html"))
 	}
 
@@ -177,7 +192,14 @@ func (r *Renderer) Calendar(ev *bridges.Event) (*ics.Calendar, *ics.VEvent, erro
 		}
 		vev.SetProperty(ics.ComponentPropertyOrganizer, ev.OrganizerURL, params...)
 	}
-	if ev.BannerURL != "" {
+	if ev.BannerURL != "" && r != nil && r.MediaURL != nil {
+		// Through passerelle: the type is known only once fetched, and
+		// FMTTYPE is optional. IMAGE (RFC 7986) is the property made for
+		// an event's picture; ATTACH stays for clients that know only it.
+		u := r.MediaURL(ev.BannerURL)
+		vev.AddProperty(ics.ComponentProperty("IMAGE"), u, ics.WithValue("URI"))
+		vev.AddProperty(ics.ComponentPropertyAttach, u)
+	} else if ev.BannerURL != "" {
 		var params []ics.PropertyParameter
 		if t := imageType(ev.BannerURL); t != "" {
 			params = append(params, ics.WithFmtType(t))

@@ -93,6 +93,10 @@ type Outgoing struct {
 	UnsubscribeURL string
 	// PageURL is the event's page on passerelle, with the answer buttons.
 	PageURL string
+	// BannerURL is the banner's copy on passerelle
+	// (<public_url>/media/<hash>), empty while it is not fetched: the HTML
+	// part shows it then, and never loads the event's server.
+	BannerURL string
 	// CalendarURL is the participant's personal calendar feed (the events
 	// they are invited to); its CalDAV form is
 	// /dav/calendars/<token>/personal/.
@@ -172,6 +176,7 @@ var labelsByLang = map[string]labels{
 }
 
 type view struct {
+	Banner, BannerAlt                                                                          string
 	Title, Organizer, When, Where, Link, Watch, ExternalURL, Lead, Unsubscribe, Page, Calendar string
 	// Account is the calendar account block, already laid out.
 	Account string
@@ -200,7 +205,8 @@ var htmlBody = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 <body>
 <p>{{.Lead}}</p>
 <h1>{{.Title}}</h1>
-<p><strong>{{.L.WhenHTML}}</strong> {{.When}}{{if .Where}}<br>
+{{if .Banner}}<p><img src="{{.Banner}}" alt="{{.BannerAlt}}" width="600" style="max-width:100%;height:auto"></p>
+{{end}}<p><strong>{{.L.WhenHTML}}</strong> {{.When}}{{if .Where}}<br>
 <strong>{{.L.WhereHTML}}</strong> {{.Where}}{{end}}{{if .Watch}}<br>
 <strong>{{.L.WatchHTML}}</strong> <a href="{{.Watch}}">{{.Watch}}</a>{{end}}{{if .Link}}<br>
 <a href="{{.Link}}">{{.L.EventPage}}</a>{{end}}</p>
@@ -224,6 +230,8 @@ func (o *Outgoing) view() (view, string, error) {
 		Unsubscribe: o.UnsubscribeURL,
 		Page:        o.PageURL,
 		Calendar:    o.CalendarURL,
+		Banner:      o.BannerURL,
+		BannerAlt:   ev.BannerAlt,
 		L:           labelsByLang["en"],
 	}
 	if o.Account != nil {

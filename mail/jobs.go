@@ -59,6 +59,11 @@ type Sender struct {
 	// answer links.
 	PublicURL string
 	Renderer  *ical.Renderer
+	// Images gives the passerelle copies (absolute links) of the remote
+	// images that are cached (media.Cache); nil: mails show no banner.
+	Images interface {
+		Links(ctx context.Context, urls ...string) (map[string]string, error)
+	}
 	// Passwords makes the calendar account's password each mail carries;
 	// nil leaves the account out.
 	Passwords *bridges.CalendarPasswords
@@ -66,6 +71,21 @@ type Sender struct {
 	Log       *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// banner returns the link of the event's cached banner, or "": a mail
+// goes without its banner rather than wait for it or load it from the
+// event's server.
+func (s *Sender) banner(ctx context.Context, ev *bridges.Event) string {
+	if s.Images == nil || ev.BannerURL == "" {
+		return ""
+	}
+	links, err := s.Images.Links(ctx, ev.BannerURL)
+	if err != nil {
+		s.log().Warn("mail without its banner", "event", ev.APID, "err", err)
+		return ""
+	}
+	return links[ev.BannerURL]
 }
 
 func (s *Sender) now() time.Time {
@@ -142,6 +162,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendJob]) error {
 			Account:     acct, DAVURL: base + "/dav/",
 			Date: s.now(),
 		}
+		out.BannerURL = s.banner(ctx, &ev.Event)
 		if m := out.Method(); m != "" {
 			out.Calendar, err = s.Renderer.ITIP(&ev.Event, m, ical.Invitee{
 				Organizer: out.ReplyTo, OrganizerName: ev.OrganizerName, Attendee: p.Address, PartStat: partstats[out.Kind],

@@ -76,7 +76,11 @@ type Poster struct {
 	Now func() time.Time
 	// MediaPoll is the wait between checks of a processing banner.
 	MediaPoll time.Duration
-	owner     string
+	// Images gives the banner's bytes from passerelle's media cache
+	// (media.Cache), which fetched and checked it once for every use;
+	// nil: the banner is downloaded here.
+	Images Images
+	owner  string
 
 	mu        sync.Mutex
 	limits    map[string]cachedLimits
@@ -372,10 +376,21 @@ func (p *Poster) publishStatus(ctx context.Context, t *thread, root *Post) (*Pos
 	return p.publish(ctx, t, root, "", toot)
 }
 
+// Images is passerelle's media cache, as the poster uses it.
+type Images interface {
+	Image(ctx context.Context, url string) (body []byte, contentType string, err error)
+}
+
 // uploadBanner uploads the event's image; an image that cannot be fetched
 // or uploaded leaves the status text-only rather than unposted.
 func (p *Poster) uploadBanner(ctx context.Context, t *thread) string {
-	data, err := t.c.FetchBanner(ctx, t.ev.BannerURL)
+	var data []byte
+	var err error
+	if p.Images != nil {
+		data, _, err = p.Images.Image(ctx, t.ev.BannerURL)
+	} else {
+		data, err = t.c.FetchBanner(ctx, t.ev.BannerURL)
+	}
 	if err == nil {
 		alt := t.ev.BannerAlt
 		if alt == "" {

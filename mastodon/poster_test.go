@@ -500,3 +500,37 @@ func TestListener(t *testing.T) {
 		}
 	}
 }
+
+// cachedImages is passerelle's media cache as the poster sees it.
+type cachedImages struct {
+	body  []byte
+	asked []string
+}
+
+func (c *cachedImages) Image(ctx context.Context, url string) ([]byte, string, error) {
+	c.asked = append(c.asked, url)
+	return c.body, "image/png", nil
+}
+
+// TestBannerFromMediaCache: with the media cache, the banner uploaded is
+// the cached copy and the event's server is not asked again.
+func TestBannerFromMediaCache(t *testing.T) {
+	f := newFixture(t, mastodontest.Mastodon)
+	hits := 0
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	defer remote.Close()
+	f.ev.BannerURL = remote.URL + "/banner.png"
+	f.store.putEvent(f.ev)
+	cache := &cachedImages{body: png1x1}
+	f.p.Images = cache
+	if err := f.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	sts := f.srv.Statuses()
+	if len(sts) != 1 || len(sts[0].MediaIDs) != 1 {
+		t.Fatalf("posted %+v, want one status with its banner", sts)
+	}
+	if hits != 0 || len(cache.asked) != 1 || cache.asked[0] != f.ev.BannerURL {
+		t.Errorf("the event's server was asked %d times, the cache %v", hits, cache.asked)
+	}
+}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"hash/fnv"
@@ -145,7 +146,7 @@ func (p *Pages) ServeAtom(w http.ResponseWriter, r *http.Request) {
 		if !e.Public {
 			continue
 		}
-		entry, updated := p.atomEntry(l, e, sources[e.SourceID])
+		entry, updated := p.atomEntry(r.Context(), l, e, sources[e.SourceID])
 		f.Entries = append(f.Entries, entry)
 		if updated.After(latest) {
 			latest = updated
@@ -193,7 +194,7 @@ func (p *Pages) ServeAtom(w http.ResponseWriter, r *http.Request) {
 // own last change, else its publication, else when passerelle last stored
 // it. Its id is the event's ActivityPub id, which is stable and globally
 // unique (the iCalendar UID is the same); its link is passerelle's page.
-func (p *Pages) atomEntry(l *lang, e *bridges.StoredEvent, src *bridges.Source) (*atomEntry, time.Time) {
+func (p *Pages) atomEntry(ctx context.Context, l *lang, e *bridges.StoredEvent, src *bridges.Source) (*atomEntry, time.Time) {
 	updated := e.Updated
 	for _, t := range []time.Time{e.Published, e.ModifiedAt, e.CreatedAt} {
 		if !updated.IsZero() {
@@ -241,7 +242,12 @@ func (p *Pages) atomEntry(l *lang, e *bridges.StoredEvent, src *bridges.Source) 
 	if place != "" {
 		c.WriteString("<p><strong>" + html.EscapeString(l.T("where")) + "</strong> " + html.EscapeString(place) + "</p>")
 	}
-	c.WriteString(sanitize(e.DescriptionHTML))
+	// Feed readers load images too: passerelle's copies, absolute.
+	links := p.images(ctx, &e.Event)
+	for u, l := range links {
+		links[u] = p.PublicURL + l
+	}
+	c.WriteString(p.description(&e.Event, links))
 	en.Content = atomText{Type: "html", Body: c.String()}
 	return en, updated
 }

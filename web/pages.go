@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/media"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -45,8 +46,45 @@ type Pages struct {
 	Log     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Media gives the passerelle links of the remote images that are
+	// cached (media.Cache); nil: pages show no remote image at all.
+	Media MediaLinks
 
 	tmpl map[string]*template.Template
+}
+
+// MediaLinks gives, for the remote image URLs that passerelle has
+// fetched and keeps, their link on passerelle (/media/<hash>). A page
+// shows only those: the visitor's browser never reaches the events'
+// servers, and an image not fetched (yet, or refused) is left out rather
+// than shown broken.
+type MediaLinks interface {
+	Links(ctx context.Context, urls ...string) (map[string]string, error)
+}
+
+// images returns the links of the event's cached images; on a database
+// error the page is shown without them.
+func (p *Pages) images(ctx context.Context, e *bridges.Event) map[string]string {
+	if p.Media == nil {
+		return nil
+	}
+	links, err := p.Media.Links(ctx, media.EventImages(e)...)
+	if err != nil {
+		p.log().Warn("page without its images", "event", e.APID, "err", err)
+		return nil
+	}
+	return links
+}
+
+// description is the event's HTML for display: sanitised, each image
+// pointing at passerelle's copy or dropped.
+func (p *Pages) description(e *bridges.Event, links map[string]string) string {
+	out, err := media.RewriteImages(sanitize(e.DescriptionHTML), links)
+	if err != nil {
+		p.log().Warn("description shown as text", "event", e.APID, "err", err)
+		return template.HTMLEscapeString(e.DescriptionText)
+	}
+	return out
 }
 
 // maxListed bounds the events a list page shows, which keeps pages small.
@@ -136,9 +174,9 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, stat
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", pickLang(r).Code)
 	w.Header().Set("Vary", "Accept-Language, Accept")
-	// No external requests: images may come from the events' servers
-	// (banners), nothing else from anywhere.
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; img-src 'self' https: http:; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	// No external requests: images, banners included, are passerelle's
+	// copies under /media/ (see the media package).
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	if err := p.tmpl[name].ExecuteTemplate(w, "layout", data); err != nil {
@@ -263,7 +301,7 @@ func (p *Pages) source(w http.ResponseWriter, r *http.Request) {
 	data := sourcePage{page: p.base(r, sourceName(s)), Source: s, FeedURL: feed,
 		Webcal:    template.URL(webcal(feed)),
 		CalDAVURL: p.PublicURL + "/dav/calendars/public/" + url.PathEscape(s.Slug) + "/",
-		Summary:   template.HTML(sanitize(s.Summary)),
+		Summary:   template.HTML(withoutImages(sanitize(s.Summary))),
 	}
 	data.Feeds = append([]feedLink{{Title: sourceName(s), Href: p.PublicURL + "/feeds/" + url.PathEscape(s.Slug) + ".atom"}}, data.Feeds...)
 	if s.Name == "" {
@@ -305,10 +343,13 @@ func webcal(feed string) string {
 
 type eventPage struct {
 	page
-	Event                           *bridges.StoredEvent
-	When, Where, MapURL, Capacity   string
-	JoinText, ExternalURL           string
-	Description                     template.HTML
+	Event                         *bridges.StoredEvent
+	When, Where, MapURL, Capacity string
+	JoinText, ExternalURL         string
+	Description                   template.HTML
+	// Banner is the banner's link on passerelle; empty until it is
+	// fetched, or when it was refused: the page then has no banner.
+	Banner                          string
 	Webcal                          template.URL
 	GoogleURL, OutlookURL           string
 	Cancelled, Tentative, CanAnswer bool
@@ -355,9 +396,11 @@ func (p *Pages) eventData(r *http.Request, e *bridges.StoredEvent) eventPage {
 	l := pickLang(r)
 	d := eventPage{page: p.base(r, e.Title), Event: e,
 		Cancelled: e.Status == bridges.StatusCancelled, Tentative: e.Status == bridges.StatusTentative,
-		Where:       where(l, &e.Event),
-		Description: template.HTML(sanitize(e.DescriptionHTML)),
+		Where: where(l, &e.Event),
 	}
+	links := p.images(r.Context(), &e.Event)
+	d.Banner = links[e.BannerURL]
+	d.Description = template.HTML(p.description(&e.Event, links))
 	d.When = when(l, e)
 	if e.Place != nil && e.Place.Latitude != nil && e.Place.Longitude != nil {
 		lat, lon := strconv.FormatFloat(*e.Place.Latitude, 'f', 5, 64), strconv.FormatFloat(*e.Place.Longitude, 'f', 5, 64)

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/microcosm-cc/bluemonday"
+
+	"codeberg.org/passerelle/passerelle/media"
 )
 
 // policy is applied again at display time, whatever the dialects already
@@ -37,3 +39,17 @@ func sanitize(html string) string {
 		clean = clean[i+end:]
 	}
 }
+
+// withoutImages drops every image of sanitised HTML: passerelle fetches
+// only the images of events, and shows no other remote one.
+func withoutImages(clean string) string {
+	out, err := media.RewriteImages(clean, nil)
+	if err != nil {
+		return policyNoImages.Sanitize(clean)
+	}
+	return out
+}
+
+// policyNoImages is policy without <img>, for the rare HTML the tokenizer
+// cannot walk.
+var policyNoImages = bluemonday.UGCPolicy().SkipElementsContent("img")

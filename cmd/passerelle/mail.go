@@ -13,9 +13,9 @@ import (
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/federation/outbox"
-	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/mail"
 	"codeberg.org/passerelle/passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/media"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -106,7 +106,7 @@ func mailOn(a *app, db *store.DB, rsvp *bridges.RSVP[*store.Tx]) (*mailParts, er
 // sender is the mail worker for serve.
 func (m *mailParts) sender(a *app, db *store.DB, reply mail.ReplyAddress) *mail.Sender {
 	return &mail.Sender{DB: db, SMTP: m.smtp, From: a.cfg.Mail.From, Reply: reply, PublicURL: a.cfg.PublicURL,
-		Renderer: &ical.Renderer{}, Passwords: m.passwords, Limit: &mail.RateLimit{Interval: time.Duration(a.cfg.Mail.SendInterval)}, Log: a.log}
+		Renderer: calendarRenderer(a), Images: &media.Cache{DB: db, Base: strings.TrimSuffix(a.cfg.PublicURL, "/")}, Passwords: m.passwords, Limit: &mail.RateLimit{Interval: time.Duration(a.cfg.Mail.SendInterval)}, Log: a.log}
 }
 
 // exitCodeError ends the process with a given status (mail receive's 75).

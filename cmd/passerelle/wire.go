@@ -13,8 +13,10 @@ import (
 	"codeberg.org/passerelle/passerelle/caldav"
 	"codeberg.org/passerelle/passerelle/federation"
 	"codeberg.org/passerelle/passerelle/ical"
+	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/mail"
 	"codeberg.org/passerelle/passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/media"
 	"codeberg.org/passerelle/passerelle/store"
 	"codeberg.org/passerelle/passerelle/web"
 )
@@ -87,10 +89,16 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		return nil, err
 	}
 	in.mail = m
+	// Remote images (banners, images in descriptions) are fetched once
+	// into the database and served from /media/: pages, mails, calendars
+	// and Mastodon posts use that copy. Its fetcher is complete once
+	// federation gives it the domain policy, below.
+	images := &media.Cache{DB: db, Log: a.log}
 	in.mastodon = mastodon.NewPoster(db, mastodonHTTP(a), a.log)
+	in.mastodon.Images = images
 	in.mastodon.Register(in.workers)
-	listeners := []bridges.ChangeListener[*store.Tx]{&mastodon.Listener{}, in.rsvp}
-	in.events = &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}, Listeners: listeners, Log: a.log}
+	listeners := []bridges.ChangeListener[*store.Tx]{&mastodon.Listener{}, media.Listener{}, in.rsvp}
+	in.events = &bridges.Events[*store.Tx]{Store: db, Renderer: calendarRenderer(a), Listeners: listeners, Log: a.log}
 	fed, err := newFederation(a, db, in.events, in.rsvp)
 	if err != nil {
 		return nil, err
@@ -102,11 +110,14 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	in.replies = &mastodon.Replies{DB: db, RSVP: in.rsvp, HTTP: mastodonHTTP(a), Allowed: fed.Policy().CheckHost,
 		Holder: host + "/" + strconv.Itoa(os.Getpid()), Log: a.log}
 	river.AddWorker(in.workers, &mastodon.Replier{DB: db, HTTP: mastodonHTTP(a), PublicURL: a.cfg.PublicURL, Log: a.log})
+	images.Fetcher = &media.Fetcher{Client: mediaHTTP(a), Policy: fed.Policy(), AllowPrivate: a.cfg.Federation.AllowPrivateNetworks}
+	in.periodic = append(in.periodic, images.Register(in.workers, time.Hour))
+	in.mux.Handle("GET /media/{hash}", images)
 
 	in.mux.Handle("GET /healthz", web.Health())
 	in.mux.Handle("GET /readyz", web.Ready(db, a.log))
 	pages := &web.Pages{DB: db, Site: a.cfg.Instance.Name, Description: a.cfg.Instance.Description,
-		Version: versionString(), PublicURL: strings.TrimSuffix(a.cfg.PublicURL, "/"), Log: a.log}
+		Version: versionString(), PublicURL: strings.TrimSuffix(a.cfg.PublicURL, "/"), Log: a.log, Media: images}
 	var reply mail.ReplyAddress
 	if m != nil {
 		if reply, err = replyAddress(a); err != nil {
@@ -128,7 +139,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	// calendar app.
 	dav := &caldav.Server{Store: calendars, Log: a.log}
 	if m != nil {
-		personal := &caldav.PersonalStore{DB: db, Renderer: &ical.Renderer{}, Organizer: reply.String()}
+		personal := &caldav.PersonalStore{DB: db, Renderer: calendarRenderer(a), Organizer: reply.String()}
 		dav.Store = &caldav.Owners{Public: calendars, Personal: personal}
 		dav.Accounts = &caldav.Accounts{DB: db, Personal: personal, Answers: m.rsvp, Log: a.log}
 		in.mux.HandleFunc("GET /feeds/personal/{file}", personal.ServePersonalFeed)
@@ -149,4 +160,30 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	fed.Mount(in.mux)
 	fed.Register(in.workers)
 	return in, nil
+}
+
+// calendarRenderer renders calendars whose images are passerelle's copies
+// (<public_url>/media/<hash>), for feeds, CalDAV and mails alike.
+func calendarRenderer(a *app) *ical.Renderer {
+	base := strings.TrimSuffix(a.cfg.PublicURL, "/")
+	return &ical.Renderer{
+		MediaURL: func(remote string) string { return base + media.Path(remote) },
+		MediaHTML: func(html string) string {
+			out, err := media.LinkImages(html, base)
+			if err != nil {
+				return "" // X-ALT-DESC is optional: DESCRIPTION stays
+			}
+			return out
+		},
+	}
+}
+
+// mediaHTTP is the outbound client for images: shorter than the others,
+// since a fetch job has 20 s in all.
+func mediaHTTP(a *app) *http.Client {
+	return outbound.New(outbound.Options{
+		AllowPrivateNetworks: a.cfg.Federation.AllowPrivateNetworks,
+		Timeout:              15 * time.Second,
+		UserAgent:            "passerelle/" + versionString() + " (+" + a.cfg.PublicURL + ")",
+	})
 }

@@ -139,7 +139,12 @@ type Layout struct {
 		Top, Height, Width float64
 		// Loaded is whether the image decoded.
 		Loaded bool
+		// Src is the img element's src attribute.
+		Src string
 	}
+	// External lists the requests the page made to another origin than
+	// its own.
+	External []string
 }
 
 // Measure opens each URL in chromium at a phone and a desktop width

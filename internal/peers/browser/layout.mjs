@@ -21,10 +21,14 @@ try {
     // script, as visitors get it.
     const context = await browser.newContext({ viewport, locale: 'en-GB' });
     const page = await context.newPage();
+    // Every request the page makes; those to another origin are reported.
+    let external = [];
+    page.on('request', (req) => external.push(req.url()));
     for (const url of urls) {
+      external = [];
       await page.goto(url, { waitUntil: 'load' });
       await page.waitForLoadState('networkidle');
-      report.push(await page.evaluate(([viewport, url]) => {
+      const measured = await page.evaluate(([viewport, url]) => {
         const top = (sel) => {
           const el = document.querySelector(sel);
           return el ? el.getBoundingClientRect().top + window.scrollY : -1;
@@ -36,9 +40,11 @@ try {
           detailsTop: top('article dl'),
           titleTop: top('article h1'),
           banner: img ? { top: box.top + window.scrollY, height: box.height, width: box.width,
-            loaded: img.complete && img.naturalWidth > 0 } : null,
+            loaded: img.complete && img.naturalWidth > 0, src: img.getAttribute('src') } : null,
         };
-      }, [label, url]));
+      }, [label, url]);
+      measured.external = external.filter((u) => new URL(u).origin !== new URL(url).origin);
+      report.push(measured);
     }
     await context.close();
   }
