@@ -39,7 +39,7 @@ import (
 )
 
 func main() {
-	replicas := flag.String("replicas", "1,2,3", "replica counts to run on PostgreSQL, one run each")
+	replicas := flag.String("replicas", "1,2,3", "replica counts to run on PostgreSQL, one run each (empty: none)")
 	sqlite := flag.Bool("sqlite", true, "also run one SQLite node")
 	database := flag.String("database", "postgres://root@127.0.0.1:5432/test?sslmode=disable", "a PostgreSQL server's database URL; each run creates a database of its own beside it")
 	hosts := flag.Int("hosts", 4, "remote hosts (loopback addresses 127.0.0.10, .11…)")
@@ -68,6 +68,9 @@ func main() {
 		runs = append(runs, r)
 	}
 	for _, s := range strings.Split(*replicas, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
 			fail(fmt.Errorf("-replicas %q: want counts such as 1,2,3", *replicas))
