@@ -228,23 +228,40 @@ func run(n, nSources, reps int, withRadicale bool) error {
 		fmt.Printf("  %-10s %-36s %s\n", srv, what, d)
 	}
 	rangeQuery := rangeQuery(evs)
+	// Each warm measurement runs its rounds on the servers in turn
+	// (passerelle, Radicale, passerelle…), so that the machine's load
+	// weighs on both alike, as the inbox benchmark does.
+	warm := func(name, label string, f func(srv server) (time.Duration, string, error)) ([]string, error) {
+		ds, bodies, err := interleaved(servers, reps, name, f)
+		if err != nil {
+			return nil, err
+		}
+		for i, srv := range servers {
+			what := label
+			if strings.Contains(label, "%d") {
+				what = fmt.Sprintf(label, len(hrefRE.FindAllString(bodies[i], -1)))
+			}
+			record(srv.name, what, ds[i])
+		}
+		return bodies, nil
+	}
 	for _, srv := range servers {
-		fmt.Println(srv.name)
 		// The first query is the cold one: Radicale builds its cache.
-		d, body, err := timed(srv, "REPORT", srv.cal, rangeQuery, "1")
+		d, _, err := timed(srv, "REPORT", srv.cal, rangeQuery, "1")
 		if err != nil {
 			return err
 		}
 		record(srv.name, "time-range REPORT, first (cold)", d)
-		members := len(hrefRE.FindAllString(body, -1))
-		d, _, err = profiled(srv, "time-range", func() (time.Duration, string, error) {
-			return median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, rangeQuery, "1") })
-		})
-		if err != nil {
-			return err
-		}
-		record(srv.name, fmt.Sprintf("time-range REPORT, 3 days (%d ev)", members), d)
+	}
+	if _, err := warm("time-range", "time-range REPORT, 3 days (%d ev)", func(srv server) (time.Duration, string, error) {
+		return timed(srv, "REPORT", srv.cal, rangeQuery, "1")
+	}); err != nil {
+		return err
+	}
 
+	multigets := map[string]string{}
+	allHrefs := map[string][][]string{}
+	for _, srv := range servers {
 		_, list, err := timed(srv, "PROPFIND", srv.cal, `<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>`, "1")
 		if err != nil {
 			return err
@@ -253,19 +270,24 @@ func run(n, nSources, reps int, withRadicale bool) error {
 		if len(hrefs) < 100 {
 			return fmt.Errorf("%s lists %d objects, want at least 100", srv.name, len(hrefs))
 		}
+		allHrefs[srv.name] = hrefs
 		var mg strings.Builder
 		mg.WriteString(`<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>`)
 		for _, h := range hrefs[:100] {
 			mg.WriteString("<d:href>" + h[1] + "</d:href>")
 		}
 		mg.WriteString("</c:calendar-multiget>")
-		d, _, err = median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, mg.String(), "1") })
-		if err != nil {
-			return err
-		}
-		record(srv.name, "multiget of 100", d)
+		multigets[srv.name] = mg.String()
+	}
+	if _, err := warm("multiget", "multiget of 100", func(srv server) (time.Duration, string, error) {
+		return timed(srv, "REPORT", srv.cal, multigets[srv.name], "1")
+	}); err != nil {
+		return err
+	}
 
-		d, body, err = timed(srv, "REPORT", srv.cal, syncBody(""), "1")
+	tokens := map[string]string{}
+	for _, srv := range servers {
+		d, body, err := timed(srv, "REPORT", srv.cal, syncBody(""), "1")
 		if err != nil {
 			return err
 		}
@@ -274,33 +296,34 @@ func run(n, nSources, reps int, withRadicale bool) error {
 		if token == nil {
 			return fmt.Errorf("%s: no sync token in initial sync", srv.name)
 		}
-		if err := change10(ctx, srv, events, evs, hrefs); err != nil {
+		tokens[srv.name] = token[1]
+		if err := change10(ctx, srv, events, evs, allHrefs[srv.name]); err != nil {
 			return err
 		}
-		d, body, err = median(reps, func() (time.Duration, string, error) { return timed(srv, "REPORT", srv.cal, syncBody(token[1]), "1") })
-		if err != nil {
-			return err
-		}
-		record(srv.name, fmt.Sprintf("sync after 10 changes (%d members)", len(hrefRE.FindAllString(body, -1))), d)
+	}
+	if _, err := warm("sync", "sync after 10 changes (%d members)", func(srv server) (time.Duration, string, error) {
+		return timed(srv, "REPORT", srv.cal, syncBody(tokens[srv.name]), "1")
+	}); err != nil {
+		return err
+	}
 
-		feedReq := func(hdr ...string) (time.Duration, string, error) { return timed(srv, "GET", srv.feed, "", "", hdr...) }
-		d, _, err = profiled(srv, "feed", func() (time.Duration, string, error) {
-			return median(reps, func() (time.Duration, string, error) { return feedReq() })
-		})
-		if err != nil {
-			return err
-		}
-		record(srv.name, "full feed GET", d)
+	if _, err := warm("feed", "full feed GET", func(srv server) (time.Duration, string, error) {
+		return timed(srv, "GET", srv.feed, "", "")
+	}); err != nil {
+		return err
+	}
+	etags := map[string]string{}
+	for _, srv := range servers {
 		resp, err := do(srv, "GET", srv.feed, "", "")
 		if err != nil {
 			return err
 		}
-		etag := resp.Header.Get("ETag")
-		d, _, err = median(reps, func() (time.Duration, string, error) { return feedReq("If-None-Match", etag) })
-		if err != nil {
-			return err
-		}
-		record(srv.name, "feed 304", d)
+		etags[srv.name] = resp.Header.Get("ETag")
+	}
+	if _, err := warm("feed304", "feed 304", func(srv server) (time.Duration, string, error) {
+		return timed(srv, "GET", srv.feed, "", "", "If-None-Match", etags[srv.name])
+	}); err != nil {
+		return err
 	}
 
 	if len(servers) == 2 {
@@ -519,6 +542,43 @@ func profiled(srv server, name string, f func() (time.Duration, string, error)) 
 	}
 	defer pprof.StopCPUProfile()
 	return f()
+}
+
+// interleaved runs reps rounds of f on every server in turn and returns
+// each server's median and last body. With -profile, passerelle's rounds
+// run alone under the profiler instead, so the profile is passerelle's.
+func interleaved(servers []server, reps int, name string, f func(server) (time.Duration, string, error)) ([]time.Duration, []string, error) {
+	ds := make([][]time.Duration, len(servers))
+	bodies := make([]string, len(servers))
+	if profileDir != "" {
+		meds := make([]time.Duration, len(servers))
+		for i, srv := range servers {
+			d, b, err := profiled(srv, name, func() (time.Duration, string, error) {
+				return median(reps, func() (time.Duration, string, error) { return f(srv) })
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			meds[i], bodies[i] = d, b
+		}
+		return meds, bodies, nil
+	}
+	for range reps {
+		for i, srv := range servers {
+			d, b, err := f(srv)
+			if err != nil {
+				return nil, nil, err
+			}
+			ds[i] = append(ds[i], d)
+			bodies[i] = b
+		}
+	}
+	meds := make([]time.Duration, len(servers))
+	for i := range ds {
+		sort.Slice(ds[i], func(a, b int) bool { return ds[i][a] < ds[i][b] })
+		meds[i] = ds[i][len(ds[i])/2]
+	}
+	return meds, bodies, nil
 }
 
 func median(reps int, f func() (time.Duration, string, error)) (time.Duration, string, error) {
