@@ -48,6 +48,7 @@ func main() {
 	senders := flag.Int("senders", 16, "concurrent senders (remote servers delivering)")
 	clients := flag.Int("clients", 20, "calendar clients syncing during the burst")
 	scale := flag.Int("scale", 1, "multiply -activities and -groups")
+	fanout := flag.Int("fanout", 5000, "invitees of the event whose Update is fanned out to them by mail (0: skip)")
 	flag.DurationVar(&storeWait, "wait", 5*time.Minute, "how long a run waits for every accepted Create to be stored before counting the rest as lost")
 	flag.Parse()
 	cfg := config{hosts: *hosts, groups: *groups * *scale, activities: *activities * *scale, senders: *senders, clients: *clients}
@@ -83,6 +84,21 @@ func main() {
 		runs = append(runs, r)
 	}
 	printTable(cfg, runs)
+	if *fanout > 0 {
+		var frs []fanoutResult
+		backends := []string{"postgres"}
+		if *sqlite {
+			backends = []string{"sqlite", "postgres"}
+		}
+		for _, b := range backends {
+			r, err := runFanout(ctx, bin, peers, b, *database, *fanout)
+			if err != nil {
+				fail(err)
+			}
+			frs = append(frs, r)
+		}
+		printFanout(frs)
+	}
 }
 
 func fail(err error) {
@@ -366,15 +382,24 @@ func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend
 // create sends the Create of event n, signed by g, to public_url's inbox
 // through the replica at addr (the signed Host stays public_url's).
 func create(client *http.Client, g *group, public, addr string, n int) bool {
+	return send(client, g, public, addr, n, "Create", fmt.Sprintf("Atelier %d", n), time.Time{})
+}
+
+// send posts a Create or Update of event n with that name.
+func send(client *http.Client, g *group, public, addr string, n int, kind, name string, updated time.Time) bool {
 	start := time.Now().Add(96 * time.Hour).UTC().Truncate(time.Minute).Add(time.Duration(n) * time.Minute)
 	id := fmt.Sprintf("%s/events/%d", g.actor, n)
+	obj := map[string]any{"id": id, "type": "Event", "name": name, "attributedTo": g.actor,
+		"startTime": start.Format(time.RFC3339), "endTime": start.Add(time.Hour).Format(time.RFC3339),
+		"to": []string{"https://www.w3.org/ns/activitystreams#Public"}}
+	if !updated.IsZero() {
+		obj["updated"] = updated.UTC().Format(time.RFC3339)
+	}
 	body, _ := json.Marshal(map[string]any{
 		"@context": "https://www.w3.org/ns/activitystreams",
-		"id":       id + "/activity", "type": "Create", "actor": g.actor,
-		"to": []string{"https://www.w3.org/ns/activitystreams#Public"},
-		"object": map[string]any{"id": id, "type": "Event", "name": fmt.Sprintf("Atelier %d", n), "attributedTo": g.actor,
-			"startTime": start.Format(time.RFC3339), "endTime": start.Add(time.Hour).Format(time.RFC3339),
-			"to": []string{"https://www.w3.org/ns/activitystreams#Public"}},
+		"id":       fmt.Sprintf("%s/activity/%s/%d", id, kind, time.Now().UnixNano()), "type": kind, "actor": g.actor,
+		"to":     []string{"https://www.w3.org/ns/activitystreams#Public"},
+		"object": obj,
 	})
 	req, _ := http.NewRequest(http.MethodPost, public+"/inbox", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/activity+json")
