@@ -115,16 +115,16 @@ func (db *DB) PublishedCalendars(ctx context.Context) ([]*PublishedCalendar, err
 	return out, rows.Err()
 }
 
-// RecordPublishedPoll records the outcome of a poll: the validators of a
-// good fetch (kept as they were when etag and lastModified are both
-// empty and errMsg is set), or the error that kept the last good state.
-func (tx *Tx) RecordPublishedPoll(ctx context.Context, id int64, etag, lastModified, errMsg string, at time.Time) error {
+// RecordPublishedPoll records the outcome of a poll. A good one (ok)
+// stores the fetch's validators and note (the VEVENTs left out, if any);
+// a refused one only its reason, the last good state staying as it was.
+func (tx *Tx) RecordPublishedPoll(ctx context.Context, id int64, ok bool, etag, lastModified, note string, at time.Time) error {
 	var err error
-	if errMsg != "" {
-		_, err = tx.exec(ctx, "UPDATE published_calendars SET last_error = ?, last_poll = ? WHERE id = ?", errMsg, micro(at), id)
+	if !ok {
+		_, err = tx.exec(ctx, "UPDATE published_calendars SET last_error = ?, last_poll = ? WHERE id = ?", note, micro(at), id)
 	} else {
-		_, err = tx.exec(ctx, "UPDATE published_calendars SET etag = ?, last_modified = ?, last_error = '', last_poll = ?, last_ok = ? WHERE id = ?",
-			etag, lastModified, micro(at), micro(at), id)
+		_, err = tx.exec(ctx, "UPDATE published_calendars SET etag = ?, last_modified = ?, last_error = ?, last_poll = ?, last_ok = ? WHERE id = ?",
+			etag, lastModified, note, micro(at), micro(at), id)
 	}
 	if err != nil {
 		return fmt.Errorf("record poll of published calendar %d: %w", id, err)
@@ -135,8 +135,20 @@ func (tx *Tx) RecordPublishedPoll(ctx context.Context, id int64, etag, lastModif
 // RecordPublishedError records a refused poll outside a transaction.
 func (db *DB) RecordPublishedError(ctx context.Context, id int64, errMsg string, at time.Time) error {
 	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
-		return tx.RecordPublishedPoll(ctx, id, "", "", errMsg, at)
+		return tx.RecordPublishedPoll(ctx, id, false, "", "", errMsg, at)
 	})
+}
+
+// LockPublishedCalendar reads the calendar by id and holds it until the
+// transaction ends, so that two replicas polling it at once diff one
+// after the other and the second finds nothing left to send. (SQLite's
+// transactions are immediate: the write lock does it.)
+func (tx *Tx) LockPublishedCalendar(ctx context.Context, id int64) (*PublishedCalendar, error) {
+	q := "SELECT " + pubCalColumns + " FROM published_calendars WHERE id = ?"
+	if tx.db.backend == Postgres {
+		q += " FOR UPDATE"
+	}
+	return scanPubCal(tx.queryRow(ctx, q, id))
 }
 
 // DeletePublishedCalendar removes the calendar, its events, followers and

@@ -1,0 +1,210 @@
+package publish_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"codeberg.org/passerelle/passerelle/federation/outbox"
+	"codeberg.org/passerelle/passerelle/internal/golden"
+	"codeberg.org/passerelle/passerelle/internal/outbound"
+	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/publish"
+	"codeberg.org/passerelle/passerelle/store"
+)
+
+var now = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+func cal(events ...string) string {
+	return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n" + strings.Join(events, "") + "END:VCALENDAR\r\n"
+}
+
+func vevent(lines ...string) string {
+	return "BEGIN:VEVENT\r\n" + strings.Join(lines, "\r\n") + "\r\nEND:VEVENT\r\n"
+}
+
+var repairCafe = vevent("UID:repair-1@club", "DTSTAMP:20261101T000000Z", "DTSTART;TZID=Europe/Paris:20261210T190000",
+	"DTEND;TZID=Europe/Paris:20261210T220000", "SUMMARY:Repair café", "DESCRIPTION:Bring your toaster.\\n\\nCoffee <free>.",
+	"LOCATION:Salle des fêtes, 1 rue de la Paix, Paris", "SEQUENCE:1")
+
+func TestParse(t *testing.T) {
+	weekly := vevent("UID:weekly@club", "DTSTART:20261202T180000Z", "DURATION:PT2H", "SUMMARY:Choir",
+		"RRULE:FREQ=WEEKLY;COUNT=30", "EXDATE:20261209T180000Z", "LOCATION:https://meet.example/choir")
+	moved := vevent("UID:weekly@club", "RECURRENCE-ID:20261216T180000Z", "DTSTART:20261216T190000Z", "DURATION:PT2H", "SUMMARY:Choir (later)", "STATUS:CANCELLED")
+	noStart := vevent("UID:nostart@club", "SUMMARY:When?")
+	badTZ := vevent("UID:tz@club", "DTSTART;TZID=Mars/Olympus:20261210T190000", "SUMMARY:Far")
+	occs, problems, err := publish.Parse([]byte(cal(repairCafe, weekly, moved, noStart, badTZ)), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) != 2 || !strings.Contains(problems[0].Reason+problems[1].Reason, "DTSTART") || !strings.Contains(problems[0].Reason+problems[1].Reason, "Mars/Olympus") {
+		t.Errorf("problems = %v", problems)
+	}
+	var choir []publish.Occurrence
+	for _, o := range occs {
+		if o.UID == "weekly@club" {
+			choir = append(choir, o)
+		}
+	}
+	// 90 days from 1 December: weekly from 2 December is 13 dates, less
+	// the excluded 9 December.
+	if len(choir) != 12 {
+		t.Fatalf("choir occurrences = %d, want 12", len(choir))
+	}
+	if choir[0].RecurrenceID != "20261202T180000Z" || !choir[0].End.Equal(choir[0].Start.Add(2*time.Hour)) {
+		t.Errorf("first occurrence = %+v", choir[0])
+	}
+	if choir[1].RecurrenceID != "20261216T180000Z" || choir[1].Status != "CANCELLED" || choir[1].Start.Hour() != 19 {
+		t.Errorf("overridden occurrence = %+v", choir[1])
+	}
+	for _, bad := range []string{"<html>not a calendar</html>", "", "BEGIN:VCARD\r\nEND:VCARD\r\n"} {
+		if _, _, err := publish.Parse([]byte(bad), now); !errors.Is(err, publish.ErrNotCalendar) {
+			t.Errorf("Parse(%q) = %v, want ErrNotCalendar", bad, err)
+		}
+	}
+	var many []string
+	for i := 0; i < publish.MaxOccurrences+1; i++ {
+		many = append(many, vevent("UID:e"+strings.Repeat("x", i%7)+time.Duration(i).String(), "DTSTART:20261210T190000Z", "SUMMARY:x"))
+	}
+	if _, _, err := publish.Parse([]byte(cal(many...)), now); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("too many events: %v", err)
+	}
+}
+
+// TestEventGolden: the Event JSON of an occurrence, with what FEP-8a8e
+// requires and what Mobilizon's parser reads (attributedTo one actor,
+// ical:status, startTime with its offset, timezone, Place).
+func TestEventGolden(t *testing.T) {
+	occs, _, err := publish.Parse([]byte(cal(repairCafe)), now)
+	if err != nil || len(occs) != 1 {
+		t.Fatal(occs, err)
+	}
+	g := "https://pass.example/actors/club"
+	obj := publish.EventObject(occs[0], publish.EventIDs{ID: publish.EventURL(g, publish.Key("repair-1@club", "")), Group: g, Followers: g + "/followers"}, now, time.Time{})
+	b, err := json.MarshalIndent(obj, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "testdata/event.json", append(b, '\n'))
+	for _, k := range []string{"id", "type", "name", "startTime", "endTime", "attributedTo", "ical:status", "eventStatus", "joinMode", "location", "timezone", "content", "summary", "url", "to"} {
+		if _, ok := obj[k]; !ok {
+			t.Errorf("Event lacks %s", k)
+		}
+	}
+	if obj["startTime"] != "2026-12-10T19:00:00+01:00" {
+		t.Errorf("startTime = %v", obj["startTime"])
+	}
+	if c := obj["content"].(string); strings.Contains(c, "<free>") {
+		t.Errorf("content not escaped: %s", c)
+	}
+}
+
+type feed struct {
+	mu   sync.Mutex
+	body string
+	code int
+}
+
+func (f *feed) set(code int, body string) { f.mu.Lock(); f.code, f.body = code, body; f.mu.Unlock() }
+
+func (f *feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.code != 200 {
+		http.Error(w, "down", f.code)
+		return
+	}
+	etag := `"` + publish.Key(f.body, "") + `"`
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Content-Type", "text/calendar")
+	w.Write([]byte(f.body))
+}
+
+// TestPollDiff: Create, then nothing for an unchanged feed, Update,
+// Update with status CANCELLED, Delete; an error, garbage or an empty
+// calendar changes nothing.
+func TestPollDiff(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := &feed{}
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		out, err := outbox.New("https://pass.example", db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &publish.Publisher{DB: db, Out: out, Fetch: &publish.Fetcher{Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true},
+			Now: func() time.Time { return now }}
+		c := &store.PublishedCalendar{Slug: "club", URL: srv.URL + "/club.ics"}
+		err = db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			if err := tx.CreatePublishedCalendar(ctx, c, &store.LocalActor{PrivateKeyPEM: "k", PublicKeyPEM: "p"}); err != nil {
+				return err
+			}
+			return tx.AddPublishedFollower(ctx, c.ID, store.PublishedFollower{Actor: "https://peer.example/u/a", SharedInbox: "https://peer.example/inbox"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := vevent("UID:two@club", "DTSTART:20261220T100000Z", "SUMMARY:Two")
+		pending := func() int {
+			n, err := db.PendingDeliveriesFrom(ctx, c.ActorID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		step := func(code int, body string, want string, wantErr bool) {
+			t.Helper()
+			f.set(code, body)
+			res, err := p.Poll(ctx, "club")
+			if (err != nil) != wantErr {
+				t.Fatalf("poll: %v (want error %v)", err, wantErr)
+			}
+			if err == nil && res.String() != want {
+				t.Errorf("poll = %q, want %q", res.String(), want)
+			}
+		}
+		step(200, cal(repairCafe, second), "2 events: 2 new, 0 updated, 0 cancelled, 0 deleted", false)
+		step(200, cal(repairCafe, second), "not modified since the last fetch", false)
+		if pending() != 2 {
+			t.Fatalf("deliveries = %d, want 2", pending())
+		}
+		step(200, cal(strings.Replace(repairCafe, "Repair café", "Repair café!", 1), second), "2 events: 0 new, 1 updated, 0 cancelled, 0 deleted", false)
+		step(200, cal(strings.Replace(repairCafe, "SEQUENCE:1", "STATUS:CANCELLED", 1), second), "2 events: 0 new, 0 updated, 1 cancelled, 0 deleted", false)
+		for _, bad := range []struct {
+			code int
+			body string
+		}{{503, ""}, {200, "<html>oops</html>"}, {200, cal()}} {
+			step(bad.code, bad.body, "", true)
+			got, _ := db.PublishedCalendar(ctx, "club")
+			if got.LastError == "" {
+				t.Errorf("no error recorded for %d %q", bad.code, bad.body)
+			}
+		}
+		if vis, _ := db.VisiblePublishedEvents(ctx, c.ID); len(vis) != 2 {
+			t.Fatalf("after bad fetches: %d events visible, want 2 (no mass Delete)", len(vis))
+		}
+		step(200, cal(second), "1 events: 0 new, 0 updated, 0 cancelled, 1 deleted", false)
+		if pending() != 5 {
+			t.Errorf("deliveries = %d, want 5", pending())
+		}
+		gone, err := db.PublishedEventByKey(ctx, c.ID, publish.Key("repair-1@club", ""))
+		if err != nil || gone.State != store.PublishedDeleted || !strings.Contains(string(gone.Object), "Tombstone") {
+			t.Errorf("deleted event = %+v, %v", gone, err)
+		}
+		got, _ := db.PublishedCalendar(ctx, "club")
+		if got.LastError != "" {
+			t.Errorf("last error after a good poll = %q", got.LastError)
+		}
+	})
+}
