@@ -1,0 +1,316 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/outbox"
+	"codeberg.org/passerelle/passerelle/store"
+)
+
+// This file serves published calendars (issue 19): each is a Group actor
+// (kind calendar) whose outbox holds a Create of each upcoming event,
+// whose Events answer at /actors/SLUG/events/KEY (410 and a Tombstone
+// once deleted), and which accepts Follows and Joins by itself. The
+// publish package fetches the calendars and stores the Event documents;
+// this side only serves what is stored.
+
+// groupFields adds a published calendar's own fields to its actor
+// document.
+func (s *Service) groupFields(ctx context.Context, a *store.LocalActor, doc map[string]any) {
+	doc["type"] = "Group"
+	doc["manuallyApprovesFollowers"] = false
+	doc["discoverable"] = true
+	if c, err := s.db.PublishedCalendar(ctx, a.Username); err == nil {
+		if c.Title != "" {
+			doc["name"] = c.Title
+		}
+		if c.Summary != "" {
+			doc["summary"] = "<p>" + escapeText(c.Summary) + "</p>"
+		}
+	}
+}
+
+func escapeText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
+
+// publishedCalendar returns the calendar of a local actor, or nil when
+// the actor is none.
+func (s *Service) publishedCalendar(ctx context.Context, a *store.LocalActor) (*store.PublishedCalendar, error) {
+	if a.Kind != store.ActorCalendar {
+		return nil, nil
+	}
+	return s.db.PublishedCalendar(ctx, a.Username)
+}
+
+// serveOutbox serves a calendar's outbox: a Create of each event not
+// deleted, oldest first, so that a new follower (Mobilizon reads it) sees
+// the upcoming events. Other actors publish nothing.
+func (s *Service) serveOutbox(w http.ResponseWriter, r *http.Request) {
+	a := s.lookupActor(w, r)
+	if a == nil {
+		return
+	}
+	c, err := s.publishedCalendar(r.Context(), a)
+	if err != nil {
+		s.log.Error("load published calendar", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if c == nil {
+		s.serveEmptyCollection(w, r)
+		return
+	}
+	evs, err := s.db.VisiblePublishedEvents(r.Context(), c.ID)
+	if err != nil {
+		s.log.Error("list published events", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	group := s.ActorURL(a.Username)
+	items := make([]any, 0, len(evs))
+	for _, e := range evs {
+		var obj map[string]any
+		if json.Unmarshal(e.Object, &obj) != nil {
+			continue
+		}
+		delete(obj, "@context")
+		items = append(items, map[string]any{
+			"id": obj["id"].(string) + "/activity", "type": "Create", "actor": group,
+			"published": obj["published"], "to": obj["to"], "cc": obj["cc"], "object": obj,
+		})
+	}
+	writeJSON(w, r, contentTypeActivity, http.StatusOK, map[string]any{
+		"@context":     asContext[0],
+		"id":           s.URL(r.URL.Path),
+		"type":         "OrderedCollection",
+		"totalItems":   len(items),
+		"orderedItems": items,
+	})
+}
+
+// serveFollowers serves a calendar's follower count (not who they are).
+func (s *Service) serveFollowers(w http.ResponseWriter, r *http.Request) {
+	a := s.lookupActor(w, r)
+	if a == nil {
+		return
+	}
+	c, err := s.publishedCalendar(r.Context(), a)
+	if err != nil || c == nil {
+		s.serveEmptyCollection(w, r)
+		return
+	}
+	fs, err := s.db.PublishedFollowers(r.Context(), c.ID)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, r, contentTypeActivity, http.StatusOK, map[string]any{
+		"@context":   asContext[0],
+		"id":         s.URL(r.URL.Path),
+		"type":       "OrderedCollection",
+		"totalItems": len(fs),
+	})
+}
+
+// servePublishedEvent serves one Event of a calendar; a deleted one
+// answers 410 Gone with its Tombstone (Mobilizon refetches an object on
+// Delete).
+func (s *Service) servePublishedEvent(w http.ResponseWriter, r *http.Request) {
+	a := s.lookupActor(w, r)
+	if a == nil {
+		return
+	}
+	c, err := s.publishedCalendar(r.Context(), a)
+	if err != nil || c == nil {
+		http.Error(w, "no such event", http.StatusNotFound)
+		return
+	}
+	e, err := s.db.PublishedEventByKey(r.Context(), c.ID, r.PathValue("key"))
+	if errors.Is(err, bridges.ErrNotFound) {
+		http.Error(w, "no such event", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.log.Error("load published event", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	status := http.StatusOK
+	if e.State == store.PublishedDeleted {
+		status = http.StatusGone
+	}
+	w.Header().Set("Content-Type", contentTypeActivity)
+	w.Header().Set("Vary", "Accept")
+	w.WriteHeader(status)
+	w.Write(e.Object)
+}
+
+// publishedTarget finds the calendar (and its actor) of a local Group id.
+func (s *Service) publishedTarget(ctx context.Context, id string) (*store.PublishedCalendar, *store.LocalActor, error) {
+	prefix := s.URL("/actors/")
+	if !strings.HasPrefix(id, prefix) {
+		return nil, nil, skipf("%s is not a local actor", id)
+	}
+	username, err := url.PathUnescape(strings.TrimPrefix(id, prefix))
+	if err != nil || strings.Contains(username, "/") {
+		return nil, nil, skipf("%s is not a local actor", id)
+	}
+	a, err := s.db.LocalActorByUsername(ctx, username)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return nil, nil, skipf("no local actor %s", username)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := s.publishedCalendar(ctx, a)
+	if errors.Is(err, bridges.ErrNotFound) || (err == nil && c == nil) {
+		return nil, nil, skipf("%s is not a published calendar: passerelle's other actors take no followers", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, a, nil
+}
+
+// processFollow accepts a Follow of a published calendar: the follower is
+// stored and an Accept sent, in one transaction.
+func (s *Service) processFollow(ctx context.Context, act *Activity, actor string) error {
+	c, _, err := s.publishedTarget(ctx, ref(act.Object))
+	if err != nil {
+		return err
+	}
+	ra, err := s.db.RemoteActor(ctx, actor)
+	if err != nil || (ra.Inbox == "" && ra.SharedInbox == "") {
+		if ra, _, err = s.refreshActor(ctx, actor, ""); err != nil {
+			return err
+		}
+	}
+	group := s.ActorURL(c.Slug)
+	accept, err := json.Marshal(map[string]any{
+		"@context": asContext[0], "id": s.NewActivityID("accepts"), "type": "Accept", "actor": group,
+		"object": map[string]any{"id": act.ID, "type": "Follow", "actor": actor, "object": group},
+		"to":     []string{actor},
+	})
+	if err != nil {
+		return err
+	}
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if err := tx.AddPublishedFollower(ctx, c.ID, store.PublishedFollower{Actor: actor, Inbox: ra.Inbox, SharedInbox: ra.SharedInbox, FollowID: act.ID, CreatedAt: s.now()}); err != nil {
+			return err
+		}
+		return s.Deliver(ctx, tx, c.ActorID, outbox.Recipient{Actor: actor, Inbox: ra.Inbox}, accept)
+	})
+	if err == nil {
+		s.log.Info("published calendar followed", "calendar", c.Slug, "follower", actor)
+	}
+	return err
+}
+
+// processUndo handles Undo{Follow} of a published calendar and
+// Undo{Join} of one of its events; every other Undo is skipped.
+func (s *Service) processUndo(ctx context.Context, act *Activity, actor string) error {
+	inner := embedded(act.Object)
+	if inner == nil {
+		return skipf("Undo of %s: passerelle keeps no record of it", ref(act.Object))
+	}
+	if ref(inner.Actor) != "" && ref(inner.Actor) != actor {
+		return skipf("Undo of someone else's %v", inner.types())
+	}
+	switch {
+	case inner.is("Follow"):
+		c, _, err := s.publishedTarget(ctx, ref(inner.Object))
+		if err != nil {
+			return err
+		}
+		return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			gone, err := tx.RemovePublishedFollower(ctx, c.ID, actor)
+			if gone {
+				s.log.Info("published calendar unfollowed", "calendar", c.Slug, "follower", actor)
+			}
+			return err
+		})
+	case inner.is("Join"):
+		return s.processLeave(ctx, ref(inner.Object), actor)
+	}
+	return skipf("Undo of %v", inner.types())
+}
+
+// publishedEventOf finds the published event an Event id names.
+func (s *Service) publishedEventOf(ctx context.Context, id string) (*store.PublishedCalendar, *store.PublishedEvent, error) {
+	group, key, ok := strings.Cut(id, "/events/")
+	if !ok || key == "" || strings.Contains(key, "/") {
+		return nil, nil, skipf("%s is not a published event", id)
+	}
+	c, _, err := s.publishedTarget(ctx, group)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := s.db.PublishedEventByKey(ctx, c.ID, key)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return nil, nil, skipf("no published event %s", id)
+	}
+	return c, e, err
+}
+
+// processJoin accepts a Join of a published event (joinMode free): the
+// participant is recorded and an Accept sent from the Group. A Join of a
+// cancelled or deleted event is rejected.
+func (s *Service) processJoin(ctx context.Context, act *Activity, actor string) error {
+	c, e, err := s.publishedEventOf(ctx, ref(act.Object))
+	if err != nil {
+		return err
+	}
+	answer := "Accept"
+	if e.State != store.PublishedLive {
+		answer = "Reject"
+	}
+	group := s.ActorURL(c.Slug)
+	body, err := json.Marshal(map[string]any{
+		"@context": asContext[0], "id": s.NewActivityID(strings.ToLower(answer) + "s"), "type": answer, "actor": group,
+		"object": map[string]any{"id": act.ID, "type": "Join", "actor": actor, "object": ref(act.Object)},
+		"to":     []string{actor},
+	})
+	if err != nil {
+		return err
+	}
+	var added bool
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if answer == "Accept" {
+			if added, err = tx.AddPublishedParticipant(ctx, e.ID, actor, act.ID, s.now()); err != nil {
+				return err
+			}
+		}
+		return s.Deliver(ctx, tx, c.ActorID, outbox.Recipient{Actor: actor}, body)
+	})
+	if err != nil {
+		return err
+	}
+	if added {
+		// The organiser learns of it from the log (and publish list's
+		// count); mail to the calendar's contact is not wired yet.
+		s.log.Info("participant joined a published event", "calendar", c.Slug, "event", e.UID, "participant", actor, "contact", c.Contact)
+	}
+	return nil
+}
+
+// processLeave undoes a participation in a published event.
+func (s *Service) processLeave(ctx context.Context, eventID, actor string) error {
+	c, e, err := s.publishedEventOf(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		gone, err := tx.RemovePublishedParticipant(ctx, e.ID, actor)
+		if gone {
+			s.log.Info("participant left a published event", "calendar", c.Slug, "event", e.UID, "participant", actor)
+		}
+		return err
+	})
+}

@@ -1,0 +1,151 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"codeberg.org/passerelle/passerelle/federation/signing"
+	"codeberg.org/passerelle/passerelle/internal/outbound"
+	"codeberg.org/passerelle/passerelle/publish"
+	"codeberg.org/passerelle/passerelle/store"
+)
+
+// TestPublishedCalendarGroup: a published calendar is a Group that a
+// remote actor follows (Accept sent, follower stored), that sends its
+// followers a signed Create of each event, Accepts a Join, serves its
+// outbox and Events, answers 410 with a Tombstone for a deleted event,
+// and forgets a follower on Undo{Follow}.
+func TestPublishedCalendarGroup(t *testing.T) {
+	h := newHarness(t, Options{})
+	ctx := context.Background()
+	r := newRemote(t)
+	alice := r.addActor("alice", "Person", testKey(t, 1))
+
+	var mu sync.Mutex
+	ics := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:one@club\r\nDTSTART:20991210T190000Z\r\nSUMMARY:Repair café\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	feed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Write([]byte(ics))
+	}))
+	defer feed.Close()
+
+	priv, pub, err := signing.GenerateKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &store.PublishedCalendar{Slug: "club", URL: feed.URL, Title: "The Club", Summary: "Repairs & co"}
+	if err := h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return tx.CreatePublishedCalendar(ctx, c, &store.LocalActor{DisplayName: "club", PrivateKeyPEM: priv, PublicKeyPEM: pub})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	group := h.svc.ActorURL("club")
+	code, doc, body := getJSON(t, group, contentTypeActivity)
+	if code != 200 || doc["type"] != "Group" || doc["name"] != "The Club" || doc["manuallyApprovesFollowers"] != false {
+		t.Fatalf("group: %d %s", code, body)
+	}
+	host := strings.TrimPrefix(h.srv.URL, "http://")
+	if code, doc, _ := getJSON(t, h.srv.URL+"/.well-known/webfinger?resource=acct:club@"+host, ""); code != 200 || doc["subject"] != "acct:club@"+host {
+		t.Errorf("webfinger: %d %v", code, doc)
+	}
+
+	resp := r.post(group+"/inbox", alice, map[string]any{"@context": "https://www.w3.org/ns/activitystreams", "id": alice + "#follow-1", "type": "Follow", "actor": alice, "object": group}, nil)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("Follow: %d", resp.StatusCode)
+	}
+	var accept map[string]any
+	eventually(t, "Accept of the Follow", func() bool {
+		for _, b := range r.posts() {
+			var a map[string]any
+			if json.Unmarshal(b, &a) == nil && a["type"] == "Accept" {
+				accept = a
+				return true
+			}
+		}
+		return false
+	})
+	if accept["actor"] != group || accept["object"].(map[string]any)["id"] != alice+"#follow-1" {
+		t.Errorf("Accept = %v", accept)
+	}
+	if fs, _ := h.db.PublishedFollowers(ctx, c.ID); len(fs) != 1 || fs[0].SharedInbox != r.url("/inbox") {
+		t.Fatalf("followers = %+v", fs)
+	}
+
+	p := &publish.Publisher{DB: h.db, Out: h.svc.Outbox, Fetch: &publish.Fetcher{Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true}}
+	if _, err := p.Poll(ctx, "club"); err != nil {
+		t.Fatal(err)
+	}
+	var create map[string]any
+	eventually(t, "Create of the event", func() bool {
+		for i, b := range r.posts() {
+			var a map[string]any
+			if json.Unmarshal(b, &a) == nil && a["type"] == "Create" {
+				r.mu.Lock()
+				sig := r.received[i].Header.Get("Signature")
+				r.mu.Unlock()
+				if !strings.Contains(sig, group+"#main-key") {
+					t.Errorf("Create not signed by the group: %q", sig)
+				}
+				create = a
+				return true
+			}
+		}
+		return false
+	})
+	ev := create["object"].(map[string]any)
+	eventID := ev["id"].(string)
+	if ev["type"] != "Event" || ev["attributedTo"] != group || ev["ical:status"] != "CONFIRMED" || ev["name"] != "Repair café" {
+		t.Errorf("Event = %v", ev)
+	}
+	if code, doc, _ := getJSON(t, eventID, contentTypeActivity); code != 200 || doc["id"] != eventID {
+		t.Errorf("GET event: %d %v", code, doc)
+	}
+	if code, doc, _ := getJSON(t, group+"/outbox", contentTypeActivity); code != 200 || doc["totalItems"] != float64(1) {
+		t.Errorf("outbox: %d %v", code, doc)
+	}
+
+	r.post(group+"/inbox", alice, map[string]any{"id": alice + "#join-1", "type": "Join", "actor": alice, "object": eventID}, nil)
+	eventually(t, "Accept of the Join", func() bool {
+		for _, b := range r.posts() {
+			var a map[string]any
+			if json.Unmarshal(b, &a) == nil && a["type"] == "Accept" && a["object"].(map[string]any)["type"] == "Join" {
+				return true
+			}
+		}
+		return false
+	})
+
+	mu.Lock()
+	ics = strings.Replace(ics, "UID:one@club", "UID:two@club", 1)
+	mu.Unlock()
+	res, err := p.Poll(ctx, "club")
+	if err != nil || res.Deleted != 1 || res.Created != 1 {
+		t.Fatalf("second poll: %v %v", res, err)
+	}
+	code, doc, _ = getJSON(t, eventID, contentTypeActivity)
+	if code != http.StatusGone || doc["type"] != "Tombstone" {
+		t.Errorf("deleted event: %d %v", code, doc)
+	}
+	eventually(t, "Delete of the event", func() bool {
+		for _, b := range r.posts() {
+			var a map[string]any
+			if json.Unmarshal(b, &a) == nil && a["type"] == "Delete" {
+				return true
+			}
+		}
+		return false
+	})
+
+	r.post(group+"/inbox", alice, map[string]any{"id": alice + "#undo-1", "type": "Undo", "actor": alice,
+		"object": map[string]any{"id": alice + "#follow-1", "type": "Follow", "actor": alice, "object": group}}, nil)
+	eventually(t, "follower removed", func() bool {
+		fs, _ := h.db.PublishedFollowers(ctx, c.ID)
+		return len(fs) == 0
+	})
+}
