@@ -13,6 +13,7 @@ import (
 	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/mail"
 	"codeberg.org/passerelle/passerelle/mastodon"
+	"codeberg.org/passerelle/passerelle/publish"
 	"codeberg.org/passerelle/passerelle/store"
 	"codeberg.org/passerelle/passerelle/web"
 )
@@ -32,6 +33,8 @@ type instance struct {
 	// mail is the RSVP flow, its workers and the mailbox watcher; nil
 	// when mail is not configured.
 	mail *mailParts
+	// publisher polls the published calendars (issue 19).
+	publisher *publish.Publisher
 }
 
 // openInstance opens the existing database (see openDB) and wires
@@ -134,5 +137,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	}
 	fed.Mount(in.mux)
 	fed.Register(in.workers)
+	in.publisher = newPublisher(a, in)
+	in.periodic = append(in.periodic, in.publisher.Register(in.workers, publish.PollInterval))
 	return in, nil
 }
