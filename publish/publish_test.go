@@ -208,3 +208,70 @@ func TestPollDiff(t *testing.T) {
 		}
 	})
 }
+
+// TestFetchRefusals: the outbound client's rules hold for calendars: a
+// private address is refused at dial time (a redirect is dialled through
+// the same check), plain http without allow_private_networks, a feed over
+// 10 MiB; webcal:// is read as https.
+func TestFetchRefusals(t *testing.T) {
+	ctx := context.Background()
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, "http://10.0.0.1/cal.ics", http.StatusFound)
+			return
+		}
+		w.Write([]byte("BEGIN:VCALENDAR\r\n" + strings.Repeat("X", publish.MaxCalendarBytes)))
+	}))
+	defer big.Close()
+	strict := &publish.Fetcher{Client: outbound.New(outbound.Options{}), AllowPrivate: false}
+	if _, err := strict.Fetch(ctx, &store.PublishedCalendar{URL: big.URL}); err == nil || !strings.Contains(err.Error(), "only https") {
+		t.Errorf("plain http: %v", err)
+	}
+	// The URL check passes, the dial is refused.
+	dialStrict := &publish.Fetcher{Client: outbound.New(outbound.Options{}), AllowPrivate: true}
+	if _, err := dialStrict.Fetch(ctx, &store.PublishedCalendar{URL: big.URL + "/redirect"}); !errors.Is(err, outbound.ErrPrivateAddress) {
+		t.Errorf("private address: %v", err)
+	}
+	loose := &publish.Fetcher{Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true}
+	if _, err := loose.Fetch(ctx, &store.PublishedCalendar{URL: big.URL}); err == nil || !strings.Contains(err.Error(), "10 MiB") {
+		t.Errorf("too big: %v", err)
+	}
+	if got := publish.FeedURL("webcal://club.example/a.ics"); got != "https://club.example/a.ics" {
+		t.Errorf("FeedURL = %s", got)
+	}
+}
+
+// TestPollProblems: VEVENTs that cannot be published are named in the
+// calendar's last error while the others are published.
+func TestPollProblems(t *testing.T) {
+	db := storetest.New(t)
+	ctx := context.Background()
+	f := &feed{}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	out, _ := outbox.New("https://pass.example", db)
+	p := &publish.Publisher{DB: db, Out: out, Fetch: &publish.Fetcher{Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true},
+		Now: func() time.Time { return now }}
+	c := &store.PublishedCalendar{Slug: "club", URL: srv.URL}
+	if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return tx.CreatePublishedCalendar(ctx, c, &store.LocalActor{PrivateKeyPEM: "k", PublicKeyPEM: "p"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.set(200, cal(repairCafe, vevent("UID:nostart@club", "SUMMARY:When?")))
+	res, err := p.Poll(ctx, "club")
+	if err != nil || res.Created != 1 {
+		t.Fatalf("poll: %v %v", res, err)
+	}
+	got, _ := db.PublishedCalendar(ctx, "club")
+	if !strings.Contains(got.LastError, "nostart@club: VEVENT without DTSTART") {
+		t.Errorf("last error = %q", got.LastError)
+	}
+	f.set(200, cal(vevent("UID:nostart@club", "SUMMARY:When?")))
+	if _, err := p.Poll(ctx, "club"); err == nil {
+		t.Error("a calendar with nothing publishable was accepted")
+	}
+	if vis, _ := db.VisiblePublishedEvents(ctx, c.ID); len(vis) != 1 {
+		t.Errorf("visible = %d, want 1 (nothing deleted)", len(vis))
+	}
+}
