@@ -259,6 +259,41 @@ func (s *Service) publishedEventOf(ctx context.Context, id string) (*store.Publi
 	return c, e, err
 }
 
+// PublishedParticipation is a Join or Leave of a published event, as the
+// organiser is told of it.
+type PublishedParticipation struct {
+	Calendar    *store.PublishedCalendar
+	Event       *store.PublishedEvent
+	Name        string
+	URL         string
+	Start       string
+	Participant string
+	Joined      bool
+	// Count is the event's participants after the change.
+	Count int
+}
+
+// participation tells the Participations hook, in tx.
+func (s *Service) participation(ctx context.Context, tx *store.Tx, c *store.PublishedCalendar, e *store.PublishedEvent, actor string, joined bool) error {
+	var obj struct {
+		Name      string `json:"name"`
+		URL       string `json:"url"`
+		ID        string `json:"id"`
+		StartTime string `json:"startTime"`
+	}
+	_ = json.Unmarshal(e.Object, &obj)
+	n, err := tx.PublishedParticipantCount(ctx, e.ID)
+	if err != nil {
+		return err
+	}
+	s.log.Info("participation in a published event", "calendar", c.Slug, "event", e.UID, "participant", actor, "joined", joined, "participants", n)
+	if s.parts == nil {
+		return nil
+	}
+	return s.parts(ctx, tx, PublishedParticipation{Calendar: c, Event: e, Name: obj.Name, URL: firstNonEmpty(obj.URL, obj.ID),
+		Start: obj.StartTime, Participant: actor, Joined: joined, Count: n})
+}
+
 // processJoin accepts a Join of a published event (joinMode free): the
 // participant is recorded and an Accept sent from the Group. A Join of a
 // cancelled or deleted event is rejected.
@@ -280,24 +315,20 @@ func (s *Service) processJoin(ctx context.Context, act *Activity, actor string) 
 	if err != nil {
 		return err
 	}
-	var added bool
-	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		if answer == "Accept" {
-			if added, err = tx.AddPublishedParticipant(ctx, e.ID, actor, act.ID, s.now()); err != nil {
+			added, err := tx.AddPublishedParticipant(ctx, e.ID, actor, act.ID, s.now())
+			if err != nil {
 				return err
+			}
+			if added {
+				if err := s.participation(ctx, tx, c, e, actor, true); err != nil {
+					return err
+				}
 			}
 		}
 		return s.Deliver(ctx, tx, c.ActorID, outbox.Recipient{Actor: actor}, body)
 	})
-	if err != nil {
-		return err
-	}
-	if added {
-		// The organiser learns of it from the log (and publish list's
-		// count); mail to the calendar's contact is not wired yet.
-		s.log.Info("participant joined a published event", "calendar", c.Slug, "event", e.UID, "participant", actor, "contact", c.Contact)
-	}
-	return nil
 }
 
 // processLeave undoes a participation in a published event.
@@ -308,9 +339,9 @@ func (s *Service) processLeave(ctx context.Context, eventID, actor string) error
 	}
 	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		gone, err := tx.RemovePublishedParticipant(ctx, e.ID, actor)
-		if gone {
-			s.log.Info("participant left a published event", "calendar", c.Slug, "event", e.UID, "participant", actor)
+		if err != nil || !gone {
+			return err
 		}
-		return err
+		return s.participation(ctx, tx, c, e, actor, false)
 	})
 }

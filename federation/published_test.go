@@ -110,6 +110,14 @@ func TestPublishedCalendarGroup(t *testing.T) {
 		t.Errorf("outbox: %d %v", code, doc)
 	}
 
+	var partsMu sync.Mutex
+	var told []PublishedParticipation
+	h.svc.parts = func(_ context.Context, _ *store.Tx, p PublishedParticipation) error {
+		partsMu.Lock()
+		defer partsMu.Unlock()
+		told = append(told, p)
+		return nil
+	}
 	r.post(group+"/inbox", alice, map[string]any{"id": alice + "#join-1", "type": "Join", "actor": alice, "object": eventID}, nil)
 	eventually(t, "Accept of the Join", func() bool {
 		for _, b := range r.posts() {
@@ -119,6 +127,18 @@ func TestPublishedCalendarGroup(t *testing.T) {
 			}
 		}
 		return false
+	})
+
+	partsMu.Lock()
+	if len(told) != 1 || !told[0].Joined || told[0].Name != "Repair café" || told[0].Participant != alice || told[0].Count != 1 || told[0].Calendar.Slug != "club" {
+		t.Errorf("organiser told %+v", told)
+	}
+	partsMu.Unlock()
+	r.post(group+"/inbox", alice, map[string]any{"id": alice + "#leave-1", "type": "Leave", "actor": alice, "object": eventID}, nil)
+	eventually(t, "the organiser told of the Leave", func() bool {
+		partsMu.Lock()
+		defer partsMu.Unlock()
+		return len(told) == 2 && !told[1].Joined && told[1].Count == 0
 	})
 
 	mu.Lock()

@@ -365,6 +365,13 @@ func (db *DB) PublishedParticipantCount(ctx context.Context, eventID int64) (int
 	return n, err
 }
 
+// PublishedParticipantCount is the transaction's PublishedParticipantCount.
+func (tx *Tx) PublishedParticipantCount(ctx context.Context, eventID int64) (int, error) {
+	var n int
+	err := tx.queryRow(ctx, "SELECT COUNT(*) FROM published_participants WHERE event_id = ?", eventID).Scan(&n)
+	return n, err
+}
+
 // PublishedCounts counts a calendar's visible events and followers, for
 // publish list.
 func (db *DB) PublishedCounts(ctx context.Context, calendarID int64) (events, followers int, err error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -58,6 +59,16 @@ func openInstance(a *app) (*instance, error) {
 	return in, nil
 }
 
+// organiserNotice queues the mail that tells a published calendar's
+// contact of a Join or Leave, in the transaction that records it.
+func organiserNotice(ctx context.Context, tx *store.Tx, p federation.PublishedParticipation) error {
+	if p.Calendar.Contact == "" {
+		return nil
+	}
+	return tx.Enqueue(ctx, mail.OrganiserJob{To: p.Calendar.Contact, Calendar: p.Calendar.Slug, Event: p.Name, EventURL: p.URL,
+		Start: p.Start, Participant: p.Participant, Joined: p.Joined, Count: p.Count}, bridges.JobOpts{MaxAttempts: 12})
+}
+
 // newInstance wires every area. Each area adds its handlers, workers and
 // change listeners here, in one place, so that the whole assembly reads top
 // to bottom.
@@ -87,7 +98,11 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		joins = m.rsvp
 	}
 	in.events = &bridges.Events[*store.Tx]{Store: db, Renderer: &ical.Renderer{}, Listeners: listeners, Log: a.log}
-	fed, err := newFederation(a, db, in.events, joins)
+	var parts func(context.Context, *store.Tx, federation.PublishedParticipation) error
+	if m != nil {
+		parts = organiserNotice
+	}
+	fed, err := newFederation(a, db, in.events, joins, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +145,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 			return nil, err
 		}
 		mail.Register(in.workers, m.sender(a, db, reply), &mail.ConfirmChecker{RSVP: m.rsvp})
+		river.AddWorker(in.workers, &mail.OrganiserSender{SMTP: m.smtp, From: a.cfg.Mail.From, Envelope: reply.String(), Log: a.log})
 		// Answered events are re-fetched from their origin (Mobilizon
 		// sends their participants no Update or Delete); the sweep runs
 		// every minute, the tightest schedule is ten minutes.
