@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/federation/outbox"
@@ -82,7 +83,7 @@ func (s *Service) serveOutbox(w http.ResponseWriter, r *http.Request) {
 		}
 		delete(obj, "@context")
 		items = append(items, map[string]any{
-			"id": obj["id"].(string) + "/activity", "type": "Create", "actor": group,
+			"id": objectID(obj) + "/activity", "type": "Create", "actor": group,
 			"published": obj["published"], "to": obj["to"], "cc": obj["cc"], "object": obj,
 		})
 	}
@@ -152,6 +153,11 @@ func (s *Service) servePublishedEvent(w http.ResponseWriter, r *http.Request) {
 	w.Write(e.Object)
 }
 
+func objectID(obj map[string]any) string {
+	id, _ := obj["id"].(string)
+	return id
+}
+
 // publishedTarget finds the calendar (and its actor) of a local Group id.
 func (s *Service) publishedTarget(ctx context.Context, id string) (*store.PublishedCalendar, *store.LocalActor, error) {
 	prefix := s.URL("/actors/")
@@ -202,15 +208,71 @@ func (s *Service) processFollow(ctx context.Context, act *Activity, actor string
 		return err
 	}
 	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		before, err := tx.PublishedFollowers(ctx, c.ID)
+		if err != nil {
+			return err
+		}
 		if err := tx.AddPublishedFollower(ctx, c.ID, store.PublishedFollower{Actor: actor, Inbox: ra.Inbox, SharedInbox: ra.SharedInbox, FollowID: act.ID, CreatedAt: s.now()}); err != nil {
 			return err
 		}
-		return s.Deliver(ctx, tx, c.ActorID, outbox.Recipient{Actor: actor, Inbox: ra.Inbox}, accept)
+		to := outbox.Recipient{Actor: actor, Inbox: ra.Inbox}
+		if err := s.Deliver(ctx, tx, c.ActorID, to, accept); err != nil {
+			return err
+		}
+		for _, f := range before {
+			if f.Actor == actor {
+				// Followed again: it has the events already.
+				return nil
+			}
+		}
+		return s.sendUpcoming(ctx, tx, c, to)
 	})
 	if err == nil {
 		s.log.Info("published calendar followed", "calendar", c.Slug, "follower", actor)
 	}
 	return err
+}
+
+// maxBackfill bounds the Creates a new follower is sent.
+const maxBackfill = 200
+
+// sendUpcoming sends a new follower a Create of each upcoming event (at
+// most maxBackfill, soonest first): Mobilizon shows a follower only what
+// it is sent after following, and reads no outbox. The Create's id is
+// the one the outbox shows.
+func (s *Service) sendUpcoming(ctx context.Context, tx *store.Tx, c *store.PublishedCalendar, to outbox.Recipient) error {
+	evs, err := tx.PublishedEvents(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	group := s.ActorURL(c.Slug)
+	since := s.now().Add(-24 * time.Hour)
+	n := 0
+	for _, e := range evs {
+		if e.State == store.PublishedDeleted || e.StartsAt.Before(since) {
+			continue
+		}
+		if n++; n > maxBackfill {
+			break
+		}
+		var obj map[string]any
+		if json.Unmarshal(e.Object, &obj) != nil {
+			continue
+		}
+		ctxDoc := obj["@context"]
+		delete(obj, "@context")
+		body, err := json.Marshal(map[string]any{
+			"@context": ctxDoc, "id": objectID(obj) + "/activity", "type": "Create", "actor": group,
+			"published": obj["published"], "to": obj["to"], "cc": obj["cc"], "object": obj,
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.Deliver(ctx, tx, c.ActorID, to, body); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // processUndo handles Undo{Follow} of a published calendar and

@@ -77,7 +77,7 @@ func TestPublishedCalendarGroup(t *testing.T) {
 		t.Fatalf("followers = %+v", fs)
 	}
 
-	p := &publish.Publisher{DB: h.db, Out: h.svc.Outbox, Fetch: &publish.Fetcher{Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true}}
+	p := &publish.Publisher{DB: h.db, Out: h.svc.Outbox, Fetch: &publish.Fetcher{Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true}, Log: h.svc.log}
 	if _, err := p.Poll(ctx, "club"); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +109,21 @@ func TestPublishedCalendarGroup(t *testing.T) {
 	if code, doc, _ := getJSON(t, group+"/outbox", contentTypeActivity); code != 200 || doc["totalItems"] != float64(1) {
 		t.Errorf("outbox: %d %v", code, doc)
 	}
+
+	// A later follower is sent the upcoming events at once.
+	bob := r.addActor("bob", "Person", testKey(t, 2))
+	r.post(group+"/inbox", bob, map[string]any{"id": bob + "#follow-1", "type": "Follow", "actor": bob, "object": group}, nil)
+	eventually(t, "backfill Create to the new follower", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for i, req := range r.received {
+			var a map[string]any
+			if req.URL.Path == "/@bob/inbox" && json.Unmarshal(r.bodies[i], &a) == nil && a["type"] == "Create" {
+				return a["object"].(map[string]any)["id"] == eventID
+			}
+		}
+		return false
+	})
 
 	var partsMu sync.Mutex
 	var told []PublishedParticipation
@@ -166,6 +181,6 @@ func TestPublishedCalendarGroup(t *testing.T) {
 		"object": map[string]any{"id": alice + "#follow-1", "type": "Follow", "actor": alice, "object": group}}, nil)
 	eventually(t, "follower removed", func() bool {
 		fs, _ := h.db.PublishedFollowers(ctx, c.ID)
-		return len(fs) == 0
+		return len(fs) == 1 && fs[0].Actor == bob
 	})
 }
