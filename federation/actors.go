@@ -210,9 +210,21 @@ func (s *Service) serveNodeInfo(w http.ResponseWriter, r *http.Request) {
 		"protocols":         []string{"activitypub"},
 		"services":          map[string]any{"inbound": []string{}, "outbound": []string{"atom1.0"}},
 		"openRegistrations": false,
-		"usage":             map[string]any{"users": map[string]any{}},
+		"usage":             s.nodeInfoUsage(r),
 		"metadata":          map[string]any{"nodeName": nodeName},
 	})
+}
+
+// nodeInfoUsage counts the published calendars as users (each is a Group
+// people follow) and their events as posts; passerelle's own actors do
+// not count.
+func (s *Service) nodeInfoUsage(r *http.Request) map[string]any {
+	cals, evs, err := s.db.PublishedTotals(r.Context())
+	if err != nil {
+		s.log.Warn("count published calendars for NodeInfo", "err", err)
+		return map[string]any{"users": map[string]any{}}
+	}
+	return map[string]any{"users": map[string]any{"total": cals}, "localPosts": evs}
 }
 
 func (s *Service) serveHostMeta(w http.ResponseWriter, r *http.Request) {

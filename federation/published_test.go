@@ -106,6 +106,9 @@ func TestPublishedCalendarGroup(t *testing.T) {
 	if code, doc, _ := getJSON(t, eventID, contentTypeActivity); code != 200 || doc["id"] != eventID {
 		t.Errorf("GET event: %d %v", code, doc)
 	}
+	if _, doc, body := getJSON(t, h.srv.URL+"/nodeinfo/2.1", ""); doc["usage"].(map[string]any)["localPosts"] != float64(1) {
+		t.Errorf("nodeinfo: %s", body)
+	}
 	if code, doc, _ := getJSON(t, group+"/outbox", contentTypeActivity); code != 200 || doc["totalItems"] != float64(1) {
 		t.Errorf("outbox: %d %v", code, doc)
 	}

@@ -380,3 +380,11 @@ func (db *DB) PublishedCounts(ctx context.Context, calendarID int64) (events, fo
 		(SELECT COUNT(*) FROM published_followers WHERE calendar_id = ?)`, calendarID, calendarID).Scan(&events, &followers)
 	return events, followers, err
 }
+
+// PublishedTotals counts the published calendars and their events not
+// deleted, for NodeInfo's usage.
+func (db *DB) PublishedTotals(ctx context.Context) (calendars, events int, err error) {
+	err = db.queryRow(ctx, `SELECT (SELECT COUNT(*) FROM published_calendars),
+		(SELECT COUNT(*) FROM published_events WHERE state <> 'deleted')`).Scan(&calendars, &events)
+	return calendars, events, err
+}
