@@ -33,6 +33,10 @@ const (
 	// pastWindow is how far back recurring occurrences are kept: a
 	// follower may still want last week's.
 	pastWindow = 7 * 24 * time.Hour
+	// maxRecurrenceSteps bounds the dates of one series walked through
+	// (from its DTSTART) to reach the window: a daily series of thirty
+	// years is 11,000.
+	maxRecurrenceSteps = 20000
 )
 
 // Occurrence is one event to publish: a VEVENT, or one occurrence of a
@@ -193,7 +197,21 @@ func expand(master *ical.Component, overrides []*ical.Component, now time.Time) 
 		return nil, fmt.Errorf("RRULE: %v", err)
 	}
 	length := base.End.Sub(base.Start)
-	for _, t := range set.Between(now.Add(-pastWindow), now.Add(Horizon), true) {
+	from, to := now.Add(-pastWindow), now.Add(Horizon)
+	next := set.Iterator()
+	for steps := 0; ; steps++ {
+		// Bounded walk: a series that started long ago, or one every
+		// second, cannot make a poll compute millions of dates.
+		if steps > maxRecurrenceSteps {
+			return nil, fmt.Errorf("RRULE: more than %d dates before %s: too dense or too old a series", maxRecurrenceSteps, to.Format("2006-01-02"))
+		}
+		t, ok := next()
+		if !ok || t.After(to) {
+			break
+		}
+		if t.Before(from) {
+			continue
+		}
 		t = t.In(loc)
 		rid := recurrenceID(t, base.AllDay)
 		if _, ok := byRID[rid]; ok {

@@ -275,3 +275,47 @@ func TestPollProblems(t *testing.T) {
 		t.Errorf("visible = %d, want 1 (nothing deleted)", len(vis))
 	}
 }
+
+// TestParseRecurringZone: a weekly series in Europe/Paris keeps its local
+// hour across the change to winter time.
+func TestParseRecurringZone(t *testing.T) {
+	at := time.Date(2026, 10, 15, 0, 0, 0, 0, time.UTC)
+	series := vevent("UID:w@club", "DTSTART;TZID=Europe/Paris:20261020T190000", "DTEND;TZID=Europe/Paris:20261020T210000",
+		"SUMMARY:Choir", "RRULE:FREQ=WEEKLY;COUNT=3")
+	occs, problems, err := publish.Parse([]byte(cal(series)), at)
+	if err != nil || len(problems) > 0 || len(occs) != 3 {
+		t.Fatalf("occs %d, problems %v, err %v", len(occs), problems, err)
+	}
+	paris, _ := time.LoadLocation("Europe/Paris")
+	for _, o := range occs {
+		if l := o.Start.In(paris); l.Hour() != 19 || o.End.Sub(o.Start) != 2*time.Hour || o.TZID != "Europe/Paris" {
+			t.Errorf("occurrence %s: %s, %s", o.RecurrenceID, l, o.End.Sub(o.Start))
+		}
+	}
+	if occs[0].RecurrenceID != "20261020T170000Z" || occs[2].RecurrenceID != "20261103T180000Z" {
+		t.Errorf("recurrence ids %s %s", occs[0].RecurrenceID, occs[2].RecurrenceID)
+	}
+	// A series every second is left out, quickly, not expanded.
+	start := time.Now()
+	_, problems, err = publish.Parse([]byte(cal(vevent("UID:s@club", "DTSTART:20261015T000000Z", "SUMMARY:Tick", "RRULE:FREQ=SECONDLY"), repairCafe)), at)
+	if err != nil || len(problems) != 1 || !strings.Contains(problems[0].Reason, "more than") || time.Since(start) > 5*time.Second {
+		t.Errorf("secondly series: %v %v in %s", problems, err, time.Since(start))
+	}
+}
+
+// FuzzParse: no calendar text makes Parse panic, and every occurrence it
+// returns has a UID and an end not before its start.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(cal(repairCafe)))
+	f.Add([]byte(cal(vevent("UID:x", "DTSTART:20261202T180000Z", "RRULE:FREQ=DAILY;INTERVAL=0"))))
+	f.Add([]byte(cal(vevent("UID:x", "DTSTART;VALUE=DATE:20261202", "RRULE:FREQ=SECONDLY"))))
+	f.Add([]byte("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nRECURRENCE-ID:bad\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		occs, _, _ := publish.Parse(data, now)
+		for _, o := range occs {
+			if o.UID == "" || o.End.Before(o.Start) {
+				t.Fatalf("bad occurrence %+v", o)
+			}
+		}
+	})
+}
