@@ -256,7 +256,7 @@ func occurrence(c *ical.Component) (Occurrence, error) {
 		return o, err
 	}
 	if tz := ds[0].Params["TZID"]; len(tz) == 1 && !strings.HasSuffix(ds[0].Value, "Z") {
-		o.TZID = strings.Trim(tz[0], `"`)
+		o.TZID, _ = zoneName(tz[0])
 	}
 	switch {
 	case len(c.Prop("DTEND")) > 0:
@@ -291,15 +291,22 @@ func occurrence(c *ical.Component) (Occurrence, error) {
 	return o, nil
 }
 
-// propTime is ical.Prop.Time that refuses a TZID it does not know, rather
-// than read the time as UTC and publish it hours off. Windows zone names
-// and custom VTIMEZONEs are not mapped yet.
+// propTime is ical.Prop.Time that reads Windows and prefixed zone names
+// (see zoneName) and refuses a TZID it does not know, rather than read the
+// time as UTC and publish it hours off. A custom VTIMEZONE's rules are
+// not read.
 func propTime(p ical.Prop) (time.Time, bool, error) {
 	if tz := p.Params["TZID"]; len(tz) == 1 {
-		name := strings.Trim(tz[0], `"`)
-		if _, err := time.LoadLocation(name); err != nil || name == "" {
-			return time.Time{}, false, fmt.Errorf("%s has an unknown TZID %q (want an IANA zone such as Europe/Paris)", p.Name, name)
+		name, ok := zoneName(tz[0])
+		if !ok {
+			return time.Time{}, false, fmt.Errorf("%s has an unknown TZID %q (want an IANA zone such as Europe/Paris)", p.Name, tz[0])
 		}
+		params := make(map[string][]string, len(p.Params))
+		for k, v := range p.Params {
+			params[k] = v
+		}
+		params["TZID"] = []string{name}
+		p.Params = params
 	}
 	return p.Time()
 }

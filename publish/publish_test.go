@@ -319,3 +319,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseZoneNames: Outlook's Windows zone names and libical's prefixed
+// ones are read as their IANA zones.
+func TestParseZoneNames(t *testing.T) {
+	for tzid, want := range map[string]string{
+		"Romance Standard Time":                         "Europe/Paris",
+		"/freeassociation.sourceforge.net/Europe/Paris": "Europe/Paris",
+		`"America/Argentina/Buenos_Aires"`:              "America/Argentina/Buenos_Aires",
+	} {
+		ev := vevent("UID:z@club", "DTSTART;TZID="+tzid+":20261210T190000", "SUMMARY:Z")
+		occs, problems, err := publish.Parse([]byte(cal(ev)), now)
+		if err != nil || len(occs) != 1 || len(problems) > 0 {
+			t.Errorf("%s: %v %v %v", tzid, occs, problems, err)
+			continue
+		}
+		loc, _ := time.LoadLocation(want)
+		if occs[0].TZID != want || occs[0].Start.In(loc).Hour() != 19 {
+			t.Errorf("%s: zone %s, start %s", tzid, occs[0].TZID, occs[0].Start)
+		}
+	}
+}
