@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,6 +29,7 @@ func (s *Service) groupFields(ctx context.Context, a *store.LocalActor, doc map[
 	doc["manuallyApprovesFollowers"] = false
 	doc["discoverable"] = true
 	if c, err := s.db.PublishedCalendar(ctx, a.Username); err == nil {
+		doc["manuallyApprovesFollowers"] = c.Approve
 		if c.Title != "" {
 			doc["name"] = c.Title
 		}
@@ -112,11 +114,17 @@ func (s *Service) serveFollowers(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	n := 0
+	for _, f := range fs {
+		if f.State != store.FollowerPending {
+			n++
+		}
+	}
 	writeJSON(w, r, contentTypeActivity, http.StatusOK, map[string]any{
 		"@context":   asContext[0],
 		"id":         s.URL(r.URL.Path),
 		"type":       "OrderedCollection",
-		"totalItems": len(fs),
+		"totalItems": n,
 	})
 }
 
@@ -207,10 +215,24 @@ func (s *Service) processFollow(ctx context.Context, act *Activity, actor string
 	if err != nil {
 		return err
 	}
+	held := false
 	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		before, err := tx.PublishedFollowers(ctx, c.ID)
 		if err != nil {
 			return err
+		}
+		state := store.FollowerAccepted
+		for _, f := range before {
+			if f.Actor == actor {
+				state = f.State
+			}
+		}
+		known := state == store.FollowerAccepted && len(before) > 0 && followerIn(before, actor)
+		if c.Approve && !known {
+			// --approve: held until `passerelle publish approve`.
+			held = true
+			return tx.AddPublishedFollower(ctx, c.ID, store.PublishedFollower{Actor: actor, Inbox: ra.Inbox, SharedInbox: ra.SharedInbox,
+				FollowID: act.ID, State: store.FollowerPending, CreatedAt: s.now()})
 		}
 		if err := tx.AddPublishedFollower(ctx, c.ID, store.PublishedFollower{Actor: actor, Inbox: ra.Inbox, SharedInbox: ra.SharedInbox, FollowID: act.ID, CreatedAt: s.now()}); err != nil {
 			return err
@@ -219,18 +241,80 @@ func (s *Service) processFollow(ctx context.Context, act *Activity, actor string
 		if err := s.Deliver(ctx, tx, c.ActorID, to, accept); err != nil {
 			return err
 		}
-		for _, f := range before {
-			if f.Actor == actor {
-				// Followed again: it has the events already.
-				return nil
-			}
+		if known {
+			// Followed again: it has the events already.
+			return nil
 		}
 		return s.sendUpcoming(ctx, tx, c, to)
 	})
-	if err == nil {
+	switch {
+	case err != nil:
+	case held:
+		s.log.Info("follow of a published calendar held for approval (passerelle publish approve)", "calendar", c.Slug, "follower", actor)
+	default:
 		s.log.Info("published calendar followed", "calendar", c.Slug, "follower", actor)
 	}
 	return err
+}
+
+func followerIn(fs []store.PublishedFollower, actor string) bool {
+	for _, f := range fs {
+		if f.Actor == actor {
+			return true
+		}
+	}
+	return false
+}
+
+// AnswerFollow answers a follow of a published calendar held by
+// --approve: accepted, the follower gets the Accept and the upcoming
+// events; rejected, a Reject and it is forgotten.
+func (s *Service) AnswerFollow(ctx context.Context, slug, actor string, accept bool) error {
+	c, err := s.db.PublishedCalendar(ctx, slug)
+	if err != nil {
+		return err
+	}
+	group := s.ActorURL(slug)
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		fs, err := tx.PublishedFollowers(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		var f *store.PublishedFollower
+		for i := range fs {
+			if fs[i].Actor == actor {
+				f = &fs[i]
+			}
+		}
+		if f == nil || f.State != store.FollowerPending {
+			return fmt.Errorf("%s has no follow of %s waiting for an answer: %w", actor, slug, bridges.ErrNotFound)
+		}
+		typ := "Accept"
+		if !accept {
+			typ = "Reject"
+		}
+		body, err := json.Marshal(map[string]any{
+			"@context": asContext[0], "id": s.NewActivityID(strings.ToLower(typ) + "s"), "type": typ, "actor": group,
+			"object": map[string]any{"id": f.FollowID, "type": "Follow", "actor": actor, "object": group},
+			"to":     []string{actor},
+		})
+		if err != nil {
+			return err
+		}
+		to := outbox.Recipient{Actor: actor, Inbox: f.Inbox}
+		if err := s.Deliver(ctx, tx, c.ActorID, to, body); err != nil {
+			return err
+		}
+		if !accept {
+			_, err := tx.RemovePublishedFollower(ctx, c.ID, actor)
+			return err
+		}
+		f.State = store.FollowerAccepted
+		if err := tx.AddPublishedFollower(ctx, c.ID, *f); err != nil {
+			return err
+		}
+		return s.sendUpcoming(ctx, tx, c, to)
+	})
 }
 
 // maxBackfill bounds the Creates a new follower is sent.

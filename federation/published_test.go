@@ -187,3 +187,63 @@ func TestPublishedCalendarGroup(t *testing.T) {
 		return len(fs) == 1 && fs[0].Actor == bob
 	})
 }
+
+// TestPublishedCalendarApprove: with --approve a Follow is held (no
+// Accept, nothing sent to it, not counted) until AnswerFollow accepts it;
+// a rejected one is forgotten.
+func TestPublishedCalendarApprove(t *testing.T) {
+	h := newHarness(t, Options{})
+	ctx := context.Background()
+	r := newRemote(t)
+	alice := r.addActor("alice", "Person", testKey(t, 1))
+	bob := r.addActor("bob", "Person", testKey(t, 2))
+	priv, pub, err := signing.GenerateKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &store.PublishedCalendar{Slug: "club", URL: "https://club.example/c.ics", Approve: true}
+	if err := h.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return tx.CreatePublishedCalendar(ctx, c, &store.LocalActor{DisplayName: "club", PrivateKeyPEM: priv, PublicKeyPEM: pub})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	group := h.svc.ActorURL("club")
+	if _, doc, _ := getJSON(t, group, contentTypeActivity); doc["manuallyApprovesFollowers"] != true {
+		t.Errorf("manuallyApprovesFollowers = %v", doc["manuallyApprovesFollowers"])
+	}
+	for _, who := range []string{alice, bob} {
+		r.post(group+"/inbox", who, map[string]any{"id": who + "#follow", "type": "Follow", "actor": who, "object": group}, nil)
+	}
+	eventually(t, "two held follows", func() bool {
+		fs, _ := h.db.PublishedFollowers(ctx, c.ID)
+		return len(fs) == 2 && fs[0].State == store.FollowerPending && fs[1].State == store.FollowerPending
+	})
+	if _, doc, _ := getJSON(t, group+"/followers", contentTypeActivity); doc["totalItems"] != float64(0) {
+		t.Errorf("held follows counted: %v", doc)
+	}
+	if err := h.svc.AnswerFollow(ctx, "club", alice, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.AnswerFollow(ctx, "club", bob, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.AnswerFollow(ctx, "club", bob, true); err == nil {
+		t.Error("a follow answered twice")
+	}
+	seen := map[string]bool{}
+	eventually(t, "the Accept and the Reject", func() bool {
+		for _, b := range r.posts() {
+			var a map[string]any
+			if json.Unmarshal(b, &a) == nil {
+				if o, ok := a["object"].(map[string]any); ok {
+					seen[a["type"].(string)+" "+o["actor"].(string)] = true
+				}
+			}
+		}
+		return seen["Accept "+alice] && seen["Reject "+bob]
+	})
+	fs, _ := h.db.PublishedFollowers(ctx, c.ID)
+	if len(fs) != 1 || fs[0].Actor != alice || fs[0].State != store.FollowerAccepted {
+		t.Errorf("followers = %+v", fs)
+	}
+}

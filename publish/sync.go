@@ -282,6 +282,10 @@ func (p *Publisher) send(ctx context.Context, tx *store.Tx, c *store.PublishedCa
 	}
 	sent := map[string]bool{}
 	for _, f := range followers {
+		if f.State == store.FollowerPending {
+			// Held (--approve): nothing until the admin accepts it.
+			continue
+		}
 		to := outbox.Recipient{Actor: f.Actor, Inbox: f.SharedInbox}
 		if to.Inbox == "" {
 			to.Inbox = f.Inbox

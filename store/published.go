@@ -36,6 +36,8 @@ type PublishedCalendar struct {
 	Title    string
 	Summary  string
 	Contact  string
+	// Approve holds new followers pending (publish --approve).
+	Approve bool
 	// ETag and LastModified are the validators of the last good fetch.
 	ETag         string
 	LastModified string
@@ -46,12 +48,12 @@ type PublishedCalendar struct {
 	CreatedAt time.Time
 }
 
-const pubCalColumns = "id, slug, actor_id, url, username, password, title, summary, contact, etag, last_modified, last_error, last_poll, last_ok, created_at"
+const pubCalColumns = "id, slug, actor_id, url, username, password, title, summary, contact, approve, etag, last_modified, last_error, last_poll, last_ok, created_at"
 
 func scanPubCal(row scanner) (*PublishedCalendar, error) {
 	var c PublishedCalendar
 	var poll, ok, created int64
-	err := row.Scan(&c.ID, &c.Slug, &c.ActorID, &c.URL, &c.Username, &c.Password, &c.Title, &c.Summary, &c.Contact,
+	err := row.Scan(&c.ID, &c.Slug, &c.ActorID, &c.URL, &c.Username, &c.Password, &c.Title, &c.Summary, &c.Contact, &c.Approve,
 		&c.ETag, &c.LastModified, &c.LastError, &poll, &ok, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridges.ErrNotFound
@@ -76,9 +78,9 @@ func (tx *Tx) CreatePublishedCalendar(ctx context.Context, c *PublishedCalendar,
 		c.CreatedAt = time.Now()
 	}
 	c.ActorID = actor.ID
-	err := tx.queryRow(ctx, `INSERT INTO published_calendars (slug, actor_id, url, username, password, title, summary, contact, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		c.Slug, c.ActorID, c.URL, c.Username, c.Password, c.Title, c.Summary, c.Contact, micro(c.CreatedAt)).Scan(&c.ID)
+	err := tx.queryRow(ctx, `INSERT INTO published_calendars (slug, actor_id, url, username, password, title, summary, contact, approve, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		c.Slug, c.ActorID, c.URL, c.Username, c.Password, c.Title, c.Summary, c.Contact, c.Approve, micro(c.CreatedAt)).Scan(&c.ID)
 	if err != nil {
 		return fmt.Errorf("create published calendar %s: %w", c.Slug, err)
 	}
@@ -166,13 +168,22 @@ func (tx *Tx) DeletePublishedCalendar(ctx context.Context, c *PublishedCalendar)
 	return nil
 }
 
+// States of a follower of a published calendar.
+const (
+	FollowerAccepted = "accepted"
+	FollowerPending  = "pending"
+)
+
 // PublishedFollower is one follower of a published calendar.
 type PublishedFollower struct {
 	Actor       string
 	Inbox       string
 	SharedInbox string
 	FollowID    string
-	CreatedAt   time.Time
+	// State is accepted or pending (held by --approve); empty means
+	// accepted.
+	State     string
+	CreatedAt time.Time
 }
 
 // AddPublishedFollower records (or refreshes) a follower.
@@ -180,10 +191,14 @@ func (tx *Tx) AddPublishedFollower(ctx context.Context, calendarID int64, f Publ
 	if f.CreatedAt.IsZero() {
 		f.CreatedAt = time.Now()
 	}
-	_, err := tx.exec(ctx, `INSERT INTO published_followers (calendar_id, actor, inbox, shared_inbox, follow_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (calendar_id, actor) DO UPDATE SET inbox = excluded.inbox, shared_inbox = excluded.shared_inbox, follow_id = excluded.follow_id`,
-		calendarID, f.Actor, f.Inbox, f.SharedInbox, f.FollowID, micro(f.CreatedAt))
+	if f.State == "" {
+		f.State = FollowerAccepted
+	}
+	_, err := tx.exec(ctx, `INSERT INTO published_followers (calendar_id, actor, inbox, shared_inbox, follow_id, state, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (calendar_id, actor) DO UPDATE SET inbox = excluded.inbox, shared_inbox = excluded.shared_inbox,
+			follow_id = excluded.follow_id, state = excluded.state`,
+		calendarID, f.Actor, f.Inbox, f.SharedInbox, f.FollowID, f.State, micro(f.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("add follower %s: %w", f.Actor, err)
 	}
@@ -202,7 +217,7 @@ func (tx *Tx) RemovePublishedFollower(ctx context.Context, calendarID int64, act
 }
 
 func publishedFollowers(ctx context.Context, q querier, calendarID int64) ([]PublishedFollower, error) {
-	rows, err := q.query(ctx, "SELECT actor, inbox, shared_inbox, follow_id, created_at FROM published_followers WHERE calendar_id = ? ORDER BY created_at, actor", calendarID)
+	rows, err := q.query(ctx, "SELECT actor, inbox, shared_inbox, follow_id, state, created_at FROM published_followers WHERE calendar_id = ? ORDER BY created_at, actor", calendarID)
 	if err != nil {
 		return nil, fmt.Errorf("list followers: %w", err)
 	}
@@ -211,7 +226,7 @@ func publishedFollowers(ctx context.Context, q querier, calendarID int64) ([]Pub
 	for rows.Next() {
 		var f PublishedFollower
 		var created int64
-		if err := rows.Scan(&f.Actor, &f.Inbox, &f.SharedInbox, &f.FollowID, &created); err != nil {
+		if err := rows.Scan(&f.Actor, &f.Inbox, &f.SharedInbox, &f.FollowID, &f.State, &created); err != nil {
 			return nil, err
 		}
 		f.CreatedAt = fromMicro(created)
@@ -220,7 +235,8 @@ func publishedFollowers(ctx context.Context, q querier, calendarID int64) ([]Pub
 	return out, rows.Err()
 }
 
-// PublishedFollowers lists a calendar's followers.
+// PublishedFollowers lists a calendar's followers, pending ones too (see
+// PublishedFollower.State).
 func (db *DB) PublishedFollowers(ctx context.Context, calendarID int64) ([]PublishedFollower, error) {
 	return publishedFollowers(ctx, db, calendarID)
 }
@@ -377,7 +393,7 @@ func (tx *Tx) PublishedParticipantCount(ctx context.Context, eventID int64) (int
 func (db *DB) PublishedCounts(ctx context.Context, calendarID int64) (events, followers int, err error) {
 	err = db.queryRow(ctx, `SELECT
 		(SELECT COUNT(*) FROM published_events WHERE calendar_id = ? AND state <> 'deleted'),
-		(SELECT COUNT(*) FROM published_followers WHERE calendar_id = ?)`, calendarID, calendarID).Scan(&events, &followers)
+		(SELECT COUNT(*) FROM published_followers WHERE calendar_id = ? AND state = 'accepted')`, calendarID, calendarID).Scan(&events, &followers)
 	return events, followers, err
 }
 

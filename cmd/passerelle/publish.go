@@ -19,10 +19,13 @@ import (
 )
 
 type publishCmd struct {
-	Add     publishAddCmd     `cmd:"" default:"withargs" help:"Publish a calendar (the default): passerelle publish URL --name SLUG."`
-	List    publishListCmd    `cmd:"" help:"List the published calendars, with the last poll's error."`
-	Refresh publishRefreshCmd `cmd:"" help:"Poll a published calendar now and send its followers what changed."`
-	Remove  publishRemoveCmd  `cmd:"" help:"Stop publishing a calendar (its Group actor stops answering)."`
+	Add       publishAddCmd       `cmd:"" default:"withargs" help:"Publish a calendar (the default): passerelle publish URL --name SLUG."`
+	List      publishListCmd      `cmd:"" help:"List the published calendars, with the last poll's error."`
+	Refresh   publishRefreshCmd   `cmd:"" help:"Poll a published calendar now and send its followers what changed."`
+	Remove    publishRemoveCmd    `cmd:"" help:"Stop publishing a calendar (its Group actor stops answering)."`
+	Followers publishFollowersCmd `cmd:"" help:"List a published calendar's followers, those waiting for approval too."`
+	Approve   publishApproveCmd   `cmd:"" help:"Accept a follow held by --approve: passerelle publish approve SLUG ACTOR_URL."`
+	Reject    publishRejectCmd    `cmd:"" help:"Refuse a follow held by --approve: passerelle publish reject SLUG ACTOR_URL."`
 }
 
 type publishAddCmd struct {
@@ -33,6 +36,7 @@ type publishAddCmd struct {
 	User     string `placeholder:"U" help:"User name for a calendar behind HTTP Basic auth."`
 	Password string `placeholder:"P" help:"Password for a calendar behind HTTP Basic auth."`
 	Contact  string `placeholder:"ADDRESS" help:"The organiser's mail address, told of participations."`
+	Approve  bool   `help:"Hold each new follower until passerelle publish approve (default: accept follows automatically)."`
 }
 
 // slugPattern is Mobilizon's username alphabet: a Group named otherwise
@@ -69,7 +73,7 @@ func (c publishAddCmd) Run(a *app) error {
 		return err
 	}
 	pc := &store.PublishedCalendar{Slug: c.Name, URL: strings.TrimSpace(c.URL), Username: c.User, Password: c.Password,
-		Title: c.Title, Summary: c.Summary, Contact: c.Contact, CreatedAt: time.Now()}
+		Title: c.Title, Summary: c.Summary, Contact: c.Contact, Approve: c.Approve, CreatedAt: time.Now()}
 	p := in.publisher
 	f, err := p.Fetch.Fetch(a.ctx, pc)
 	if err != nil {
@@ -223,5 +227,66 @@ func (c publishRemoveCmd) Run(a *app) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "%s is no longer published\n", c.Slug)
+	return nil
+}
+
+type publishFollowersCmd struct {
+	Slug string `arg:"" name:"SLUG" help:"The published calendar."`
+}
+
+func (c publishFollowersCmd) Run(a *app) error {
+	db, err := openDB(a)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	pc, err := db.PublishedCalendar(a.ctx, c.Slug)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return usageError{fmt.Errorf("no published calendar %q (`passerelle publish list` lists them)", c.Slug)}
+	}
+	if err != nil {
+		return err
+	}
+	fs, err := db.PublishedFollowers(a.ctx, pc.ID)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "FOLLOWER\tSTATE\tSINCE")
+	for _, f := range fs {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", f.Actor, f.State, f.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return w.Flush()
+}
+
+type publishAnswerCmd struct {
+	Slug  string `arg:"" name:"SLUG" help:"The published calendar."`
+	Actor string `arg:"" name:"ACTOR_URL" help:"The follower, as publish followers lists it."`
+}
+
+type publishApproveCmd struct{ publishAnswerCmd }
+
+type publishRejectCmd struct{ publishAnswerCmd }
+
+func (c publishApproveCmd) Run(a *app) error { return c.answer(a, true) }
+func (c publishRejectCmd) Run(a *app) error  { return c.answer(a, false) }
+
+// answer answers a held follow.
+func (c publishAnswerCmd) answer(a *app, accept bool) error {
+	in, err := openInstance(a)
+	if err != nil {
+		return err
+	}
+	defer in.db.Close()
+	if err := in.federation.AnswerFollow(a.ctx, c.Slug, c.Actor, accept); errors.Is(err, bridges.ErrNotFound) {
+		return usageError{err}
+	} else if err != nil {
+		return err
+	}
+	verb := "accepted"
+	if !accept {
+		verb = "refused"
+	}
+	fmt.Fprintf(a.stdout, "the follow of %s by %s is %s (serve delivers the answer)\n", c.Slug, c.Actor, verb)
 	return nil
 }

@@ -17,6 +17,7 @@ CREATE TABLE published_calendars (
     title         TEXT   NOT NULL DEFAULT '',
     summary       TEXT   NOT NULL DEFAULT '',
     contact       TEXT   NOT NULL DEFAULT '',
+    approve       BOOLEAN NOT NULL DEFAULT FALSE,
     etag          TEXT   NOT NULL DEFAULT '',
     last_modified TEXT   NOT NULL DEFAULT '',
     last_error    TEXT   NOT NULL DEFAULT '',
@@ -26,13 +27,15 @@ CREATE TABLE published_calendars (
 );
 
 -- The followers of a published calendar's Group: where its activities go
--- (the shared inbox when the follower offers one).
+-- (the shared inbox when the follower offers one). A calendar published
+-- with --approve holds each new follower pending until the admin answers.
 CREATE TABLE published_followers (
     calendar_id  BIGINT NOT NULL REFERENCES published_calendars (id) ON DELETE CASCADE,
     actor        TEXT   NOT NULL,
     inbox        TEXT   NOT NULL DEFAULT '',
     shared_inbox TEXT   NOT NULL DEFAULT '',
     follow_id    TEXT   NOT NULL DEFAULT '',
+    state        TEXT   NOT NULL DEFAULT 'accepted',
     created_at   BIGINT NOT NULL,
     PRIMARY KEY (calendar_id, actor)
 );
