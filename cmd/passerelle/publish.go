@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
 	"strings"
@@ -132,25 +133,18 @@ type publishLine struct {
 	Error     string `json:"error,omitempty"`
 }
 
-func (c publishListCmd) Run(a *app) error {
-	db, err := openDB(a)
+// publishedLines reads what publish list and status show of each
+// published calendar.
+func publishedLines(ctx context.Context, db *store.DB) ([]publishLine, error) {
+	cals, err := db.PublishedCalendars(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer db.Close()
-	cals, err := db.PublishedCalendars(a.ctx)
-	if err != nil {
-		return err
-	}
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	if !c.JSON {
-		fmt.Fprintln(w, "CALENDAR\tEVENTS\tFOLLOWERS\tLAST GOOD POLL\tURL\tERROR")
-	}
-	enc := json.NewEncoder(a.stdout)
+	lines := []publishLine{}
 	for _, pc := range cals {
-		evs, fols, err := db.PublishedCounts(a.ctx, pc.ID)
+		evs, fols, err := db.PublishedCounts(ctx, pc.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		l := publishLine{Slug: pc.Slug, URL: pc.URL, Title: pc.Title, Events: evs, Followers: fols, Error: pc.LastError}
 		if !pc.LastPoll.IsZero() {
@@ -159,12 +153,37 @@ func (c publishListCmd) Run(a *app) error {
 		if !pc.LastOK.IsZero() {
 			l.LastOK = pc.LastOK.UTC().Format(time.RFC3339)
 		}
-		if c.JSON {
+		lines = append(lines, l)
+	}
+	return lines, nil
+}
+
+func (c publishListCmd) Run(a *app) error {
+	db, err := openDB(a)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	lines, err := publishedLines(a.ctx, db)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		enc := json.NewEncoder(a.stdout)
+		for _, l := range lines {
 			if err := enc.Encode(l); err != nil {
 				return err
 			}
-			continue
 		}
+		return nil
+	}
+	return printPublished(a.stdout, lines)
+}
+
+func printPublished(out io.Writer, lines []publishLine) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "CALENDAR\tEVENTS\tFOLLOWERS\tLAST GOOD POLL\tURL\tERROR")
+	for _, l := range lines {
 		last, errText := l.LastOK, l.Error
 		if last == "" {
 			last = "never"
@@ -173,9 +192,6 @@ func (c publishListCmd) Run(a *app) error {
 			errText = "-"
 		}
 		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\n", l.Slug, l.Events, l.Followers, last, l.URL, errText)
-	}
-	if c.JSON {
-		return nil
 	}
 	return w.Flush()
 }

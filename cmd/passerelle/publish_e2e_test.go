@@ -225,6 +225,9 @@ func TestPublishCalendar(t *testing.T) {
 	if r := cli("publish", "list"); !strings.Contains(r.Stdout, "club") || !strings.Contains(r.Stdout, "FOLLOWERS") {
 		t.Errorf("publish list:\n%s", r.Stdout)
 	}
+	if r := cli("status"); !strings.Contains(r.Stdout, "Published calendars:") || !strings.Contains(r.Stdout, "club") {
+		t.Errorf("status:\n%s", r.Stdout)
+	}
 	if r := cli("publish", "remove", "club"); r.Code != 0 {
 		t.Errorf("remove: exit %d %s", r.Code, r.Stderr)
 	}
