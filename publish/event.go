@@ -94,6 +94,12 @@ func EventObject(o Occurrence, ids EventIDs, published, updated time.Time) map[s
 	}
 	if loc := location(o.Location); loc != nil {
 		obj["location"] = loc
+		if online, ok := loc["address"].(map[string]any); ok && online["type"] == "VirtualLocation" {
+			// Mobilizon takes an online address only from a Link
+			// attachment with exactly this name and mediaType.
+			obj["attachment"] = []any{map[string]any{"type": "Link", "href": online["url"], "mediaType": "text/html", "name": "Website"}}
+			obj["isOnline"] = true
+		}
 	}
 	if !published.IsZero() {
 		obj["published"] = published.UTC().Format(time.RFC3339)
@@ -134,16 +140,19 @@ func timeIn(o Occurrence, t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// location maps LOCATION: a URL is a VirtualLocation (an online event),
-// anything else a Place whose name is its first part and whose address is
-// the whole text (Mobilizon shows both).
+// location maps LOCATION: a URL is an online event, a Place whose
+// address is a VirtualLocation (the shape Gancio's parser reads; a bare
+// VirtualLocation is no Place to Mobilizon); anything else a Place whose
+// name is its first part and whose address is the whole text (Mobilizon
+// shows both).
 func location(s string) map[string]any {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil
 	}
 	if u, err := url.Parse(s); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && !strings.ContainsAny(s, " \n") {
-		return map[string]any{"type": "VirtualLocation", "url": s, "name": u.Host}
+		return map[string]any{"type": "Place", "id": s, "name": u.Host,
+			"address": map[string]any{"type": "VirtualLocation", "url": s}}
 	}
 	name, _, _ := strings.Cut(s, ",")
 	return map[string]any{

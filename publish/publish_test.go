@@ -103,6 +103,18 @@ func TestEventGolden(t *testing.T) {
 	if c := obj["content"].(string); strings.Contains(c, "<free>") {
 		t.Errorf("content not escaped: %s", c)
 	}
+	// Online: a Place with a VirtualLocation address (Gancio) and the
+	// Link attachment named Website (Mobilizon).
+	online := occs[0]
+	online.Location = "https://meet.example/club"
+	obj = publish.EventObject(online, publish.EventIDs{ID: g + "/events/x", Group: g, Followers: g + "/followers"}, now, time.Time{})
+	loc := obj["location"].(map[string]any)
+	if loc["type"] != "Place" || loc["address"].(map[string]any)["type"] != "VirtualLocation" || obj["isOnline"] != true {
+		t.Errorf("online location: %v", obj["location"])
+	}
+	if att := obj["attachment"].([]any)[0].(map[string]any); att["name"] != "Website" || att["mediaType"] != "text/html" || att["href"] != online.Location {
+		t.Errorf("online attachment: %v", att)
+	}
 }
 
 type feed struct {
