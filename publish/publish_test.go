@@ -206,6 +206,12 @@ func TestPollDiff(t *testing.T) {
 		if vis, _ := db.VisiblePublishedEvents(ctx, c.ID); len(vis) != 2 {
 			t.Fatalf("after bad fetches: %d events visible, want 2 (no mass Delete)", len(vis))
 		}
+		// The source is back, unchanged since the last good fetch (304):
+		// the error goes.
+		step(200, cal(strings.Replace(repairCafe, "SEQUENCE:1", "STATUS:CANCELLED", 1), second), "not modified since the last fetch", false)
+		if got, _ := db.PublishedCalendar(ctx, "club"); got.LastError != "" {
+			t.Errorf("error kept after a 304: %q", got.LastError)
+		}
 		step(200, cal(second), "1 events: 0 new, 0 updated, 0 cancelled, 1 deleted", false)
 		if pending() != 5 {
 			t.Errorf("deliveries = %d, want 5", pending())

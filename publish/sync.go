@@ -106,8 +106,14 @@ func (p *Publisher) poll(ctx context.Context, c *store.PublishedCalendar) (Resul
 	}
 	now := p.now()
 	if f.NotModified {
+		// The calendar is the last good one: its note (VEVENTs left
+		// out) stays, an error of a poll since then goes.
+		note := c.LastError
+		if !c.LastPoll.Equal(c.LastOK) {
+			note = ""
+		}
 		err := p.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			return tx.RecordPublishedPoll(ctx, c.ID, true, f.ETag, f.LastModified, c.LastError, now)
+			return tx.RecordPublishedPoll(ctx, c.ID, true, f.ETag, f.LastModified, note, now)
 		})
 		return Result{NotModified: true}, err
 	}
