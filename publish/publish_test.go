@@ -155,8 +155,9 @@ func TestPollDiff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		tick := now
 		p := &publish.Publisher{DB: db, Out: out, Fetch: &publish.Fetcher{Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true},
-			Now: func() time.Time { return now }}
+			Now: func() time.Time { tick = tick.Add(time.Second); return tick }}
 		c := &store.PublishedCalendar{Slug: "club", URL: srv.URL + "/club.ics"}
 		err = db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 			if err := tx.CreatePublishedCalendar(ctx, c, &store.LocalActor{PrivateKeyPEM: "k", PublicKeyPEM: "p"}); err != nil {
