@@ -24,8 +24,9 @@ var asContext = []any{"https://www.w3.org/ns/activitystreams", "https://w3id.org
 // and the well-known discovery documents.
 func (s *Service) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /actors/{username}", s.serveActor)
-	mux.HandleFunc("GET /actors/{username}/outbox", s.serveEmptyCollection)
-	mux.HandleFunc("GET /actors/{username}/followers", s.serveEmptyCollection)
+	mux.HandleFunc("GET /actors/{username}/outbox", s.serveOutbox)
+	mux.HandleFunc("GET /actors/{username}/followers", s.serveFollowers)
+	mux.HandleFunc("GET /actors/{username}/events/{key}", s.servePublishedEvent)
 	mux.HandleFunc("GET /actors/{username}/following", s.serveEmptyCollection)
 	mux.HandleFunc("POST /actors/{username}/inbox", s.serveInbox)
 	mux.HandleFunc("POST /inbox", s.serveInbox)
@@ -64,7 +65,8 @@ func writeJSON(w http.ResponseWriter, r *http.Request, contentType string, statu
 }
 
 // actorDocument is the JSON of a local actor: the instance actor is an
-// Application, participants are Persons. Nothing about a participant but
+// Application, participants are Persons (and published calendars Groups,
+// see groupFields). Nothing about a participant but
 // their chosen display name and random username is published: never an
 // email address.
 func (s *Service) actorDocument(a *store.LocalActor) map[string]any {
@@ -123,7 +125,11 @@ func (s *Service) serveActor(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.URL("/"), http.StatusSeeOther)
 		return
 	}
-	writeJSON(w, r, contentTypeActivity, http.StatusOK, s.actorDocument(a))
+	doc := s.actorDocument(a)
+	if a.Kind == store.ActorCalendar {
+		s.groupFields(r.Context(), a, doc)
+	}
+	writeJSON(w, r, contentTypeActivity, http.StatusOK, doc)
 }
 
 // serveEmptyCollection serves outbox, followers and following: passerelle
@@ -204,9 +210,21 @@ func (s *Service) serveNodeInfo(w http.ResponseWriter, r *http.Request) {
 		"protocols":         []string{"activitypub"},
 		"services":          map[string]any{"inbound": []string{}, "outbound": []string{"atom1.0"}},
 		"openRegistrations": false,
-		"usage":             map[string]any{"users": map[string]any{}},
+		"usage":             s.nodeInfoUsage(r),
 		"metadata":          map[string]any{"nodeName": nodeName},
 	})
+}
+
+// nodeInfoUsage counts the published calendars as users (each is a Group
+// people follow) and their events as posts; passerelle's own actors do
+// not count.
+func (s *Service) nodeInfoUsage(r *http.Request) map[string]any {
+	cals, evs, err := s.db.PublishedTotals(r.Context())
+	if err != nil {
+		s.log.Warn("count published calendars for NodeInfo", "err", err)
+		return map[string]any{"users": map[string]any{}}
+	}
+	return map[string]any{"users": map[string]any{"total": cals}, "localPosts": evs}
 }
 
 func (s *Service) serveHostMeta(w http.ResponseWriter, r *http.Request) {

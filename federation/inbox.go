@@ -24,6 +24,8 @@ const MaxInboxBody = 1 << 20
 var handledTypes = map[string]bool{
 	"Create": true, "Update": true, "Announce": true, "Delete": true,
 	"Accept": true, "Reject": true, "Undo": true,
+	// Of published calendars (issue 19): their followers and participants.
+	"Follow": true, "Join": true, "Leave": true,
 }
 
 // InboxJob processes verified incoming activities after the 202: the rows

@@ -230,8 +230,15 @@ func (s *Service) Process(ctx context.Context, body []byte, signer string) error
 		err = s.processDelete(ctx, &act, actor)
 	case "Accept", "Reject":
 		err = s.processAnswer(ctx, &act, actor)
+	case "Follow":
+		err = s.processFollow(ctx, &act, actor)
+	case "Join":
+		err = s.processJoin(ctx, &act, actor)
+	case "Leave":
+		err = s.processLeave(ctx, ref(act.Object), actor)
 	case "Undo":
-		err = skipf("Undo of %s: passerelle has no followers or shares to undo", ref(act.Object))
+		// Only published calendars have followers and participants.
+		err = s.processUndo(ctx, &act, actor)
 	default:
 		err = skipf("activity type %s", act.Type)
 	}

@@ -55,6 +55,7 @@ type Service struct {
 	events   *bridges.Events[*store.Tx]
 	dialects map[string]bridges.Dialect
 	joins    bridges.JoinAnswerListener[*store.Tx]
+	parts    func(ctx context.Context, tx *store.Tx, p PublishedParticipation) error
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -88,6 +89,10 @@ type Deps struct {
 	Now         func() time.Time
 	// HTTPClient replaces the outbound client (tests); nil builds one.
 	HTTPClient *http.Client
+	// Participations is told, in the transaction that records it, of
+	// each Join or Leave of a published calendar's event (the organiser's
+	// mail); nil: the log alone says it.
+	Participations func(ctx context.Context, tx *store.Tx, p PublishedParticipation) error
 }
 
 // New builds the service. It does not touch the network or the database.
@@ -110,7 +115,7 @@ func New(opts Options, deps Deps) (*Service, error) {
 	out.Now = now
 	s := &Service{
 		base: out.Base(), db: deps.DB,
-		opts: opts, events: deps.Events, dialects: deps.Dialects, joins: deps.JoinAnswers,
+		opts: opts, events: deps.Events, dialects: deps.Dialects, joins: deps.JoinAnswers, parts: deps.Participations,
 		log: log.With("component", "federation"), now: now,
 		inbox: newGroupCommit(deps.DB),
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +16,8 @@ import (
 )
 
 // newFederation builds the ActivityPub side from the configuration.
-func newFederation(a *app, db *store.DB, events *bridges.Events[*store.Tx], joins bridges.JoinAnswerListener[*store.Tx]) (*federation.Service, error) {
+func newFederation(a *app, db *store.DB, events *bridges.Events[*store.Tx], joins bridges.JoinAnswerListener[*store.Tx],
+	parts func(context.Context, *store.Tx, federation.PublishedParticipation) error) (*federation.Service, error) {
 	f := a.cfg.Federation
 	return federation.New(federation.Options{
 		PublicURL:            a.cfg.PublicURL,
@@ -26,7 +28,7 @@ func newFederation(a *app, db *store.DB, events *bridges.Events[*store.Tx], join
 		DateWindow:           time.Duration(f.SignatureWindow),
 		Version:              versionString(),
 		NodeName:             a.cfg.Instance.Name,
-	}, federation.Deps{DB: db, Events: events, Dialects: eventDialects(time.Duration(f.LiveDuration)), JoinAnswers: joins, Log: a.log})
+	}, federation.Deps{DB: db, Events: events, Dialects: eventDialects(time.Duration(f.LiveDuration)), JoinAnswers: joins, Log: a.log, Participations: parts})
 }
 
 // backfillProgress reports a backfill: a progress bar on a terminal, a

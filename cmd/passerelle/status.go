@@ -31,6 +31,8 @@ type statusReport struct {
 	// lists the newest.
 	RejectedTotal int              `json:"rejected_total"`
 	Rejected      []statusRejected `json:"rejected"`
+	// Published are the calendars passerelle publishes (issue 19).
+	Published []publishLine `json:"published"`
 	more
 }
 
@@ -84,6 +86,9 @@ func (c statusCmd) Run(a *app) error {
 	if err := r.more.read(a, db); err != nil {
 		return err
 	}
+	if r.Published, err = publishedLines(a.ctx, db); err != nil {
+		return err
+	}
 	r.RejectedTotal = total
 	r.Rejected = []statusRejected{}
 	for _, x := range rejected {
@@ -115,6 +120,12 @@ func (c statusCmd) Run(a *app) error {
 	}
 	if err := r.more.print(a.stdout); err != nil {
 		return err
+	}
+	if len(r.Published) > 0 {
+		fmt.Fprintln(a.stdout, "\nPublished calendars:")
+		if err := printPublished(a.stdout, r.Published); err != nil {
+			return err
+		}
 	}
 	if total == 0 {
 		fmt.Fprintln(a.stdout, "\nNo incoming activity was rejected.")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"codeberg.org/passerelle/passerelle/mail"
 	"codeberg.org/passerelle/passerelle/mastodon"
 	"codeberg.org/passerelle/passerelle/media"
+	"codeberg.org/passerelle/passerelle/publish"
 	"codeberg.org/passerelle/passerelle/store"
 	"codeberg.org/passerelle/passerelle/web"
 )
@@ -40,6 +42,8 @@ type instance struct {
 	// mail is the RSVP flow, its workers and the mailbox watcher; nil
 	// when mail is not configured.
 	mail *mailParts
+	// publisher polls the published calendars (issue 19).
+	publisher *publish.Publisher
 }
 
 // openInstance opens the existing database (see openDB) and wires
@@ -61,6 +65,16 @@ func openInstance(a *app) (*instance, error) {
 		return nil, err
 	}
 	return in, nil
+}
+
+// organiserNotice queues the mail that tells a published calendar's
+// contact of a Join or Leave, in the transaction that records it.
+func organiserNotice(ctx context.Context, tx *store.Tx, p federation.PublishedParticipation) error {
+	if p.Calendar.Contact == "" {
+		return nil
+	}
+	return tx.Enqueue(ctx, mail.OrganiserJob{To: p.Calendar.Contact, Calendar: p.Calendar.Slug, Event: p.Name, EventURL: p.URL,
+		Start: p.Start, Participant: p.Participant, Joined: p.Joined, Count: p.Count}, bridges.JobOpts{MaxAttempts: 12})
 }
 
 // newInstance wires every area. Each area adds its handlers, workers and
@@ -99,7 +113,13 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	in.mastodon.Register(in.workers)
 	listeners := []bridges.ChangeListener[*store.Tx]{&mastodon.Listener{}, media.Listener{}, in.rsvp}
 	in.events = &bridges.Events[*store.Tx]{Store: db, Renderer: calendarRenderer(a), Listeners: listeners, Log: a.log}
-	fed, err := newFederation(a, db, in.events, in.rsvp)
+	// Joins and Leaves of a published calendar's events are mailed to
+	// its contact when mail is set up.
+	var parts func(context.Context, *store.Tx, federation.PublishedParticipation) error
+	if m != nil {
+		parts = organiserNotice
+	}
+	fed, err := newFederation(a, db, in.events, in.rsvp, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +171,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 			return nil, err
 		}
 		river.AddWorker(in.workers, m.sender(a, db, reply))
+		river.AddWorker(in.workers, &mail.OrganiserSender{SMTP: m.smtp, From: a.cfg.Mail.From, Envelope: reply.String(), Log: a.log})
 		// Answered events are re-fetched from their origin (Mobilizon
 		// sends their participants no Update or Delete); the sweep runs
 		// every minute, the tightest schedule is ten minutes.
@@ -159,6 +180,8 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	river.AddWorker(in.workers, &mail.ConfirmChecker{RSVP: in.rsvp})
 	fed.Mount(in.mux)
 	fed.Register(in.workers)
+	in.publisher = newPublisher(a, in)
+	in.periodic = append(in.periodic, in.publisher.Register(in.workers, publish.PollInterval))
 	return in, nil
 }
 

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/signing"
+	"codeberg.org/passerelle/passerelle/internal/outbound"
+	"codeberg.org/passerelle/passerelle/publish"
+	"codeberg.org/passerelle/passerelle/store"
+)
+
+type publishCmd struct {
+	Add       publishAddCmd       `cmd:"" default:"withargs" help:"Publish a calendar (the default): passerelle publish URL --name SLUG."`
+	List      publishListCmd      `cmd:"" help:"List the published calendars, with the last poll's error."`
+	Refresh   publishRefreshCmd   `cmd:"" help:"Poll a published calendar now and send its followers what changed."`
+	Remove    publishRemoveCmd    `cmd:"" help:"Stop publishing a calendar (its Group actor stops answering)."`
+	Followers publishFollowersCmd `cmd:"" help:"List a published calendar's followers, those waiting for approval too."`
+	Approve   publishApproveCmd   `cmd:"" help:"Accept a follow held by --approve: passerelle publish approve SLUG ACTOR_URL."`
+	Reject    publishRejectCmd    `cmd:"" help:"Refuse a follow held by --approve: passerelle publish reject SLUG ACTOR_URL."`
+}
+
+type publishAddCmd struct {
+	URL      string `arg:"" name:"URL" help:"The calendar: an .ics or webcal:// feed, or a CalDAV collection that answers GET with the calendar (Radicale, Nextcloud's ?export)."`
+	Name     string `required:"" placeholder:"SLUG" help:"The Group's username: @SLUG@host (a-z, 0-9, _)."`
+	Title    string `placeholder:"T" help:"The Group's display name (default: the slug)."`
+	Summary  string `placeholder:"S" help:"The Group's description."`
+	User     string `placeholder:"U" help:"User name for a calendar behind HTTP Basic auth."`
+	Password string `placeholder:"P" help:"Password for a calendar behind HTTP Basic auth."`
+	Contact  string `placeholder:"ADDRESS" help:"The organiser's mail address, told of participations."`
+	Approve  bool   `help:"Hold each new follower until passerelle publish approve (default: accept follows automatically)."`
+}
+
+// slugPattern is Mobilizon's username alphabet: a Group named otherwise
+// could not be found from there.
+var slugPattern = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
+
+// newPublisher builds what polls published calendars, on federation's
+// outbox, with an outbound client of its own (a calendar may take longer
+// than an actor document, but not longer than a poll job's time).
+func newPublisher(a *app, in *instance) *publish.Publisher {
+	allow := a.cfg.Federation.AllowPrivateNetworks
+	client := outbound.New(outbound.Options{AllowPrivateNetworks: allow, Timeout: 20 * time.Second, UserAgent: "passerelle/" + versionString() + " (+" + a.cfg.PublicURL + ")"})
+	return &publish.Publisher{DB: in.db, Out: in.federation.Outbox, Fetch: &publish.Fetcher{Client: client, AllowPrivate: allow}, Log: a.log.With("component", "publish")}
+}
+
+// Run fetches the calendar once and refuses (exit 2) what is not one,
+// then creates the Group and publishes the events. serve polls it from
+// then on.
+func (c publishAddCmd) Run(a *app) error {
+	if !slugPattern.MatchString(c.Name) {
+		return usageError{fmt.Errorf("--name %q: want 1 to 40 of a-z, 0-9 and _ (it becomes @%s@host)", c.Name, c.Name)}
+	}
+	if c.Contact != "" && !strings.Contains(c.Contact, "@") {
+		return usageError{fmt.Errorf("--contact %q is not a mail address", c.Contact)}
+	}
+	in, err := openInstance(a)
+	if err != nil {
+		return err
+	}
+	defer in.db.Close()
+	if _, err := in.db.LocalActorByUsername(a.ctx, c.Name); err == nil {
+		return usageError{fmt.Errorf("the name %q is taken (`passerelle publish list` shows published calendars)", c.Name)}
+	} else if !errors.Is(err, bridges.ErrNotFound) {
+		return err
+	}
+	pc := &store.PublishedCalendar{Slug: c.Name, URL: strings.TrimSpace(c.URL), Username: c.User, Password: c.Password,
+		Title: c.Title, Summary: c.Summary, Contact: c.Contact, Approve: c.Approve, CreatedAt: time.Now()}
+	p := in.publisher
+	f, err := p.Fetch.Fetch(a.ctx, pc)
+	if err != nil {
+		return usageError{fmt.Errorf("cannot publish %s: %w", c.URL, err)}
+	}
+	occs, problems, err := publish.Parse(f.Body, time.Now())
+	if err != nil {
+		return usageError{fmt.Errorf("cannot publish %s: %w", c.URL, err)}
+	}
+	if len(occs) == 0 && len(problems) > 0 {
+		return usageError{fmt.Errorf("cannot publish %s: none of its events can be published: %v", c.URL, problems)}
+	}
+	priv, pub, err := signing.GenerateKeyPEM()
+	if err != nil {
+		return err
+	}
+	title := c.Title
+	if title == "" {
+		title = c.Name
+	}
+	err = in.db.Tx(a.ctx, func(ctx2 context.Context, tx *store.Tx) error {
+		return tx.CreatePublishedCalendar(ctx2, pc, &store.LocalActor{DisplayName: title, PrivateKeyPEM: priv, PublicKeyPEM: pub})
+	})
+	if err != nil {
+		return err
+	}
+	host := ""
+	if u, err := url.Parse(a.cfg.PublicURL); err == nil {
+		host = u.Host
+	}
+	fmt.Fprintf(a.stdout, "published %s as @%s@%s (%s)\n", c.URL, c.Name, host, in.federation.ActorURL(c.Name))
+	res, err := p.Poll(a.ctx, c.Name)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "first poll of %s failed (serve polls it again every %s; `passerelle publish refresh %s` now): %v\n", c.Name, publish.PollInterval, c.Name, err)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "%s: %s\n", c.Name, res)
+	for _, pr := range res.Problems {
+		fmt.Fprintf(a.stdout, "  left out: %s\n", pr)
+	}
+	return nil
+}
+
+type publishListCmd struct {
+	JSON bool `name:"json" help:"Print JSON Lines, one object per calendar."`
+}
+
+type publishLine struct {
+	Slug      string `json:"slug"`
+	URL       string `json:"url"`
+	Title     string `json:"title"`
+	Events    int    `json:"events"`
+	Followers int    `json:"followers"`
+	LastPoll  string `json:"last_poll,omitempty"`
+	LastOK    string `json:"last_ok,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// publishedLines reads what publish list and status show of each
+// published calendar.
+func publishedLines(ctx context.Context, db *store.DB) ([]publishLine, error) {
+	cals, err := db.PublishedCalendars(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lines := []publishLine{}
+	for _, pc := range cals {
+		evs, fols, err := db.PublishedCounts(ctx, pc.ID)
+		if err != nil {
+			return nil, err
+		}
+		l := publishLine{Slug: pc.Slug, URL: pc.URL, Title: pc.Title, Events: evs, Followers: fols, Error: pc.LastError}
+		if !pc.LastPoll.IsZero() {
+			l.LastPoll = pc.LastPoll.UTC().Format(time.RFC3339)
+		}
+		if !pc.LastOK.IsZero() {
+			l.LastOK = pc.LastOK.UTC().Format(time.RFC3339)
+		}
+		lines = append(lines, l)
+	}
+	return lines, nil
+}
+
+func (c publishListCmd) Run(a *app) error {
+	db, err := openDB(a)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	lines, err := publishedLines(a.ctx, db)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		enc := json.NewEncoder(a.stdout)
+		for _, l := range lines {
+			if err := enc.Encode(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return printPublished(a.stdout, lines)
+}
+
+func printPublished(out io.Writer, lines []publishLine) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "CALENDAR\tEVENTS\tFOLLOWERS\tLAST GOOD POLL\tURL\tERROR")
+	for _, l := range lines {
+		last, errText := l.LastOK, l.Error
+		if last == "" {
+			last = "never"
+		}
+		if errText == "" {
+			errText = "-"
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\n", l.Slug, l.Events, l.Followers, last, l.URL, errText)
+	}
+	return w.Flush()
+}
+
+type publishRefreshCmd struct {
+	Slug string `arg:"" name:"SLUG" help:"The published calendar."`
+}
+
+func (c publishRefreshCmd) Run(a *app) error {
+	in, err := openInstance(a)
+	if err != nil {
+		return err
+	}
+	defer in.db.Close()
+	res, err := in.publisher.Poll(a.ctx, c.Slug)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return usageError{fmt.Errorf("no published calendar %q (`passerelle publish list` lists them)", c.Slug)}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w (the last good state stays published)", c.Slug, err)
+	}
+	fmt.Fprintf(a.stdout, "%s: %s\n", c.Slug, res)
+	for _, pr := range res.Problems {
+		fmt.Fprintf(a.stdout, "  left out: %s\n", pr)
+	}
+	return nil
+}
+
+type publishRemoveCmd struct {
+	Slug string `arg:"" name:"SLUG" help:"The published calendar."`
+}
+
+// Run removes the calendar. Its followers get nothing more; the Group
+// stops answering (404), so their servers drop it in time.
+func (c publishRemoveCmd) Run(a *app) error {
+	db, err := openDB(a)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	pc, err := db.PublishedCalendar(a.ctx, c.Slug)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return usageError{fmt.Errorf("no published calendar %q (`passerelle publish list` lists them)", c.Slug)}
+	}
+	if err != nil {
+		return err
+	}
+	if err := db.Tx(a.ctx, func(ctx context.Context, tx *store.Tx) error { return tx.DeletePublishedCalendar(ctx, pc) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s is no longer published\n", c.Slug)
+	return nil
+}
+
+type publishFollowersCmd struct {
+	Slug string `arg:"" name:"SLUG" help:"The published calendar."`
+}
+
+func (c publishFollowersCmd) Run(a *app) error {
+	db, err := openDB(a)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	pc, err := db.PublishedCalendar(a.ctx, c.Slug)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return usageError{fmt.Errorf("no published calendar %q (`passerelle publish list` lists them)", c.Slug)}
+	}
+	if err != nil {
+		return err
+	}
+	fs, err := db.PublishedFollowers(a.ctx, pc.ID)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "FOLLOWER\tSTATE\tSINCE")
+	for _, f := range fs {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", f.Actor, f.State, f.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return w.Flush()
+}
+
+type publishAnswerCmd struct {
+	Slug  string `arg:"" name:"SLUG" help:"The published calendar."`
+	Actor string `arg:"" name:"ACTOR_URL" help:"The follower, as publish followers lists it."`
+}
+
+type publishApproveCmd struct{ publishAnswerCmd }
+
+type publishRejectCmd struct{ publishAnswerCmd }
+
+func (c publishApproveCmd) Run(a *app) error { return c.answer(a, true) }
+func (c publishRejectCmd) Run(a *app) error  { return c.answer(a, false) }
+
+// answer answers a held follow.
+func (c publishAnswerCmd) answer(a *app, accept bool) error {
+	in, err := openInstance(a)
+	if err != nil {
+		return err
+	}
+	defer in.db.Close()
+	if err := in.federation.AnswerFollow(a.ctx, c.Slug, c.Actor, accept); errors.Is(err, bridges.ErrNotFound) {
+		return usageError{err}
+	} else if err != nil {
+		return err
+	}
+	verb := "accepted"
+	if !accept {
+		verb = "refused"
+	}
+	fmt.Fprintf(a.stdout, "the follow of %s by %s is %s (serve delivers the answer)\n", c.Slug, c.Actor, verb)
+	return nil
+}

@@ -1,0 +1,493 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/federation/outbox"
+	"codeberg.org/passerelle/passerelle/store"
+)
+
+// This file serves published calendars (issue 19): each is a Group actor
+// (kind calendar) whose outbox holds a Create of each upcoming event,
+// whose Events answer at /actors/SLUG/events/KEY (410 and a Tombstone
+// once deleted), and which accepts Follows and Joins by itself. The
+// publish package fetches the calendars and stores the Event documents;
+// this side only serves what is stored.
+
+// groupFields adds a published calendar's own fields to its actor
+// document.
+func (s *Service) groupFields(ctx context.Context, a *store.LocalActor, doc map[string]any) {
+	doc["type"] = "Group"
+	doc["manuallyApprovesFollowers"] = false
+	doc["discoverable"] = true
+	if c, err := s.db.PublishedCalendar(ctx, a.Username); err == nil {
+		doc["manuallyApprovesFollowers"] = c.Approve
+		if c.Title != "" {
+			doc["name"] = c.Title
+		}
+		if c.Summary != "" {
+			doc["summary"] = "<p>" + escapeText(c.Summary) + "</p>"
+		}
+	}
+}
+
+func escapeText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
+
+// publishedCalendar returns the calendar of a local actor, or nil when
+// the actor is none.
+func (s *Service) publishedCalendar(ctx context.Context, a *store.LocalActor) (*store.PublishedCalendar, error) {
+	if a.Kind != store.ActorCalendar {
+		return nil, nil
+	}
+	return s.db.PublishedCalendar(ctx, a.Username)
+}
+
+// serveOutbox serves a calendar's outbox: a Create of each event not
+// deleted, oldest first, so that a new follower (Mobilizon reads it) sees
+// the upcoming events. Other actors publish nothing.
+func (s *Service) serveOutbox(w http.ResponseWriter, r *http.Request) {
+	a := s.lookupActor(w, r)
+	if a == nil {
+		return
+	}
+	c, err := s.publishedCalendar(r.Context(), a)
+	if err != nil {
+		s.log.Error("load published calendar", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if c == nil {
+		s.serveEmptyCollection(w, r)
+		return
+	}
+	evs, err := s.db.VisiblePublishedEvents(r.Context(), c.ID)
+	if err != nil {
+		s.log.Error("list published events", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	group := s.ActorURL(a.Username)
+	items := make([]any, 0, len(evs))
+	for _, e := range evs {
+		var obj map[string]any
+		if json.Unmarshal(e.Object, &obj) != nil {
+			continue
+		}
+		delete(obj, "@context")
+		items = append(items, map[string]any{
+			"id": objectID(obj) + "/activity", "type": "Create", "actor": group,
+			"published": obj["published"], "to": obj["to"], "cc": obj["cc"], "object": obj,
+		})
+	}
+	writeJSON(w, r, contentTypeActivity, http.StatusOK, map[string]any{
+		"@context":     asContext[0],
+		"id":           s.URL(r.URL.Path),
+		"type":         "OrderedCollection",
+		"totalItems":   len(items),
+		"orderedItems": items,
+	})
+}
+
+// serveFollowers serves a calendar's follower count (not who they are).
+func (s *Service) serveFollowers(w http.ResponseWriter, r *http.Request) {
+	a := s.lookupActor(w, r)
+	if a == nil {
+		return
+	}
+	c, err := s.publishedCalendar(r.Context(), a)
+	if err != nil || c == nil {
+		s.serveEmptyCollection(w, r)
+		return
+	}
+	fs, err := s.db.PublishedFollowers(r.Context(), c.ID)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	n := 0
+	for _, f := range fs {
+		if f.State != store.FollowerPending {
+			n++
+		}
+	}
+	writeJSON(w, r, contentTypeActivity, http.StatusOK, map[string]any{
+		"@context":   asContext[0],
+		"id":         s.URL(r.URL.Path),
+		"type":       "OrderedCollection",
+		"totalItems": n,
+	})
+}
+
+// servePublishedEvent serves one Event of a calendar; a deleted one
+// answers 410 Gone with its Tombstone (Mobilizon refetches an object on
+// Delete).
+func (s *Service) servePublishedEvent(w http.ResponseWriter, r *http.Request) {
+	a := s.lookupActor(w, r)
+	if a == nil {
+		return
+	}
+	c, err := s.publishedCalendar(r.Context(), a)
+	if err != nil || c == nil {
+		http.Error(w, "no such event", http.StatusNotFound)
+		return
+	}
+	e, err := s.db.PublishedEventByKey(r.Context(), c.ID, r.PathValue("key"))
+	if errors.Is(err, bridges.ErrNotFound) {
+		http.Error(w, "no such event", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.log.Error("load published event", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	status := http.StatusOK
+	if e.State == store.PublishedDeleted {
+		status = http.StatusGone
+	}
+	w.Header().Set("Content-Type", contentTypeActivity)
+	w.Header().Set("Vary", "Accept")
+	w.WriteHeader(status)
+	w.Write(e.Object)
+}
+
+func objectID(obj map[string]any) string {
+	id, _ := obj["id"].(string)
+	return id
+}
+
+// publishedTarget finds the calendar (and its actor) of a local Group id.
+func (s *Service) publishedTarget(ctx context.Context, id string) (*store.PublishedCalendar, *store.LocalActor, error) {
+	prefix := s.URL("/actors/")
+	if !strings.HasPrefix(id, prefix) {
+		return nil, nil, skipf("%s is not a local actor", id)
+	}
+	username, err := url.PathUnescape(strings.TrimPrefix(id, prefix))
+	if err != nil || strings.Contains(username, "/") {
+		return nil, nil, skipf("%s is not a local actor", id)
+	}
+	a, err := s.db.LocalActorByUsername(ctx, username)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return nil, nil, skipf("no local actor %s", username)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := s.publishedCalendar(ctx, a)
+	if errors.Is(err, bridges.ErrNotFound) || (err == nil && c == nil) {
+		return nil, nil, skipf("%s is not a published calendar: passerelle's other actors take no followers", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, a, nil
+}
+
+// processFollow accepts a Follow of a published calendar: the follower is
+// stored and an Accept sent, in one transaction.
+func (s *Service) processFollow(ctx context.Context, act *Activity, actor string) error {
+	c, _, err := s.publishedTarget(ctx, ref(act.Object))
+	if err != nil {
+		return err
+	}
+	ra, err := s.db.RemoteActor(ctx, actor)
+	if err != nil || (ra.Inbox == "" && ra.SharedInbox == "") {
+		if ra, _, err = s.refreshActor(ctx, actor, ""); err != nil {
+			return err
+		}
+	}
+	group := s.ActorURL(c.Slug)
+	accept, err := json.Marshal(map[string]any{
+		"@context": asContext[0], "id": s.NewActivityID("accepts"), "type": "Accept", "actor": group,
+		"object": map[string]any{"id": act.ID, "type": "Follow", "actor": actor, "object": group},
+		"to":     []string{actor},
+	})
+	if err != nil {
+		return err
+	}
+	held := false
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		before, err := tx.PublishedFollowers(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		state := store.FollowerAccepted
+		for _, f := range before {
+			if f.Actor == actor {
+				state = f.State
+			}
+		}
+		known := state == store.FollowerAccepted && len(before) > 0 && followerIn(before, actor)
+		if c.Approve && !known {
+			// --approve: held until `passerelle publish approve`.
+			held = true
+			return tx.AddPublishedFollower(ctx, c.ID, store.PublishedFollower{Actor: actor, Inbox: ra.Inbox, SharedInbox: ra.SharedInbox,
+				FollowID: act.ID, State: store.FollowerPending, CreatedAt: s.now()})
+		}
+		if err := tx.AddPublishedFollower(ctx, c.ID, store.PublishedFollower{Actor: actor, Inbox: ra.Inbox, SharedInbox: ra.SharedInbox, FollowID: act.ID, CreatedAt: s.now()}); err != nil {
+			return err
+		}
+		to := outbox.Recipient{Actor: actor, Inbox: ra.Inbox}
+		if err := s.Deliver(ctx, tx, c.ActorID, to, accept); err != nil {
+			return err
+		}
+		if known {
+			// Followed again: it has the events already.
+			return nil
+		}
+		return s.sendUpcoming(ctx, tx, c, to)
+	})
+	switch {
+	case err != nil:
+	case held:
+		s.log.Info("follow of a published calendar held for approval (passerelle publish approve)", "calendar", c.Slug, "follower", actor)
+	default:
+		s.log.Info("published calendar followed", "calendar", c.Slug, "follower", actor)
+	}
+	return err
+}
+
+func followerIn(fs []store.PublishedFollower, actor string) bool {
+	for _, f := range fs {
+		if f.Actor == actor {
+			return true
+		}
+	}
+	return false
+}
+
+// AnswerFollow answers a follow of a published calendar held by
+// --approve: accepted, the follower gets the Accept and the upcoming
+// events; rejected, a Reject and it is forgotten.
+func (s *Service) AnswerFollow(ctx context.Context, slug, actor string, accept bool) error {
+	c, err := s.db.PublishedCalendar(ctx, slug)
+	if err != nil {
+		return err
+	}
+	group := s.ActorURL(slug)
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		fs, err := tx.PublishedFollowers(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		var f *store.PublishedFollower
+		for i := range fs {
+			if fs[i].Actor == actor {
+				f = &fs[i]
+			}
+		}
+		if f == nil || f.State != store.FollowerPending {
+			return fmt.Errorf("%s has no follow of %s waiting for an answer: %w", actor, slug, bridges.ErrNotFound)
+		}
+		typ := "Accept"
+		if !accept {
+			typ = "Reject"
+		}
+		body, err := json.Marshal(map[string]any{
+			"@context": asContext[0], "id": s.NewActivityID(strings.ToLower(typ) + "s"), "type": typ, "actor": group,
+			"object": map[string]any{"id": f.FollowID, "type": "Follow", "actor": actor, "object": group},
+			"to":     []string{actor},
+		})
+		if err != nil {
+			return err
+		}
+		to := outbox.Recipient{Actor: actor, Inbox: f.Inbox}
+		if err := s.Deliver(ctx, tx, c.ActorID, to, body); err != nil {
+			return err
+		}
+		if !accept {
+			_, err := tx.RemovePublishedFollower(ctx, c.ID, actor)
+			return err
+		}
+		f.State = store.FollowerAccepted
+		if err := tx.AddPublishedFollower(ctx, c.ID, *f); err != nil {
+			return err
+		}
+		return s.sendUpcoming(ctx, tx, c, to)
+	})
+}
+
+// maxBackfill bounds the Creates a new follower is sent.
+const maxBackfill = 200
+
+// sendUpcoming sends a new follower a Create of each upcoming event (at
+// most maxBackfill, soonest first): Mobilizon shows a follower only what
+// it is sent after following, and reads no outbox. The Create's id is
+// the one the outbox shows.
+func (s *Service) sendUpcoming(ctx context.Context, tx *store.Tx, c *store.PublishedCalendar, to outbox.Recipient) error {
+	evs, err := tx.PublishedEvents(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	group := s.ActorURL(c.Slug)
+	since := s.now().Add(-24 * time.Hour)
+	n := 0
+	for _, e := range evs {
+		if e.State == store.PublishedDeleted || e.StartsAt.Before(since) {
+			continue
+		}
+		if n++; n > maxBackfill {
+			break
+		}
+		var obj map[string]any
+		if json.Unmarshal(e.Object, &obj) != nil {
+			continue
+		}
+		ctxDoc := obj["@context"]
+		delete(obj, "@context")
+		body, err := json.Marshal(map[string]any{
+			"@context": ctxDoc, "id": objectID(obj) + "/activity", "type": "Create", "actor": group,
+			"published": obj["published"], "to": obj["to"], "cc": obj["cc"], "object": obj,
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.Deliver(ctx, tx, c.ActorID, to, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// processUndo handles Undo{Follow} of a published calendar and
+// Undo{Join} of one of its events; every other Undo is skipped.
+func (s *Service) processUndo(ctx context.Context, act *Activity, actor string) error {
+	inner := embedded(act.Object)
+	if inner == nil {
+		return skipf("Undo of %s: passerelle keeps no record of it", ref(act.Object))
+	}
+	if ref(inner.Actor) != "" && ref(inner.Actor) != actor {
+		return skipf("Undo of someone else's %v", inner.types())
+	}
+	switch {
+	case inner.is("Follow"):
+		c, _, err := s.publishedTarget(ctx, ref(inner.Object))
+		if err != nil {
+			return err
+		}
+		return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			gone, err := tx.RemovePublishedFollower(ctx, c.ID, actor)
+			if gone {
+				s.log.Info("published calendar unfollowed", "calendar", c.Slug, "follower", actor)
+			}
+			return err
+		})
+	case inner.is("Join"):
+		return s.processLeave(ctx, ref(inner.Object), actor)
+	}
+	return skipf("Undo of %v", inner.types())
+}
+
+// publishedEventOf finds the published event an Event id names.
+func (s *Service) publishedEventOf(ctx context.Context, id string) (*store.PublishedCalendar, *store.PublishedEvent, error) {
+	group, key, ok := strings.Cut(id, "/events/")
+	if !ok || key == "" || strings.Contains(key, "/") {
+		return nil, nil, skipf("%s is not a published event", id)
+	}
+	c, _, err := s.publishedTarget(ctx, group)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := s.db.PublishedEventByKey(ctx, c.ID, key)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return nil, nil, skipf("no published event %s", id)
+	}
+	return c, e, err
+}
+
+// PublishedParticipation is a Join or Leave of a published event, as the
+// organiser is told of it.
+type PublishedParticipation struct {
+	Calendar    *store.PublishedCalendar
+	Event       *store.PublishedEvent
+	Name        string
+	URL         string
+	Start       string
+	Participant string
+	Joined      bool
+	// Count is the event's participants after the change.
+	Count int
+}
+
+// participation tells the Participations hook, in tx.
+func (s *Service) participation(ctx context.Context, tx *store.Tx, c *store.PublishedCalendar, e *store.PublishedEvent, actor string, joined bool) error {
+	var obj struct {
+		Name      string `json:"name"`
+		URL       string `json:"url"`
+		ID        string `json:"id"`
+		StartTime string `json:"startTime"`
+	}
+	_ = json.Unmarshal(e.Object, &obj)
+	n, err := tx.PublishedParticipantCount(ctx, e.ID)
+	if err != nil {
+		return err
+	}
+	s.log.Info("participation in a published event", "calendar", c.Slug, "event", e.UID, "participant", actor, "joined", joined, "participants", n)
+	if s.parts == nil {
+		return nil
+	}
+	return s.parts(ctx, tx, PublishedParticipation{Calendar: c, Event: e, Name: obj.Name, URL: firstNonEmpty(obj.URL, obj.ID),
+		Start: obj.StartTime, Participant: actor, Joined: joined, Count: n})
+}
+
+// processJoin accepts a Join of a published event (joinMode free): the
+// participant is recorded and an Accept sent from the Group. A Join of a
+// cancelled or deleted event is rejected.
+func (s *Service) processJoin(ctx context.Context, act *Activity, actor string) error {
+	c, e, err := s.publishedEventOf(ctx, ref(act.Object))
+	if err != nil {
+		return err
+	}
+	answer := "Accept"
+	if e.State != store.PublishedLive {
+		answer = "Reject"
+	}
+	group := s.ActorURL(c.Slug)
+	body, err := json.Marshal(map[string]any{
+		"@context": asContext[0], "id": s.NewActivityID(strings.ToLower(answer) + "s"), "type": answer, "actor": group,
+		"object": map[string]any{"id": act.ID, "type": "Join", "actor": actor, "object": ref(act.Object)},
+		"to":     []string{actor},
+	})
+	if err != nil {
+		return err
+	}
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if answer == "Accept" {
+			added, err := tx.AddPublishedParticipant(ctx, e.ID, actor, act.ID, s.now())
+			if err != nil {
+				return err
+			}
+			if added {
+				if err := s.participation(ctx, tx, c, e, actor, true); err != nil {
+					return err
+				}
+			}
+		}
+		return s.Deliver(ctx, tx, c.ActorID, outbox.Recipient{Actor: actor}, body)
+	})
+}
+
+// processLeave undoes a participation in a published event.
+func (s *Service) processLeave(ctx context.Context, eventID, actor string) error {
+	c, e, err := s.publishedEventOf(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		gone, err := tx.RemovePublishedParticipant(ctx, e.ID, actor)
+		if err != nil || !gone {
+			return err
+		}
+		return s.participation(ctx, tx, c, e, actor, false)
+	})
+}

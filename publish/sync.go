@@ -1,0 +1,309 @@
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"codeberg.org/passerelle/passerelle/federation/outbox"
+	"codeberg.org/passerelle/passerelle/store"
+)
+
+// Publisher polls published calendars and tells their followers what
+// changed.
+type Publisher struct {
+	DB    *store.DB
+	Out   *outbox.Outbox
+	Fetch *Fetcher
+	Log   *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Result is what one poll did.
+type Result struct {
+	NotModified                          bool
+	Events                               int
+	Created, Updated, Cancelled, Deleted int
+	Problems                             []Problem
+}
+
+func (r Result) String() string {
+	if r.NotModified {
+		return "not modified since the last fetch"
+	}
+	s := fmt.Sprintf("%d events: %d new, %d updated, %d cancelled, %d deleted", r.Events, r.Created, r.Updated, r.Cancelled, r.Deleted)
+	if len(r.Problems) > 0 {
+		s += fmt.Sprintf("; %d left out (see publish list)", len(r.Problems))
+	}
+	return s
+}
+
+func (p *Publisher) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Publisher) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.Default()
+}
+
+// IDs of a calendar's documents.
+func (p *Publisher) groupURL(slug string) string { return p.Out.ActorURL(slug) }
+
+// EventURL is the id of the Event with that key.
+func EventURL(groupURL, key string) string { return groupURL + "/events/" + url.PathEscape(key) }
+
+func (p *Publisher) ids(slug, key string) EventIDs {
+	g := p.groupURL(slug)
+	return EventIDs{ID: EventURL(g, key), Group: g, Followers: g + "/followers"}
+}
+
+// ErrEmpty is the refusal of a calendar that came back without any event
+// while events are published: see Poll.
+var ErrEmpty = errors.New("the calendar came back without any event: the events already published are kept (no mass Delete on an empty fetch)")
+
+// Poll fetches a calendar and, when it changed, sends its followers the
+// difference. The rule that keeps a calendar's followers safe from a
+// source's bad day: a fetch that fails, answers an error, is not
+// iCalendar, is too big, or comes back with no event at all changes
+// nothing — the last good state stays published and the reason is
+// recorded (publish list shows it). Only an event missing from a good,
+// non-empty fetch is deleted, and an event that has already ended more
+// than a week ago is never deleted for being missing (feeds drop their
+// past).
+func (p *Publisher) Poll(ctx context.Context, slug string) (Result, error) {
+	c, err := p.DB.PublishedCalendar(ctx, slug)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := p.poll(ctx, c)
+	if err != nil {
+		p.log().Warn("published calendar: poll refused, last good state kept", "calendar", slug, "err", err)
+		if rerr := p.DB.RecordPublishedError(ctx, c.ID, err.Error(), p.now()); rerr != nil {
+			return res, errors.Join(err, rerr)
+		}
+		return res, err
+	}
+	p.log().Info("published calendar polled", "calendar", slug, "result", res.String())
+	return res, nil
+}
+
+func (p *Publisher) poll(ctx context.Context, c *store.PublishedCalendar) (Result, error) {
+	f, err := p.Fetch.Fetch(ctx, c)
+	if err != nil {
+		return Result{}, err
+	}
+	now := p.now()
+	if f.NotModified {
+		// The calendar is the last good one: its note (VEVENTs left
+		// out) stays, an error of a poll since then goes.
+		note := c.LastError
+		if !c.LastPoll.Equal(c.LastOK) {
+			note = ""
+		}
+		err := p.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			return tx.RecordPublishedPoll(ctx, c.ID, true, f.ETag, f.LastModified, note, now)
+		})
+		return Result{NotModified: true}, err
+	}
+	occs, problems, err := Parse(f.Body, now)
+	if err != nil {
+		return Result{Problems: problems}, err
+	}
+	res := Result{Events: len(occs), Problems: problems}
+	if len(occs) == 0 {
+		if len(problems) > 0 {
+			return res, fmt.Errorf("no event of the calendar can be published: %s", problemText(problems))
+		}
+		return res, ErrEmpty
+	}
+	err = p.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		res.Created, res.Updated, res.Cancelled, res.Deleted = 0, 0, 0, 0
+		c, err := tx.LockPublishedCalendar(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if err := p.apply(ctx, tx, c, occs, now, &res); err != nil {
+			return err
+		}
+		return tx.RecordPublishedPoll(ctx, c.ID, true, f.ETag, f.LastModified, problemText(problems), now)
+	})
+	return res, err
+}
+
+func problemText(ps []Problem) string {
+	if len(ps) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(ps))
+	for i, p := range ps {
+		if i == 5 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ps)-5))
+			break
+		}
+		parts = append(parts, p.String())
+	}
+	return fmt.Sprintf("%d VEVENT(s) left out: %s", len(ps), strings.Join(parts, "; "))
+}
+
+// apply diffs the occurrences against the stored events and records, in
+// tx, the new state with the activities it causes: the transaction that
+// stores a change is the one that queues its deliveries, so a change is
+// sent once, whatever crashes.
+func (p *Publisher) apply(ctx context.Context, tx *store.Tx, c *store.PublishedCalendar, occs []Occurrence, now time.Time, res *Result) error {
+	stored, err := tx.PublishedEvents(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	followers, err := tx.PublishedFollowers(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	byKey := make(map[string]*store.PublishedEvent, len(stored))
+	for _, e := range stored {
+		byKey[e.Key] = e
+	}
+	seen := make(map[string]bool, len(occs))
+	for _, o := range occs {
+		key := Key(o.UID, o.RecurrenceID)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		ids := p.ids(c.Slug, key)
+		hash := Hash(o, ids)
+		state := store.PublishedLive
+		if o.Status == "CANCELLED" {
+			state = store.PublishedCancelled
+		}
+		old := byKey[key]
+		kind := "Create"
+		e := &store.PublishedEvent{CalendarID: c.ID, UID: o.UID, RecurrenceID: o.RecurrenceID, Key: key, CreatedAt: now}
+		switch {
+		case old == nil:
+			res.Created++
+		case old.State == store.PublishedDeleted:
+			// Back after it vanished: followers deleted it, so it is
+			// created again.
+			e = old
+			res.Created++
+		case old.Hash == hash:
+			continue
+		default:
+			e = old
+			kind = "Update"
+			if state == store.PublishedCancelled && old.State != store.PublishedCancelled {
+				res.Cancelled++
+			} else {
+				res.Updated++
+			}
+		}
+		published := e.CreatedAt
+		if published.IsZero() {
+			published = now
+		}
+		var updated time.Time
+		if kind == "Update" {
+			updated = now
+		}
+		obj := EventObject(o, ids, published, updated)
+		body, err := json.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		e.Hash, e.State, e.Object, e.StartsAt, e.UpdatedAt = hash, state, body, o.Start, now
+		if err := tx.PutPublishedEvent(ctx, e); err != nil {
+			return err
+		}
+		if err := p.send(ctx, tx, c, followers, kind, obj); err != nil {
+			return err
+		}
+	}
+	for _, old := range stored {
+		if seen[old.Key] || old.State == store.PublishedDeleted {
+			continue
+		}
+		if old.StartsAt.Before(now.Add(-pastWindow)) {
+			// Past events stay: feeds drop their history.
+			continue
+		}
+		ids := p.ids(c.Slug, old.Key)
+		tomb := map[string]any{"id": ids.ID, "type": "Tombstone", "formerType": "Event", "deleted": now.UTC().Format(time.RFC3339)}
+		body, _ := json.Marshal(tomb)
+		old.State, old.Object, old.UpdatedAt = store.PublishedDeleted, body, now
+		if err := tx.PutPublishedEvent(ctx, old); err != nil {
+			return err
+		}
+		if err := p.send(ctx, tx, c, followers, "Delete", tomb); err != nil {
+			return err
+		}
+		res.Deleted++
+	}
+	return nil
+}
+
+// Activity wraps an object in an activity of the calendar's Group.
+func Activity(id, kind, group string, object map[string]any) map[string]any {
+	act := map[string]any{
+		"@context": eventContext,
+		"id":       id,
+		"type":     kind,
+		"actor":    group,
+		"to":       []string{publicAudience},
+		"cc":       []string{group + "/followers"},
+	}
+	obj := make(map[string]any, len(object))
+	for k, v := range object {
+		if k != "@context" {
+			obj[k] = v
+		}
+	}
+	act["object"] = obj
+	if p, ok := object["published"]; ok && kind == "Create" {
+		act["published"] = p
+	}
+	return act
+}
+
+// send queues one activity of the Group to every follower, in tx.
+func (p *Publisher) send(ctx context.Context, tx *store.Tx, c *store.PublishedCalendar, followers []store.PublishedFollower, kind string, obj map[string]any) error {
+	if len(followers) == 0 {
+		return nil
+	}
+	act := Activity(p.Out.NewActivityID(strings.ToLower(kind)+"s"), kind, p.groupURL(c.Slug), obj)
+	body, err := json.Marshal(act)
+	if err != nil {
+		return err
+	}
+	sent := map[string]bool{}
+	for _, f := range followers {
+		if f.State == store.FollowerPending {
+			// Held (--approve): nothing until the admin accepts it.
+			continue
+		}
+		to := outbox.Recipient{Actor: f.Actor, Inbox: f.SharedInbox}
+		if to.Inbox == "" {
+			to.Inbox = f.Inbox
+		}
+		// Followers on one server share its inbox: one copy is enough.
+		if to.Inbox != "" && sent[to.Inbox] {
+			continue
+		}
+		sent[to.Inbox] = true
+		if err := p.Out.Deliver(ctx, tx, c.ActorID, to, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,406 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"codeberg.org/passerelle/passerelle/bridges"
+)
+
+// This file holds the storage of published calendars (migration 0017,
+// issue 19): a community's calendar published as a Group actor, its
+// followers, its events as last sent and their participants.
+
+// ActorCalendar is the kind of the local actor (a Group) of a published
+// calendar.
+const ActorCalendar = "calendar"
+
+// States of a published event.
+const (
+	PublishedLive      = "live"
+	PublishedCancelled = "cancelled"
+	PublishedDeleted   = "deleted"
+)
+
+// PublishedCalendar is one calendar passerelle publishes.
+type PublishedCalendar struct {
+	ID       int64
+	Slug     string
+	ActorID  int64
+	URL      string
+	Username string
+	Password string
+	Title    string
+	Summary  string
+	Contact  string
+	// Approve holds new followers pending (publish --approve).
+	Approve bool
+	// ETag and LastModified are the validators of the last good fetch.
+	ETag         string
+	LastModified string
+	// LastError is why the last poll was refused; empty after a good one.
+	LastError string
+	LastPoll  time.Time
+	LastOK    time.Time
+	CreatedAt time.Time
+}
+
+const pubCalColumns = "id, slug, actor_id, url, username, password, title, summary, contact, approve, etag, last_modified, last_error, last_poll, last_ok, created_at"
+
+func scanPubCal(row scanner) (*PublishedCalendar, error) {
+	var c PublishedCalendar
+	var poll, ok, created int64
+	err := row.Scan(&c.ID, &c.Slug, &c.ActorID, &c.URL, &c.Username, &c.Password, &c.Title, &c.Summary, &c.Contact, &c.Approve,
+		&c.ETag, &c.LastModified, &c.LastError, &poll, &ok, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bridges.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read published calendar: %w", err)
+	}
+	c.LastPoll, c.LastOK, c.CreatedAt = fromMicro(poll), fromMicro(ok), fromMicro(created)
+	return &c, nil
+}
+
+// CreatePublishedCalendar creates the calendar's Group actor and the
+// calendar, and sets c.ID and c.ActorID. A slug already taken (by a
+// calendar or any local actor) is an error.
+func (tx *Tx) CreatePublishedCalendar(ctx context.Context, c *PublishedCalendar, actor *LocalActor) error {
+	actor.Kind = ActorCalendar
+	actor.Username = c.Slug
+	if err := tx.CreateLocalActor(ctx, actor); err != nil {
+		return err
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now()
+	}
+	c.ActorID = actor.ID
+	err := tx.queryRow(ctx, `INSERT INTO published_calendars (slug, actor_id, url, username, password, title, summary, contact, approve, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		c.Slug, c.ActorID, c.URL, c.Username, c.Password, c.Title, c.Summary, c.Contact, c.Approve, micro(c.CreatedAt)).Scan(&c.ID)
+	if err != nil {
+		return fmt.Errorf("create published calendar %s: %w", c.Slug, err)
+	}
+	return nil
+}
+
+// PublishedCalendar returns the calendar with that slug, or
+// bridges.ErrNotFound.
+func (db *DB) PublishedCalendar(ctx context.Context, slug string) (*PublishedCalendar, error) {
+	return scanPubCal(db.queryRow(ctx, "SELECT "+pubCalColumns+" FROM published_calendars WHERE slug = ?", slug))
+}
+
+// PublishedCalendar returns the calendar with that slug in the
+// transaction, or bridges.ErrNotFound.
+func (tx *Tx) PublishedCalendar(ctx context.Context, slug string) (*PublishedCalendar, error) {
+	return scanPubCal(tx.queryRow(ctx, "SELECT "+pubCalColumns+" FROM published_calendars WHERE slug = ?", slug))
+}
+
+// PublishedCalendars lists every published calendar by slug.
+func (db *DB) PublishedCalendars(ctx context.Context) ([]*PublishedCalendar, error) {
+	rows, err := db.query(ctx, "SELECT "+pubCalColumns+" FROM published_calendars ORDER BY slug")
+	if err != nil {
+		return nil, fmt.Errorf("list published calendars: %w", err)
+	}
+	defer rows.Close()
+	var out []*PublishedCalendar
+	for rows.Next() {
+		c, err := scanPubCal(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// RecordPublishedPoll records the outcome of a poll. A good one (ok)
+// stores the fetch's validators and note (the VEVENTs left out, if any);
+// a refused one only its reason, the last good state staying as it was.
+func (tx *Tx) RecordPublishedPoll(ctx context.Context, id int64, ok bool, etag, lastModified, note string, at time.Time) error {
+	var err error
+	if !ok {
+		_, err = tx.exec(ctx, "UPDATE published_calendars SET last_error = ?, last_poll = ? WHERE id = ?", note, micro(at), id)
+	} else {
+		_, err = tx.exec(ctx, "UPDATE published_calendars SET etag = ?, last_modified = ?, last_error = ?, last_poll = ?, last_ok = ? WHERE id = ?",
+			etag, lastModified, note, micro(at), micro(at), id)
+	}
+	if err != nil {
+		return fmt.Errorf("record poll of published calendar %d: %w", id, err)
+	}
+	return nil
+}
+
+// RecordPublishedError records a refused poll outside a transaction.
+func (db *DB) RecordPublishedError(ctx context.Context, id int64, errMsg string, at time.Time) error {
+	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
+		return tx.RecordPublishedPoll(ctx, id, false, "", "", errMsg, at)
+	})
+}
+
+// LockPublishedCalendar reads the calendar by id and holds it until the
+// transaction ends, so that two replicas polling it at once diff one
+// after the other and the second finds nothing left to send. (SQLite's
+// transactions are immediate: the write lock does it.)
+func (tx *Tx) LockPublishedCalendar(ctx context.Context, id int64) (*PublishedCalendar, error) {
+	q := "SELECT " + pubCalColumns + " FROM published_calendars WHERE id = ?"
+	if tx.db.backend == Postgres {
+		q += " FOR UPDATE"
+	}
+	return scanPubCal(tx.queryRow(ctx, q, id))
+}
+
+// DeletePublishedCalendar removes the calendar, its events, followers and
+// its Group actor's calendar row. The actor itself stays (as a row its
+// deliveries still reference) but is renamed out of the way, so that the
+// slug is free again and the actor no longer answers.
+func (tx *Tx) DeletePublishedCalendar(ctx context.Context, c *PublishedCalendar) error {
+	if _, err := tx.exec(ctx, "DELETE FROM published_calendars WHERE id = ?", c.ID); err != nil {
+		return fmt.Errorf("remove published calendar %s: %w", c.Slug, err)
+	}
+	gone := fmt.Sprintf("removed-%d-%s", c.ActorID, c.Slug)
+	if _, err := tx.exec(ctx, "UPDATE local_actors SET username = ?, kind = ? WHERE id = ?", gone, ActorCalendar+"-removed", c.ActorID); err != nil {
+		return fmt.Errorf("retire the actor of %s: %w", c.Slug, err)
+	}
+	return nil
+}
+
+// States of a follower of a published calendar.
+const (
+	FollowerAccepted = "accepted"
+	FollowerPending  = "pending"
+)
+
+// PublishedFollower is one follower of a published calendar.
+type PublishedFollower struct {
+	Actor       string
+	Inbox       string
+	SharedInbox string
+	FollowID    string
+	// State is accepted or pending (held by --approve); empty means
+	// accepted.
+	State     string
+	CreatedAt time.Time
+}
+
+// AddPublishedFollower records (or refreshes) a follower.
+func (tx *Tx) AddPublishedFollower(ctx context.Context, calendarID int64, f PublishedFollower) error {
+	if f.CreatedAt.IsZero() {
+		f.CreatedAt = time.Now()
+	}
+	if f.State == "" {
+		f.State = FollowerAccepted
+	}
+	_, err := tx.exec(ctx, `INSERT INTO published_followers (calendar_id, actor, inbox, shared_inbox, follow_id, state, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (calendar_id, actor) DO UPDATE SET inbox = excluded.inbox, shared_inbox = excluded.shared_inbox,
+			follow_id = excluded.follow_id, state = excluded.state`,
+		calendarID, f.Actor, f.Inbox, f.SharedInbox, f.FollowID, f.State, micro(f.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("add follower %s: %w", f.Actor, err)
+	}
+	return nil
+}
+
+// RemovePublishedFollower removes a follower; it reports whether there
+// was one.
+func (tx *Tx) RemovePublishedFollower(ctx context.Context, calendarID int64, actor string) (bool, error) {
+	res, err := tx.exec(ctx, "DELETE FROM published_followers WHERE calendar_id = ? AND actor = ?", calendarID, actor)
+	if err != nil {
+		return false, fmt.Errorf("remove follower %s: %w", actor, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func publishedFollowers(ctx context.Context, q querier, calendarID int64) ([]PublishedFollower, error) {
+	rows, err := q.query(ctx, "SELECT actor, inbox, shared_inbox, follow_id, state, created_at FROM published_followers WHERE calendar_id = ? ORDER BY created_at, actor", calendarID)
+	if err != nil {
+		return nil, fmt.Errorf("list followers: %w", err)
+	}
+	defer rows.Close()
+	var out []PublishedFollower
+	for rows.Next() {
+		var f PublishedFollower
+		var created int64
+		if err := rows.Scan(&f.Actor, &f.Inbox, &f.SharedInbox, &f.FollowID, &f.State, &created); err != nil {
+			return nil, err
+		}
+		f.CreatedAt = fromMicro(created)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// PublishedFollowers lists a calendar's followers, pending ones too (see
+// PublishedFollower.State).
+func (db *DB) PublishedFollowers(ctx context.Context, calendarID int64) ([]PublishedFollower, error) {
+	return publishedFollowers(ctx, db, calendarID)
+}
+
+// PublishedFollowers lists a calendar's followers in the transaction.
+func (tx *Tx) PublishedFollowers(ctx context.Context, calendarID int64) ([]PublishedFollower, error) {
+	return publishedFollowers(ctx, tx, calendarID)
+}
+
+// PublishedEvent is one event of a published calendar as last sent.
+type PublishedEvent struct {
+	ID           int64
+	CalendarID   int64
+	UID          string
+	RecurrenceID string
+	Key          string
+	Hash         string
+	State        string
+	// Object is the Event's JSON document.
+	Object    []byte
+	StartsAt  time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+const pubEventColumns = "id, calendar_id, uid, recurrence_id, ev_key, hash, state, object, starts_at, created_at, updated_at"
+
+func scanPubEvent(row scanner) (*PublishedEvent, error) {
+	var e PublishedEvent
+	var obj string
+	var starts, created, updated int64
+	err := row.Scan(&e.ID, &e.CalendarID, &e.UID, &e.RecurrenceID, &e.Key, &e.Hash, &e.State, &obj, &starts, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bridges.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read published event: %w", err)
+	}
+	e.Object = []byte(obj)
+	e.StartsAt, e.CreatedAt, e.UpdatedAt = fromMicro(starts), fromMicro(created), fromMicro(updated)
+	return &e, nil
+}
+
+func publishedEvents(ctx context.Context, q querier, calendarID int64, liveOnly bool) ([]*PublishedEvent, error) {
+	where := "calendar_id = ?"
+	if liveOnly {
+		where += " AND state <> '" + PublishedDeleted + "'"
+	}
+	rows, err := q.query(ctx, "SELECT "+pubEventColumns+" FROM published_events WHERE "+where+" ORDER BY starts_at, id", calendarID)
+	if err != nil {
+		return nil, fmt.Errorf("list published events: %w", err)
+	}
+	defer rows.Close()
+	var out []*PublishedEvent
+	for rows.Next() {
+		e, err := scanPubEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// PublishedEvents lists every event of a calendar, deleted ones included,
+// in the transaction: what a poll diffs against.
+func (tx *Tx) PublishedEvents(ctx context.Context, calendarID int64) ([]*PublishedEvent, error) {
+	return publishedEvents(ctx, tx, calendarID, false)
+}
+
+// VisiblePublishedEvents lists a calendar's events that are not deleted
+// (cancelled ones included): its outbox.
+func (db *DB) VisiblePublishedEvents(ctx context.Context, calendarID int64) ([]*PublishedEvent, error) {
+	return publishedEvents(ctx, db, calendarID, true)
+}
+
+// PublishedEventByKey returns one event of a calendar, deleted ones
+// included, or bridges.ErrNotFound.
+func (db *DB) PublishedEventByKey(ctx context.Context, calendarID int64, key string) (*PublishedEvent, error) {
+	return scanPubEvent(db.queryRow(ctx, "SELECT "+pubEventColumns+" FROM published_events WHERE calendar_id = ? AND ev_key = ?", calendarID, key))
+}
+
+// PublishedEventByKey is the transaction's PublishedEventByKey.
+func (tx *Tx) PublishedEventByKey(ctx context.Context, calendarID int64, key string) (*PublishedEvent, error) {
+	return scanPubEvent(tx.queryRow(ctx, "SELECT "+pubEventColumns+" FROM published_events WHERE calendar_id = ? AND ev_key = ?", calendarID, key))
+}
+
+// PutPublishedEvent inserts the event (e.ID zero) or updates its hash,
+// state, object and start.
+func (tx *Tx) PutPublishedEvent(ctx context.Context, e *PublishedEvent) error {
+	now := time.Now()
+	if e.UpdatedAt.IsZero() {
+		e.UpdatedAt = now
+	}
+	if e.ID == 0 {
+		if e.CreatedAt.IsZero() {
+			e.CreatedAt = now
+		}
+		err := tx.queryRow(ctx, `INSERT INTO published_events (calendar_id, uid, recurrence_id, ev_key, hash, state, object, starts_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			e.CalendarID, e.UID, e.RecurrenceID, e.Key, e.Hash, e.State, string(e.Object), micro(e.StartsAt), micro(e.CreatedAt), micro(e.UpdatedAt)).Scan(&e.ID)
+		if err != nil {
+			return fmt.Errorf("insert published event %s: %w", e.UID, err)
+		}
+		return nil
+	}
+	_, err := tx.exec(ctx, "UPDATE published_events SET hash = ?, state = ?, object = ?, starts_at = ?, updated_at = ? WHERE id = ?",
+		e.Hash, e.State, string(e.Object), micro(e.StartsAt), micro(e.UpdatedAt), e.ID)
+	if err != nil {
+		return fmt.Errorf("update published event %s: %w", e.UID, err)
+	}
+	return nil
+}
+
+// AddPublishedParticipant records a Join of a published event; it
+// reports whether the participant is new.
+func (tx *Tx) AddPublishedParticipant(ctx context.Context, eventID int64, actor, joinID string, at time.Time) (bool, error) {
+	res, err := tx.exec(ctx, `INSERT INTO published_participants (event_id, actor, join_id, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (event_id, actor) DO NOTHING`, eventID, actor, joinID, micro(at))
+	if err != nil {
+		return false, fmt.Errorf("add participant %s: %w", actor, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// RemovePublishedParticipant undoes a Join; it reports whether there was
+// one.
+func (tx *Tx) RemovePublishedParticipant(ctx context.Context, eventID int64, actor string) (bool, error) {
+	res, err := tx.exec(ctx, "DELETE FROM published_participants WHERE event_id = ? AND actor = ?", eventID, actor)
+	if err != nil {
+		return false, fmt.Errorf("remove participant %s: %w", actor, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// PublishedParticipantCount counts an event's participants.
+func (db *DB) PublishedParticipantCount(ctx context.Context, eventID int64) (int, error) {
+	var n int
+	err := db.queryRow(ctx, "SELECT COUNT(*) FROM published_participants WHERE event_id = ?", eventID).Scan(&n)
+	return n, err
+}
+
+// PublishedParticipantCount is the transaction's PublishedParticipantCount.
+func (tx *Tx) PublishedParticipantCount(ctx context.Context, eventID int64) (int, error) {
+	var n int
+	err := tx.queryRow(ctx, "SELECT COUNT(*) FROM published_participants WHERE event_id = ?", eventID).Scan(&n)
+	return n, err
+}
+
+// PublishedCounts counts a calendar's visible events and followers, for
+// publish list.
+func (db *DB) PublishedCounts(ctx context.Context, calendarID int64) (events, followers int, err error) {
+	err = db.queryRow(ctx, `SELECT
+		(SELECT COUNT(*) FROM published_events WHERE calendar_id = ? AND state <> 'deleted'),
+		(SELECT COUNT(*) FROM published_followers WHERE calendar_id = ? AND state = 'accepted')`, calendarID, calendarID).Scan(&events, &followers)
+	return events, followers, err
+}
+
+// PublishedTotals counts the published calendars and their events not
+// deleted, for NodeInfo's usage.
+func (db *DB) PublishedTotals(ctx context.Context) (calendars, events int, err error) {
+	err = db.queryRow(ctx, `SELECT (SELECT COUNT(*) FROM published_calendars),
+		(SELECT COUNT(*) FROM published_events WHERE state <> 'deleted')`).Scan(&calendars, &events)
+	return calendars, events, err
+}
