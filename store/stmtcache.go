@@ -31,13 +31,23 @@ func (db *DB) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return s, nil
 }
 
-// stmt returns q prepared for the transaction (see DB.stmt).
+// stmt returns q prepared for the transaction (see DB.stmt). A statement
+// not cached yet is prepared on the transaction's own connection, and put
+// in the cache from the pool on the side: preparing on the pool here would
+// wait for a free connection while this transaction holds SQLite's write
+// lock, and when every other connection waits for that lock (BEGIN
+// IMMEDIATE) nobody moves until one's busy timeout ends (10 s, then
+// SQLITE_BUSY and a retried job).
 func (tx *Tx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	s, err := tx.db.stmt(ctx, q)
-	if err != nil {
-		return nil, err
+	if s, ok := tx.db.stmts.Load(q); ok {
+		return tx.tx.StmtContext(ctx, s.(*sql.Stmt)), nil
 	}
-	return tx.tx.StmtContext(ctx, s), nil
+	s, err := tx.tx.PrepareContext(ctx, tx.db.Rebind(q))
+	if err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", q, err)
+	}
+	go func() { _, _ = tx.db.stmt(context.WithoutCancel(ctx), q) }()
+	return s, nil
 }
 
 // queryRowPrepared is QueryRow through a prepared statement. A failure to
