@@ -208,7 +208,7 @@ func (c publishRefreshCmd) Run(a *app) error {
 	defer in.db.Close()
 	res, err := in.publisher.Poll(a.ctx, c.Slug)
 	if errors.Is(err, bridges.ErrNotFound) {
-		return usageError{fmt.Errorf("no published calendar %q (`passerelle publish list` lists them)", c.Slug)}
+		return noPublishedCalendar(c.Slug)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w (the last good state stays published)", c.Slug, err)
@@ -218,6 +218,21 @@ func (c publishRefreshCmd) Run(a *app) error {
 		fmt.Fprintf(a.stdout, "  left out: %s\n", pr)
 	}
 	return nil
+}
+
+// noPublishedCalendar is the usage error for a slug no calendar has.
+func noPublishedCalendar(slug string) error {
+	return usageError{fmt.Errorf("no published calendar %q (`passerelle publish list` lists them)", slug)}
+}
+
+// publishedCalendar reads the calendar published as slug, or says there
+// is none (exit 2).
+func publishedCalendar(a *app, db *store.DB, slug string) (*store.PublishedCalendar, error) {
+	pc, err := db.PublishedCalendar(a.ctx, slug)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return nil, noPublishedCalendar(slug)
+	}
+	return pc, err
 }
 
 type publishRemoveCmd struct {
@@ -232,10 +247,7 @@ func (c publishRemoveCmd) Run(a *app) error {
 		return err
 	}
 	defer db.Close()
-	pc, err := db.PublishedCalendar(a.ctx, c.Slug)
-	if errors.Is(err, bridges.ErrNotFound) {
-		return usageError{fmt.Errorf("no published calendar %q (`passerelle publish list` lists them)", c.Slug)}
-	}
+	pc, err := publishedCalendar(a, db, c.Slug)
 	if err != nil {
 		return err
 	}
@@ -256,10 +268,7 @@ func (c publishFollowersCmd) Run(a *app) error {
 		return err
 	}
 	defer db.Close()
-	pc, err := db.PublishedCalendar(a.ctx, c.Slug)
-	if errors.Is(err, bridges.ErrNotFound) {
-		return usageError{fmt.Errorf("no published calendar %q (`passerelle publish list` lists them)", c.Slug)}
-	}
+	pc, err := publishedCalendar(a, db, c.Slug)
 	if err != nil {
 		return err
 	}
