@@ -5,13 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	netmail "net/mail"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -75,27 +72,12 @@ type fanoutResult struct {
 
 func runFanout(ctx context.Context, bin string, peers []*peer, backend, pgURL string, invitees int) (fanoutResult, error) {
 	res := fanoutResult{backend: backend, invitees: invitees}
-	dir, err := os.MkdirTemp("", "passerelle-fanout-")
+	inst, err := newInstance(ctx, backend, pgURL)
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	dbURL := "sqlite://" + filepath.Join(dir, "passerelle.db")
-	if backend == "postgres" {
-		var drop func()
-		if dbURL, drop, err = freshDatabase(pgURL); err != nil {
-			return res, err
-		}
-		defer drop()
-	}
-	db, err := store.Open(ctx, dbURL, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return res, err
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return res, err
-	}
+	defer inst.close()
+	db := inst.db
 	g := peers[0].groups[0]
 	src := &bridges.Source{Slug: "fanout", ActorURL: g.actor, Software: "generic", State: bridges.SourceFollowed, CreatedAt: time.Now()}
 	if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
@@ -113,18 +95,14 @@ func runFanout(ctx context.Context, bin string, peers []*peer, backend, pgURL st
 
 	public := "http://" + freeAddr("127.0.0.1")
 	addr := freeAddr("127.0.0.1")
-	cmd := exec.Command(bin, "serve")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PASSERELLE_DATABASE_URL="+dbURL, "PASSERELLE_PUBLIC_URL="+public, "PASSERELLE_LISTEN="+addr,
-		"PASSERELLE_FEDERATION_ALLOW_PRIVATE_NETWORKS=true", "PASSERELLE_LOG_LEVEL=warn", "PASSERELLE_DATA_DIR="+dir,
+	cmd, err := startServe(bin, inst.dir, append(os.Environ(), "PASSERELLE_DATABASE_URL="+inst.dbURL, "PASSERELLE_PUBLIC_URL="+public,
+		"PASSERELLE_FEDERATION_ALLOW_PRIVATE_NETWORKS=true", "PASSERELLE_LOG_LEVEL=warn", "PASSERELLE_DATA_DIR="+inst.dir,
 		"PASSERELLE_MAIL_FROM=Passerelle <events@passerelle.test>", "PASSERELLE_MAIL_SMTP=smtp://"+sln.Addr().String(),
-		"PASSERELLE_MAIL_SEND_INTERVAL=0s")
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		return res, err
+		"PASSERELLE_MAIL_SEND_INTERVAL=0s"), addr)
+	if cmd != nil {
+		defer stopServe(cmd)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if err := waitHealthy(addr); err != nil {
+	if err != nil {
 		return res, err
 	}
 	client := &http.Client{Timeout: 30 * time.Second}

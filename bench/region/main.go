@@ -202,28 +202,12 @@ type result struct {
 // runOnce runs one configuration from a fresh database.
 func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend string, replicas int, pgURL string) (result, error) {
 	res := result{backend: backend, replicas: replicas}
-	dir, err := os.MkdirTemp("", "passerelle-region-run-")
+	inst, err := newInstance(ctx, backend, pgURL)
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	dbURL := "sqlite://" + filepath.Join(dir, "passerelle.db")
-	var dropDB func()
-	if backend == "postgres" {
-		dbURL, dropDB, err = freshDatabase(pgURL)
-		if err != nil {
-			return res, err
-		}
-		defer dropDB()
-	}
-	db, err := store.Open(ctx, dbURL, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return res, err
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return res, err
-	}
+	defer inst.close()
+	db, dir, dbURL := inst.db, inst.dir, inst.dbURL
 	// The groups are followed already (the Follow handshake is not what
 	// is measured).
 	var all []*group
@@ -244,24 +228,19 @@ func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend
 	var procs []*exec.Cmd
 	defer func() {
 		for _, p := range procs {
-			p.Process.Kill()
-			p.Wait()
+			stopServe(p)
 		}
 	}()
 	for range replicas {
 		addr := freeAddr("127.0.0.1")
-		cmd := exec.Command(bin, "serve")
-		cmd.Dir = dir
-		cmd.Env = append(slices.Clone(env), "PASSERELLE_LISTEN="+addr)
-		cmd.Stderr = io.Discard
-		if err := cmd.Start(); err != nil {
+		cmd, err := startServe(bin, dir, env, addr)
+		if cmd != nil {
+			procs = append(procs, cmd)
+		}
+		if err != nil {
 			return res, err
 		}
-		procs = append(procs, cmd)
 		addrs = append(addrs, addr)
-		if err := waitHealthy(addr); err != nil {
-			return res, err
-		}
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
@@ -377,6 +356,65 @@ func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend
 		}
 	}
 	return res, nil
+}
+
+// instance is a run's folder and fresh database, migrated.
+type instance struct {
+	dir, dbURL string
+	db         *store.DB
+	drop       func()
+}
+
+// newInstance makes a folder and a database of the run's own: a SQLite
+// file in the folder, or a new PostgreSQL database beside pgURL's.
+func newInstance(ctx context.Context, backend, pgURL string) (*instance, error) {
+	dir, err := os.MkdirTemp("", "passerelle-region-run-")
+	if err != nil {
+		return nil, err
+	}
+	in := &instance{dir: dir, dbURL: "sqlite://" + filepath.Join(dir, "passerelle.db"), drop: func() {}}
+	if backend == "postgres" {
+		if in.dbURL, in.drop, err = freshDatabase(pgURL); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	if in.db, err = store.Open(ctx, in.dbURL, slog.New(slog.DiscardHandler)); err == nil {
+		if err = in.db.Migrate(ctx); err != nil {
+			in.db.Close()
+		}
+	}
+	if err != nil {
+		in.drop()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *instance) close() {
+	in.db.Close()
+	in.drop()
+	os.RemoveAll(in.dir)
+}
+
+// startServe starts `passerelle serve` in dir listening on addr and waits
+// until it answers /healthz. The process, once started, is returned even
+// with an error, for the caller to stop.
+func startServe(bin, dir string, env []string, addr string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, "serve")
+	cmd.Dir = dir
+	cmd.Env = append(slices.Clone(env), "PASSERELLE_LISTEN="+addr)
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return cmd, waitHealthy(addr)
+}
+
+func stopServe(cmd *exec.Cmd) {
+	cmd.Process.Kill()
+	cmd.Wait()
 }
 
 // create sends the Create of event n, signed by g, to public_url's inbox
