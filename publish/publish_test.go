@@ -14,6 +14,7 @@ import (
 	"codeberg.org/passerelle/passerelle/federation/outbox"
 	"codeberg.org/passerelle/passerelle/internal/golden"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
+	"codeberg.org/passerelle/passerelle/internal/seal"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
 	"codeberg.org/passerelle/passerelle/publish"
 	"codeberg.org/passerelle/passerelle/store"
@@ -358,4 +359,74 @@ func TestParseZoneNames(t *testing.T) {
 			t.Errorf("%s: zone %s, start %s", tzid, occs[0].TZID, occs[0].Start)
 		}
 	}
+}
+
+// TestSourcePasswordSealed: a source password stored in clear (before
+// sealing existed) is sealed at serve's start, polls still send it, and a
+// row whose URL was edited in the database sends it nowhere.
+func TestSourcePasswordSealed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var mu sync.Mutex
+		var got []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, pw, _ := r.BasicAuth()
+			mu.Lock()
+			got = append(got, r.Host+" "+pw)
+			mu.Unlock()
+			if pw != "s3cret" {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.Header().Set("Content-Type", "text/calendar")
+			_, _ = w.Write([]byte(cal(repairCafe)))
+		}))
+		defer srv.Close()
+		out, err := outbox.New("https://pass.example", db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		box, err := seal.New([]byte("0123456789abcdef0123456789abcdef"), "published calendar source password")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &publish.Publisher{DB: db, Out: out, Passwords: box, Now: func() time.Time { return now },
+			Fetch: &publish.Fetcher{Client: outbound.New(outbound.Options{AllowPrivateNetworks: true}), AllowPrivate: true}}
+		c := &store.PublishedCalendar{Slug: "club", URL: srv.URL + "/club.ics", Username: "club", Password: "s3cret"}
+		err = db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			return tx.CreatePublishedCalendar(ctx, c, &store.LocalActor{PrivateKeyPEM: "k", PublicKeyPEM: "p"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SealStoredPasswords(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var stored string
+		if err := storetest.QueryRow(db, "SELECT password FROM published_calendars WHERE id = ?", c.ID).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if !seal.IsSealed(stored) || strings.Contains(stored, "s3cret") {
+			t.Fatalf("stored password %q is not sealed", stored)
+		}
+		if res, err := p.Poll(ctx, "club"); err != nil || res.Created != 1 {
+			t.Fatalf("poll with the sealed password: %+v, %v (server saw %q)", res, err, got)
+		}
+		// Whoever can write the database points the row elsewhere: the
+		// password no longer opens, and nothing is fetched.
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t.Errorf("the edited URL was fetched (password %q)", r.Header.Get("Authorization"))
+		}))
+		defer other.Close()
+		if _, err := storetest.Exec(db, "UPDATE published_calendars SET url = ? WHERE id = ?", other.URL+"/x.ics", c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Poll(ctx, "club"); err == nil || !strings.Contains(err.Error(), "cannot open the stored password") {
+			t.Errorf("poll of an edited row: %v", err)
+		}
+		// publish list shows why.
+		if c, err := db.PublishedCalendar(ctx, "club"); err != nil || !strings.Contains(c.LastError, "cannot open the stored password") {
+			t.Errorf("last error recorded: %+v, %v", c, err)
+		}
+	})
 }

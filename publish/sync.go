@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"codeberg.org/passerelle/passerelle/federation/outbox"
+	"codeberg.org/passerelle/passerelle/internal/seal"
 	"codeberg.org/passerelle/passerelle/store"
 )
 
@@ -21,6 +22,9 @@ type Publisher struct {
 	Out   *outbox.Outbox
 	Fetch *Fetcher
 	Log   *slog.Logger
+	// Passwords seals the sources' passwords in the database (see
+	// SealPassword); nil leaves them as stored (tests without a secret).
+	Passwords *seal.Box
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -87,7 +91,10 @@ func (p *Publisher) Poll(ctx context.Context, slug string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := p.poll(ctx, c)
+	var res Result
+	if err = p.openPassword(c); err == nil {
+		res, err = p.poll(ctx, c)
+	}
 	if err != nil {
 		p.log().Warn("published calendar: poll refused, last good state kept", "calendar", slug, "err", err)
 		if rerr := p.DB.RecordPublishedError(ctx, c.ID, err.Error(), p.now()); rerr != nil {
@@ -97,6 +104,55 @@ func (p *Publisher) Poll(ctx context.Context, slug string) (Result, error) {
 	}
 	p.log().Info("published calendar polled", "calendar", slug, "result", res.String())
 	return res, nil
+}
+
+// SealPassword turns a source password into what the database keeps:
+// sealed under the instance secret and bound to the calendar's URL and
+// user.
+func (p *Publisher) SealPassword(c *store.PublishedCalendar, plain string) (string, error) {
+	if p.Passwords == nil {
+		return plain, nil
+	}
+	return p.Passwords.Seal(plain, passwordBinding(c))
+}
+
+func passwordBinding(c *store.PublishedCalendar) string { return c.URL + "\x00" + c.Username }
+
+// openPassword opens the source password of a calendar loaded from the
+// database, ready to fetch.
+func (p *Publisher) openPassword(c *store.PublishedCalendar) error {
+	if p.Passwords == nil {
+		return nil
+	}
+	var err error
+	c.Password, err = p.Passwords.Open(c.Password, passwordBinding(c))
+	return err
+}
+
+// SealStoredPasswords seals the passwords stored in clear by versions
+// before sealing; serve runs it at start.
+func (p *Publisher) SealStoredPasswords(ctx context.Context) error {
+	if p.Passwords == nil {
+		return nil
+	}
+	cals, err := p.DB.PublishedCalendars(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cals {
+		if c.Password == "" || seal.IsSealed(c.Password) {
+			continue
+		}
+		sealed, err := p.SealPassword(c, c.Password)
+		if err != nil {
+			return err
+		}
+		if err := p.DB.SetPublishedPassword(ctx, c.ID, sealed); err != nil {
+			return err
+		}
+		p.log().Info("published calendar: source password sealed under the instance secret", "calendar", c.Slug)
+	}
+	return nil
 }
 
 func (p *Publisher) poll(ctx context.Context, c *store.PublishedCalendar) (Result, error) {

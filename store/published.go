@@ -134,6 +134,17 @@ func (tx *Tx) RecordPublishedPoll(ctx context.Context, id int64, ok bool, etag, 
 	return nil
 }
 
+// SetPublishedPassword replaces a calendar's stored password (sealed by
+// the caller: the store never sees the key).
+func (db *DB) SetPublishedPassword(ctx context.Context, id int64, stored string) error {
+	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
+		if _, err := tx.exec(ctx, "UPDATE published_calendars SET password = ? WHERE id = ?", stored, id); err != nil {
+			return fmt.Errorf("store the password of published calendar %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
 // RecordPublishedError records a refused poll outside a transaction.
 func (db *DB) RecordPublishedError(ctx context.Context, id int64, errMsg string, at time.Time) error {
 	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error {

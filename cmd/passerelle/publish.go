@@ -15,6 +15,7 @@ import (
 	"codeberg.org/passerelle/passerelle/bridges"
 	"codeberg.org/passerelle/passerelle/federation/signing"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
+	"codeberg.org/passerelle/passerelle/internal/seal"
 	"codeberg.org/passerelle/passerelle/publish"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -47,10 +48,20 @@ var slugPattern = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 // newPublisher builds what polls published calendars, on federation's
 // outbox, with an outbound client of its own (a calendar may take longer
 // than an actor document, but not longer than a poll job's time).
-func newPublisher(a *app, in *instance) *publish.Publisher {
+// The sources' passwords are sealed under the instance secret.
+func newPublisher(a *app, in *instance) (*publish.Publisher, error) {
 	allow := a.cfg.Federation.AllowPrivateNetworks
 	client := outbound.New(outbound.Options{AllowPrivateNetworks: allow, Timeout: 20 * time.Second, UserAgent: "passerelle/" + versionString() + " (+" + a.cfg.PublicURL + ")"})
-	return &publish.Publisher{DB: in.db, Out: in.federation.Outbox, Fetch: &publish.Fetcher{Client: client, AllowPrivate: allow}, Log: a.log.With("component", "publish")}
+	secret, err := instanceSecret(a)
+	if err != nil {
+		return nil, err
+	}
+	box, err := seal.New(secret, "published calendar source password")
+	if err != nil {
+		return nil, err
+	}
+	return &publish.Publisher{DB: in.db, Out: in.federation.Outbox, Fetch: &publish.Fetcher{Client: client, AllowPrivate: allow},
+		Passwords: box, Log: a.log.With("component", "publish")}, nil
 }
 
 // Run fetches the calendar once and refuses (exit 2) what is not one,
@@ -94,6 +105,11 @@ func (c publishAddCmd) Run(a *app) error {
 	title := c.Title
 	if title == "" {
 		title = c.Name
+	}
+	// The password was needed in clear for the first fetch; the database
+	// keeps it sealed.
+	if pc.Password, err = p.SealPassword(pc, pc.Password); err != nil {
+		return err
 	}
 	err = in.db.Tx(a.ctx, func(ctx2 context.Context, tx *store.Tx) error {
 		return tx.CreatePublishedCalendar(ctx2, pc, &store.LocalActor{DisplayName: title, PrivateKeyPEM: priv, PublicKeyPEM: pub})

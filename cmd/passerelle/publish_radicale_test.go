@@ -86,8 +86,9 @@ func TestPublishRadicale(t *testing.T) {
 
 	dir := t.TempDir()
 	addr := binarytest.FreeAddr(t, "127.0.0.1")
+	dbURL := storetest.SQLiteURL(t)
 	env := []string{
-		"PASSERELLE_DATABASE_URL=" + storetest.SQLiteURL(t),
+		"PASSERELLE_DATABASE_URL=" + dbURL,
 		"PASSERELLE_PUBLIC_URL=http://" + addr,
 		"PASSERELLE_FEDERATION_ALLOW_PRIVATE_NETWORKS=true",
 		"PASSERELLE_LISTEN=" + addr,
@@ -105,6 +106,14 @@ func TestPublishRadicale(t *testing.T) {
 	r := cli("publish", col, "--name", "club", "--user", "club", "--password", "secret")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "1 events: 1 new") {
 		t.Fatalf("publish: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	// The database keeps the password sealed under the instance secret.
+	var stored string
+	if err := storetest.QueryRow(storetest.Open(t, dbURL), "SELECT password FROM published_calendars").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(stored, "sealed:") || strings.Contains(stored, "secret") {
+		t.Errorf("the source password is stored as %q", stored)
 	}
 	if r := cli("publish", "refresh", "club"); r.Code != 0 || !strings.Contains(r.Stdout, "not modified") && !strings.Contains(r.Stdout, "0 new, 0 updated") {
 		t.Errorf("refresh without change: %s %s", r.Stdout, r.Stderr)

@@ -40,6 +40,11 @@ func (c serveCmd) Run(a *app) error {
 		return err
 	}
 
+	// Sources' passwords stored in clear by an older version are sealed.
+	if err := in.publisher.SealStoredPasswords(a.ctx); err != nil {
+		return err
+	}
+
 	// A broken route template stops serve here, naming the route.
 	if err := in.mastodon.ValidateRoutes(a.ctx); err != nil {
 		return err

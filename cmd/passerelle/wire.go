@@ -180,7 +180,9 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	river.AddWorker(in.workers, &mail.ConfirmChecker{RSVP: in.rsvp})
 	fed.Mount(in.mux)
 	fed.Register(in.workers)
-	in.publisher = newPublisher(a, in)
+	if in.publisher, err = newPublisher(a, in); err != nil {
+		return nil, err
+	}
 	in.periodic = append(in.periodic, in.publisher.Register(in.workers, publish.PollInterval))
 	return in, nil
 }
