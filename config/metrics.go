@@ -15,6 +15,10 @@ type Metrics struct {
 	// Token, when set, is the bearer token a scrape must send
 	// (Authorization: Bearer TOKEN).
 	Token string `toml:"token" secret:"text"`
+	// Profiling also serves Go's profiles (/debug/pprof/) where /metrics
+	// is, behind the same token: what a benchmark or a slow instance
+	// needs to say what bounds it. Off by default.
+	Profiling bool `toml:"profiling"`
 }
 
 func (m *Metrics) validate(bad func(key, msg string, args ...any)) {
@@ -26,7 +30,7 @@ func (m *Metrics) validate(bad func(key, msg string, args ...any)) {
 	if m.Token != "" && len(strings.TrimSpace(m.Token)) < 16 {
 		bad("metrics.token", "is %d characters; use at least 16 random ones (openssl rand -hex 16)", len(strings.TrimSpace(m.Token)))
 	}
-	if !m.Enabled && (m.Listen != "" || m.Token != "") {
-		bad("metrics.enabled", "is false while metrics.listen or metrics.token is set: set enabled = true to serve /metrics")
+	if !m.Enabled && (m.Listen != "" || m.Token != "" || m.Profiling) {
+		bad("metrics.enabled", "is false while metrics.listen, metrics.token or metrics.profiling is set: set enabled = true to serve /metrics")
 	}
 }

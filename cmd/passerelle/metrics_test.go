@@ -27,7 +27,7 @@ func TestMetrics(t *testing.T) {
 	addr := binarytest.FreeAddr(t, "127.0.0.1")
 	const token = "scrape-token-0123456789"
 	binarytest.Start(t, dir, addr, []string{"PASSERELLE_PUBLIC_URL=http://" + addr,
-		"PASSERELLE_METRICS_ENABLED=true", "PASSERELLE_METRICS_TOKEN=" + token})
+		"PASSERELLE_METRICS_ENABLED=true", "PASSERELLE_METRICS_TOKEN=" + token, "PASSERELLE_METRICS_PROFILING=true"})
 	base := "http://" + addr
 	do := func(method, path, body string, hdr ...string) (*http.Response, string) {
 		t.Helper()
@@ -81,6 +81,14 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s", err, res)
 	}
 
+	// metrics.profiling: Go's profiles beside /metrics, behind its token.
+	if resp, _ := do("GET", "/debug/pprof/heap", ""); resp.StatusCode != 401 {
+		t.Errorf("/debug/pprof/heap without the token: %d", resp.StatusCode)
+	}
+	if resp, out := do("GET", "/debug/pprof/profile?seconds=1", "", "Authorization", "Bearer "+token); resp.StatusCode != 200 || !strings.HasPrefix(out, "\x1f\x8b") {
+		t.Errorf("/debug/pprof/profile: %d, %d bytes, not a gzipped profile", resp.StatusCode, len(out))
+	}
+
 	// metrics.listen: /metrics on its own address, not beside the pages.
 	dir2 := t.TempDir()
 	addr2, maddr := binarytest.FreeAddr(t, "127.0.0.1"), binarytest.FreeAddr(t, "127.0.0.1")
@@ -94,4 +102,8 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("/metrics on metrics.listen: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// Without metrics.profiling, no profiles anywhere.
+	if resp, err := http.Get("http://" + maddr + "/debug/pprof/"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("/debug/pprof/ without metrics.profiling: %v %v", resp, err)
+	}
 }

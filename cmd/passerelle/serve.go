@@ -79,6 +79,9 @@ func (c serveCmd) Run(a *app) error {
 		h := metrics.Handler(in.db, m.Token)
 		if m.Listen == "" {
 			in.mux.Handle("GET /metrics", h)
+			if m.Profiling {
+				in.mux.Handle("/debug/pprof/", metrics.Profiles(m.Token))
+			}
 		} else {
 			mln, err := net.Listen("tcp", m.Listen)
 			if err != nil {
@@ -88,6 +91,9 @@ func (c serveCmd) Run(a *app) error {
 			}
 			mux := http.NewServeMux()
 			mux.Handle("GET /metrics", h)
+			if m.Profiling {
+				mux.Handle("/debug/pprof/", metrics.Profiles(m.Token))
+			}
 			metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			go func() { _ = metricsSrv.Serve(mln) }()
 			a.log.Info("metrics serving", "listen", mln.Addr().String())

@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -206,7 +207,23 @@ func Handler(db *store.DB, token string) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(InboxActivities, Deliveries, Mails, Answers, MastodonPosts, Requests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newDBCollector(db))
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return Guard(token, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+}
+
+// Profiles is Go's profiling (net/http/pprof) for metrics.profiling, to
+// mount at /debug/pprof/ behind the same token as /metrics.
+func Profiles(token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return Guard(token, mux)
+}
+
+// Guard asks for the bearer token of metrics.token, when one is set.
+func Guard(token string, h http.Handler) http.Handler {
 	if token == "" {
 		return h
 	}
