@@ -66,6 +66,8 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	binDir = filepath.Dir(bin)
+	defer os.RemoveAll(binDir)
 	peers, err := startPeers(cfg)
 	if err != nil {
 		fail(err)
@@ -94,7 +96,14 @@ func main() {
 	printTable(cfg, runs)
 }
 
+// binDir holds the binary built for the runs, removed at the end (75 MB
+// a run otherwise left in the temporary folder).
+var binDir string
+
 func fail(err error) {
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	fmt.Fprintln(os.Stderr, "bench:", err)
 	os.Exit(1)
 }
