@@ -1,11 +1,14 @@
 // Command region runs passerelle as a regional gateway would be run: the
 // real binary, as 1, 2 and 3 replicas on one PostgreSQL database (and one
-// SQLite node for comparison), fed signed Creates by many groups on many
-// hosts while calendar clients sync, and prints one table: inbox
-// throughput and latency to 202, how long the stored events took, calendar
-// sync latency under load, memory per replica and database size, with the
-// activities lost or stored twice (checked, not assumed). See
-// bench/README.md.
+// SQLite node for comparison). Each run is fed signed Creates by many
+// groups on many hosts while calendar clients sync; then one event's
+// Update is fanned out by mail to thousands of invitees, some of whom
+// answer by mail while it is sent, their Joins checked and accepted by
+// the remote hosts; then (-scale) a large calendar is seeded and synced
+// by many clients. It prints one table: throughput, latencies, lags, CPU,
+// memory and database growth, with the activities, mails and Joins lost
+// or sent twice (checked, not assumed), and each figure's ratio to one
+// replica. See bench/README.md.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -42,22 +46,28 @@ func main() {
 	replicas := flag.String("replicas", "1,2,3", "replica counts to run on PostgreSQL, one run each (empty: none)")
 	sqlite := flag.Bool("sqlite", true, "also run one SQLite node")
 	database := flag.String("database", "postgres://root@127.0.0.1:5432/test?sslmode=disable", "a PostgreSQL server's database URL; each run creates a database of its own beside it")
-	hosts := flag.Int("hosts", 4, "remote hosts (loopback addresses 127.0.0.10, .11…)")
-	groups := flag.Int("groups", 5, "followed groups per host")
-	activities := flag.Int("activities", 2000, "signed Creates sent per run")
-	senders := flag.Int("senders", 16, "concurrent senders (remote servers delivering)")
-	clients := flag.Int("clients", 20, "calendar clients syncing during the burst")
-	scale := flag.Int("scale", 1, "multiply -activities and -groups")
-	fanout := flag.Int("fanout", 5000, "invitees of the event whose Update is fanned out to them by mail (0: skip)")
-	flag.DurationVar(&storeWait, "wait", 5*time.Minute, "how long a run waits for every accepted Create to be stored before counting the rest as lost")
+	var cfg config
+	flag.IntVar(&cfg.hosts, "hosts", 4, "remote hosts (loopback addresses 127.0.0.10, .11…)")
+	flag.IntVar(&cfg.groups, "groups", 5, "followed groups per host")
+	flag.IntVar(&cfg.activities, "activities", 2000, "signed Creates sent per run")
+	flag.IntVar(&cfg.senders, "senders", 16, "concurrent senders (remote servers delivering)")
+	flag.IntVar(&cfg.clients, "clients", 20, "calendar clients syncing during the burst")
+	flag.IntVar(&cfg.fanout, "fanout", 2000, "invitees of the event whose Update is fanned out to them by mail (0: skip; the issue's figure is 5000)")
+	flag.IntVar(&cfg.rsvp, "rsvp", 200, "invitees who answer the Update by mail while the fan-out is sent (at most -fanout)")
+	flag.IntVar(&cfg.scale, "scale", 0, "events to seed in bulk for the large calendar phase (200000 for the issue's size; 0: skip)")
+	flag.IntVar(&cfg.scaleClients, "scale-clients", 200, "concurrent calendar clients of the large calendar phase")
+	flag.DurationVar(&cfg.scaleFor, "scale-for", 30*time.Second, "how long the large calendar phase's clients run")
+	flag.DurationVar(&storeWait, "wait", 5*time.Minute, "how long a run waits for every accepted Create to be stored (and every mail and Join of the fan-out) before counting the rest as lost")
 	flag.Parse()
-	cfg := config{hosts: *hosts, groups: *groups * *scale, activities: *activities * *scale, senders: *senders, clients: *clients}
-	var runs []result
+	cfg.rsvp = min(cfg.rsvp, cfg.fanout)
+	var runs []*result
 	ctx := context.Background()
 	bin, err := build()
 	if err != nil {
 		fail(err)
 	}
+	binDir = filepath.Dir(bin)
+	defer os.RemoveAll(binDir)
 	peers, err := startPeers(cfg)
 	if err != nil {
 		fail(err)
@@ -84,24 +94,16 @@ func main() {
 		runs = append(runs, r)
 	}
 	printTable(cfg, runs)
-	if *fanout > 0 {
-		var frs []fanoutResult
-		backends := []string{"postgres"}
-		if *sqlite {
-			backends = []string{"sqlite", "postgres"}
-		}
-		for _, b := range backends {
-			r, err := runFanout(ctx, bin, peers, b, *database, *fanout)
-			if err != nil {
-				fail(err)
-			}
-			frs = append(frs, r)
-		}
-		printFanout(frs)
-	}
 }
 
+// binDir holds the binary built for the runs, removed at the end (75 MB
+// a run otherwise left in the temporary folder).
+var binDir string
+
 func fail(err error) {
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	fmt.Fprintln(os.Stderr, "bench:", err)
 	os.Exit(1)
 }
@@ -111,6 +113,9 @@ var storeWait time.Duration
 
 type config struct {
 	hosts, groups, activities, senders, clients int
+	fanout, rsvp                                int
+	scale, scaleClients                         int
+	scaleFor                                    time.Duration
 }
 
 // build compiles the binary once.
@@ -148,6 +153,7 @@ func startPeers(cfg config) ([]*peer, error) {
 		}
 		p := &peer{base: "http://" + ln.Addr().String()}
 		docs := map[string][]byte{}
+		byPath := map[string]*group{}
 		for g := range cfg.groups {
 			key, err := rsa.GenerateKey(rand.Reader, 2048)
 			if err != nil {
@@ -163,7 +169,9 @@ func startPeers(cfg config) ([]*peer, error) {
 					"publicKeyPem": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))},
 			})
 			docs["/@"+name] = doc
-			p.groups = append(p.groups, &group{actor: actor, signer: &signing.RequestSigner{KeyID: actor + "#main-key", Key: key}})
+			g := &group{actor: actor, signer: &signing.RequestSigner{KeyID: actor + "#main-key", Key: key}}
+			byPath["/@"+name] = g
+			p.groups = append(p.groups, g)
 		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /{actor}", func(w http.ResponseWriter, r *http.Request) {
@@ -175,7 +183,14 @@ func startPeers(cfg config) ([]*peer, error) {
 			w.Header().Set("Content-Type", "application/activity+json")
 			w.Write(doc)
 		})
-		mux.HandleFunc("POST /{actor}/inbox", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
+		mux.HandleFunc("POST /{actor}/inbox", func(w http.ResponseWriter, r *http.Request) {
+			g, ok := byPath["/"+r.PathValue("actor")]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			serveInbox(g, w, r)
+		})
 		go (&http.Server{Handler: mux}).Serve(ln)
 		out = append(out, p)
 	}
@@ -195,55 +210,112 @@ type result struct {
 	// Calendar syncs during the burst.
 	syncs            int
 	syncP50, syncP99 time.Duration
-	rss              []int64 // KiB, VmHWM per replica
-	dbBytes          int64
+	// What the burst cost: CPU (serve's processes, and PostgreSQL's
+	// backends of the run's database) and database growth.
+	inboxCPU    cpuUse
+	eventsBytes int64
+	fan         fanoutResult
+	large       scaleResult
+	queues      []queueSample
+	rss         []int64 // KiB, VmHWM per replica
+	dbBytes     int64
 }
 
-// runOnce runs one configuration from a fresh database.
-func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend string, replicas int, pgURL string) (result, error) {
-	res := result{backend: backend, replicas: replicas}
+// bench is one run: its database, replicas and mail sink, which every
+// phase uses.
+type bench struct {
+	cfg    config
+	bin    string
+	inst   *instance
+	procs  []*exec.Cmd
+	addrs  []string
+	public string
+	env    []string
+	client *http.Client
+	sink   *sink
+	groups []*group
+}
+
+// runOnce runs one configuration from a fresh database: the inbox burst,
+// then the fan-out of an Update with the RSVPs it gets, then (-scale) the
+// large calendar.
+func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend string, replicas int, pgURL string) (*result, error) {
+	res := &result{backend: backend, replicas: replicas}
 	inst, err := newInstance(ctx, backend, pgURL)
 	if err != nil {
 		return res, err
 	}
 	defer inst.close()
-	db, dir, dbURL := inst.db, inst.dir, inst.dbURL
+	b := &bench{cfg: cfg, bin: bin, inst: inst, public: "http://" + freeAddr("127.0.0.1"),
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	// The groups are followed already (the Follow handshake is not what
 	// is measured).
-	var all []*group
 	for _, p := range peers {
 		for i, g := range p.groups {
 			src := &bridges.Source{Slug: fmt.Sprintf("%s-%d", strings.NewReplacer("http://", "", ".", "-", ":", "-").Replace(p.base), i),
 				ActorURL: g.actor, Software: "generic", State: bridges.SourceFollowed, CreatedAt: time.Now()}
-			if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
+			if err := inst.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
 				return res, err
 			}
-			all = append(all, g)
+			b.groups = append(b.groups, g)
 		}
 	}
-	public := "http://" + freeAddr("127.0.0.1")
-	env := append(os.Environ(), "PASSERELLE_DATABASE_URL="+dbURL, "PASSERELLE_PUBLIC_URL="+public,
-		"PASSERELLE_FEDERATION_ALLOW_PRIVATE_NETWORKS=true", "PASSERELLE_LOG_LEVEL=warn", "PASSERELLE_DATA_DIR="+dir)
-	var addrs []string
-	var procs []*exec.Cmd
+	if b.sink, err = startSink(); err != nil {
+		return res, err
+	}
+	defer b.sink.close()
+	b.env = append(os.Environ(), "PASSERELLE_DATABASE_URL="+inst.dbURL, "PASSERELLE_PUBLIC_URL="+b.public,
+		"PASSERELLE_FEDERATION_ALLOW_PRIVATE_NETWORKS=true", "PASSERELLE_LOG_LEVEL=warn", "PASSERELLE_DATA_DIR="+inst.dir,
+		"PASSERELLE_MAIL_FROM=Passerelle <events@passerelle.test>", "PASSERELLE_MAIL_SMTP=smtp://"+b.sink.addr,
+		"PASSERELLE_MAIL_SEND_INTERVAL=0s")
 	defer func() {
-		for _, p := range procs {
+		for _, p := range b.procs {
 			stopServe(p)
 		}
 	}()
 	for range replicas {
 		addr := freeAddr("127.0.0.1")
-		cmd, err := startServe(bin, dir, env, addr)
+		cmd, err := startServe(bin, inst.dir, b.env, addr)
 		if cmd != nil {
-			procs = append(procs, cmd)
+			b.procs = append(b.procs, cmd)
 		}
 		if err != nil {
 			return res, err
 		}
-		addrs = append(addrs, addr)
+		b.addrs = append(b.addrs, addr)
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	// The remote hosts record and answer this run's Joins.
+	joins := &joinBook{bench: b}
+	current.Store(joins)
+	defer current.Store(nil)
+	stopQueues := b.sampleQueues(ctx, &res.queues)
+	defer stopQueues()
 
+	if err := b.inboxPhase(ctx, res); err != nil {
+		return res, err
+	}
+	if cfg.fanout > 0 {
+		if res.fan, err = b.fanoutPhase(ctx, joins); err != nil {
+			return res, err
+		}
+	}
+	if cfg.scale > 0 {
+		if res.large, err = b.scalePhase(ctx); err != nil {
+			return res, err
+		}
+	}
+	stopQueues()
+	for _, p := range b.procs {
+		res.rss = append(res.rss, vmHWM(p.Process.Pid))
+	}
+	res.dbBytes = inst.size()
+	return res, nil
+}
+
+// inboxPhase is the burst of signed Creates while calendar clients sync.
+func (b *bench) inboxPhase(ctx context.Context, res *result) error {
+	cfg, db, client, addrs := b.cfg, b.inst.db, b.client, b.addrs
+	size0, cpu0 := b.inst.size(), b.cpu()
 	// Calendar clients sync the all-events calendar during the burst.
 	stopSync := make(chan struct{})
 	var syncMu sync.Mutex
@@ -274,6 +346,7 @@ func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend
 
 	// The burst: senders share the activities; activity n goes from
 	// group n%len(all) through replica n%replicas (a load balancer).
+	all := b.groups
 	var next atomic.Int64
 	lat := make([]time.Duration, cfg.activities)
 	ok := make([]bool, cfg.activities)
@@ -289,7 +362,7 @@ func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend
 					return
 				}
 				t0 := time.Now()
-				ok[n] = create(client, all[n%len(all)], public, addrs[n%len(addrs)], n)
+				ok[n] = create(client, all[n%len(all)], b.public, addrs[n%len(addrs)], n)
 				lat[n] = time.Since(t0)
 			}
 		}()
@@ -326,13 +399,15 @@ func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend
 	res.storeWall = time.Since(start)
 	close(stopSync)
 	syncWG.Wait()
+	res.inboxCPU = b.cpu().since(cpu0)
+	res.eventsBytes = b.inst.size() - size0
 	res.syncs = len(syncTimes)
 	res.syncP50, res.syncP99 = percentile(syncTimes, 50), percentile(syncTimes, 99)
 	// Lost: accepted and not stored. Twice: more than one change-log
 	// entry for one event (a Create processed twice).
 	changes, err := db.ChangesSince(ctx, 0, 0, 0)
 	if err != nil {
-		return res, err
+		return err
 	}
 	perEvent := map[int64]int{}
 	for _, c := range changes {
@@ -344,18 +419,7 @@ func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend
 		}
 	}
 	res.lost = max(0, res.accepted-res.stored)
-	for _, p := range procs {
-		res.rss = append(res.rss, vmHWM(p.Process.Pid))
-	}
-	if backend == "postgres" {
-		res.dbBytes = pgSize(dbURL)
-	} else if fi, err := os.Stat(filepath.Join(dir, "passerelle.db")); err == nil {
-		res.dbBytes = fi.Size()
-		if wal, err := os.Stat(filepath.Join(dir, "passerelle.db-wal")); err == nil {
-			res.dbBytes += wal.Size()
-		}
-	}
-	return res, nil
+	return nil
 }
 
 // instance is a run's folder and fresh database, migrated.
@@ -390,6 +454,22 @@ func newInstance(ctx context.Context, backend, pgURL string) (*instance, error) 
 		return nil, err
 	}
 	return in, nil
+}
+
+// size is the database's size: pg_database_size, or SQLite's pages in
+// use. Not SQLite's file and WAL: the WAL is rewritten in place, not
+// shrunk, so its size is its largest burst between two checkpoints, not
+// what the data takes.
+func (in *instance) size() int64 {
+	if strings.HasPrefix(in.dbURL, "postgres") {
+		return pgSize(in.dbURL)
+	}
+	var pages, free, size int64
+	q := in.db.SQL()
+	q.QueryRow("PRAGMA page_count").Scan(&pages)
+	q.QueryRow("PRAGMA freelist_count").Scan(&free)
+	q.QueryRow("PRAGMA page_size").Scan(&size)
+	return (pages - free) * size
 }
 
 func (in *instance) close() {
@@ -439,6 +519,12 @@ func send(client *http.Client, g *group, public, addr string, n int, kind, name 
 		"to":     []string{"https://www.w3.org/ns/activitystreams#Public"},
 		"object": obj,
 	})
+	return postSigned(client, g, public, addr, body)
+}
+
+// postSigned posts an activity signed by g to public_url's shared inbox
+// through the replica at addr (the signed Host stays public_url's).
+func postSigned(client *http.Client, g *group, public, addr string, body []byte) bool {
 	req, _ := http.NewRequest(http.MethodPost, public+"/inbox", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/activity+json")
 	if err := g.signer.Sign(req, body); err != nil {
@@ -574,32 +660,164 @@ func pgSize(url string) int64 {
 	return n
 }
 
-func printTable(cfg config, runs []result) {
-	fmt.Printf("\n%d signed Creates from %d groups on %d hosts, %d senders; %d calendar clients syncing every 200 ms\n\n",
-		cfg.activities, cfg.hosts*cfg.groups, cfg.hosts, cfg.senders, cfg.clients)
-	fmt.Println("| run | accepted/s (to 202) | 202 p50 | 202 p99 | stored/s (end to end) | lost (not stored after -wait) | twice | sync p50 | sync p99 | syncs | VmHWM per replica (MiB) | database |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
-	var base float64
-	for _, r := range runs {
-		acc := float64(r.accepted) / r.sendWall.Seconds()
-		st := float64(r.stored) / r.storeWall.Seconds()
-		var rss []string
-		for _, k := range r.rss {
-			rss = append(rss, strconv.FormatInt(k/1024, 10))
+// row is one figure of the table: its value in a run (for the ratio to
+// one replica) and how it is written; ok false leaves the cell empty.
+// A check (counts that must match, or be zero) gets no ratio.
+type row struct {
+	name  string
+	val   func(r *result) (v float64, text string, ok bool)
+	check bool
+}
+
+func dur(d time.Duration) (float64, string, bool) {
+	return d.Seconds(), d.Round(100 * time.Microsecond).String(), d > 0
+}
+
+func count(n int) (float64, string, bool) { return float64(n), strconv.Itoa(n), true }
+
+func perSecond(n int, d time.Duration) (float64, string, bool) {
+	if d <= 0 {
+		return 0, "", false
+	}
+	v := float64(n) / d.Seconds()
+	return v, fmt.Sprintf("%.0f", v), true
+}
+
+// perItem is a CPU time or a size divided by a count.
+func perItem(total float64, n int, unit string, scale float64) (float64, string, bool) {
+	if n <= 0 {
+		return 0, "", false
+	}
+	v := total / float64(n) * scale
+	return v, fmt.Sprintf("%.*f %s", max(0, 2-int(math.Log10(max(v, 1)))), v, unit), true
+}
+
+func cpuPer(u cpuUse, n int) (float64, string, bool) {
+	v, text, ok := perItem(float64(u.total())/float64(time.Millisecond), n, "ms", 1)
+	if ok && u.pg > 0 {
+		text += fmt.Sprintf(" (PostgreSQL %.2f)", float64(u.pg)/float64(time.Millisecond)/float64(n))
+	}
+	return v, text, ok
+}
+
+var rows = []row{
+	{name: "accepted/s (to 202)", val: func(r *result) (float64, string, bool) { return perSecond(r.accepted, r.sendWall) }},
+	{name: "202 p50", val: func(r *result) (float64, string, bool) { return dur(r.p50) }},
+	{name: "202 p99", val: func(r *result) (float64, string, bool) { return dur(r.p99) }},
+	{name: "stored/s (end to end)", val: func(r *result) (float64, string, bool) { return perSecond(r.stored, r.storeWall) }},
+	{name: "Creates lost (not stored after -wait)", val: func(r *result) (float64, string, bool) { return count(r.lost) }, check: true},
+	{name: "Creates stored twice", val: func(r *result) (float64, string, bool) { return count(r.dups) }, check: true},
+	{name: "sync p50 during the burst", val: func(r *result) (float64, string, bool) { return dur(r.syncP50) }},
+	{name: "sync p99 during the burst", val: func(r *result) (float64, string, bool) { return dur(r.syncP99) }},
+	{name: "CPU per activity stored", val: func(r *result) (float64, string, bool) { return cpuPer(r.inboxCPU, r.stored) }},
+	{name: "database per 1,000 events", val: func(r *result) (float64, string, bool) {
+		return perItem(float64(r.eventsBytes)/(1<<10), r.stored, "KiB", 1000)
+	}},
+	{name: "database per 1,000 participants", val: func(r *result) (float64, string, bool) {
+		return perItem(float64(r.fan.participantsBytes)/(1<<10), r.fan.invitees, "KiB", 1000)
+	}},
+	{name: "fan-out: all mails queued", val: func(r *result) (float64, string, bool) { return dur(r.fan.queued) }},
+	{name: "fan-out: all mails sent", val: func(r *result) (float64, string, bool) { return dur(r.fan.sent) }},
+	{name: "Update → iMIP mail at the sink p50", val: func(r *result) (float64, string, bool) { return dur(r.fan.mailP50) }},
+	{name: "Update → iMIP mail at the sink p99", val: func(r *result) (float64, string, bool) { return dur(r.fan.mailP99) }},
+	{name: "Update → new SEQUENCE in an invitee's feed", val: func(r *result) (float64, string, bool) { return dur(r.fan.feedLag) }},
+	{name: "update mails received / invitees", val: func(r *result) (float64, string, bool) {
+		return float64(r.fan.updates), fmt.Sprintf("%d / %d", r.fan.updates, r.fan.invitees), r.fan.invitees > 0
+	}, check: true},
+	{name: "mails twice (Message-ID, or an invitee updated twice)", val: func(r *result) (float64, string, bool) { return count(r.fan.twice + r.fan.updTwice) }, check: true},
+	{name: "RSVP mail → Join at the remote host p50", val: func(r *result) (float64, string, bool) { return dur(r.fan.rsvpP50) }},
+	{name: "RSVP mail → Join at the remote host p99", val: func(r *result) (float64, string, bool) { return dur(r.fan.rsvpP99) }},
+	{name: "Joins received / invitees answering", val: func(r *result) (float64, string, bool) {
+		return float64(r.fan.joins), fmt.Sprintf("%d / %d", r.fan.joins, r.fan.answering), r.fan.answering > 0
+	}, check: true},
+	{name: "Joins lost / twice / signature refused", val: func(r *result) (float64, string, bool) {
+		return float64(r.fan.joinsLost + r.fan.joinsTwice + r.fan.unsigned), fmt.Sprintf("%d / %d / %d", r.fan.joinsLost, r.fan.joinsTwice, r.fan.unsigned), r.fan.answering > 0
+	}, check: true},
+	{name: "\"you're in\" after the Accept / mail receive failed", val: func(r *result) (float64, string, bool) {
+		return float64(r.fan.confirmed), fmt.Sprintf("%d / %d", r.fan.confirmed, r.fan.receiveFailed), r.fan.answering > 0
+	}, check: true},
+	{name: "CPU per RSVP (serve + PostgreSQL, fan-out sending included)", val: func(r *result) (float64, string, bool) { return cpuPer(r.fan.rsvpCPU, r.fan.joins) }},
+	{name: "CPU per RSVP of `mail receive`", val: func(r *result) (float64, string, bool) {
+		return perItem(float64(r.fan.receiveCPU)/float64(time.Millisecond), r.fan.joins, "ms", 1)
+	}},
+	{name: "large calendar: seeded in", val: func(r *result) (float64, string, bool) { return dur(r.large.seedWall) }},
+	{name: "large calendar: CalDAV sync p50", val: func(r *result) (float64, string, bool) { return dur(r.large.syncP50) }},
+	{name: "large calendar: CalDAV sync p99", val: func(r *result) (float64, string, bool) { return dur(r.large.syncP99) }},
+	{name: "large calendar: feed p50", val: func(r *result) (float64, string, bool) { return dur(r.large.feedP50) }},
+	{name: "large calendar: feed p99", val: func(r *result) (float64, string, bool) { return dur(r.large.feedP99) }},
+	{name: "large calendar: first full sync or feed p50", val: func(r *result) (float64, string, bool) { return dur(r.large.firstP50) }},
+	{name: "large calendar: first full sync or feed p99", val: func(r *result) (float64, string, bool) { return dur(r.large.firstP99) }},
+	{name: "large calendar: syncs / feed polls / failed", val: func(r *result) (float64, string, bool) {
+		return float64(r.large.syncs), fmt.Sprintf("%d / %d / %d", r.large.syncs, r.large.feeds, r.large.failed), r.large.events > 0
+	}, check: true},
+	{name: "queues max: deliveries / mails / inbox", val: func(r *result) (float64, string, bool) {
+		var m queueSample
+		for _, q := range r.queues {
+			m.deliveries, m.mails, m.inbox = max(m.deliveries, q.deliveries), max(m.mails, q.mails), max(m.inbox, q.inbox)
 		}
-		ratio := ""
-		if r.backend == "postgres" {
-			if r.replicas == 1 {
-				base = st
-			} else if base > 0 {
-				ratio = fmt.Sprintf(" (%.2f× one replica)", st/base)
+		return float64(m.mails), fmt.Sprintf("%d / %d / %d", m.deliveries, m.mails, m.inbox), true
+	}},
+	{name: "VmHWM per replica (MiB)", val: func(r *result) (float64, string, bool) {
+		var ks []string
+		var top int64
+		for _, k := range r.rss {
+			ks = append(ks, strconv.FormatInt(k/1024, 10))
+			top = max(top, k)
+		}
+		return float64(top), strings.Join(ks, ", "), len(ks) > 0
+	}},
+	{name: "database", val: func(r *result) (float64, string, bool) {
+		v := float64(r.dbBytes) / (1 << 20)
+		return v, fmt.Sprintf("%.1f MiB", v), true
+	}},
+}
+
+// printTable prints one column per run and one row per figure; a
+// PostgreSQL run of several replicas shows each figure's ratio to the run
+// of one.
+func printTable(cfg config, runs []*result) {
+	fmt.Printf("\n%d signed Creates from %d groups on %d hosts, %d senders; %d calendar clients syncing every 200 ms",
+		cfg.activities, cfg.hosts*cfg.groups, cfg.hosts, cfg.senders, cfg.clients)
+	if cfg.fanout > 0 {
+		fmt.Printf("; an Update fanned out to %d invitees, %d of them answering by mail", cfg.fanout, cfg.rsvp)
+	}
+	if cfg.scale > 0 {
+		fmt.Printf("; a large calendar of %d events, %d clients for %s", cfg.scale, cfg.scaleClients, cfg.scaleFor)
+	}
+	fmt.Print("\n\n| figure |")
+	var one *result
+	for _, r := range runs {
+		fmt.Printf(" %s ×%d |", r.backend, r.replicas)
+		if r.backend == "postgres" && r.replicas == 1 {
+			one = r
+		}
+	}
+	fmt.Print("\n|---|" + strings.Repeat("---|", len(runs)) + "\n")
+	for _, rw := range rows {
+		cells := make([]string, len(runs))
+		any := false
+		for i, r := range runs {
+			v, text, ok := rw.val(r)
+			if !ok {
+				continue
+			}
+			any = true
+			cells[i] = text
+			if !rw.check && one != nil && r.backend == "postgres" && r.replicas > 1 {
+				if v1, _, ok1 := rw.val(one); ok1 && v1 != 0 {
+					cells[i] += fmt.Sprintf(" (%.2f×)", v/v1)
+				}
 			}
 		}
-		fmt.Printf("| %s ×%d | %.0f | %s | %s | %.0f%s | %d | %d | %s | %s | %d | %s | %.1f MiB |\n",
-			r.backend, r.replicas, acc, r.p50.Round(time.Microsecond*100), r.p99.Round(time.Microsecond*100), st, ratio, r.lost, r.dups,
-			r.syncP50.Round(time.Microsecond*100), r.syncP99.Round(time.Microsecond*100), r.syncs, strings.Join(rss, ", "), float64(r.dbBytes)/(1<<20))
+		if any {
+			fmt.Printf("| %s | %s |\n", rw.name, strings.Join(cells, " | "))
+		}
+	}
+	fmt.Println("\nQueue depth every second (deliveries/mails/inbox activities):")
+	for _, r := range runs {
+		fmt.Printf("  %s ×%d: %s\n", r.backend, r.replicas, queueSeries(r.queues, 12))
 		if r.refused > 0 {
-			fmt.Printf("  (%d Creates were refused or failed: see the run's log)\n", r.refused)
+			fmt.Printf("  (%s ×%d: %d Creates were refused or failed)\n", r.backend, r.replicas, r.refused)
 		}
 	}
 }
