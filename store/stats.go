@@ -408,3 +408,34 @@ func lastJobError(v any) string {
 	}
 	return attempts[len(attempts)-1].Error
 }
+
+// QueueDepths reads the three queues' depths in one statement: deliveries
+// pending, mail jobs not yet done, and activities accepted but not yet
+// processed.
+func (db *DB) QueueDepths(ctx context.Context) (deliveries, mails, inbox int, err error) {
+	err = db.queryRow(ctx, `SELECT (SELECT COUNT(*) FROM deliveries WHERE state = 'pending'),
+	(SELECT COUNT(*) FROM river_job WHERE kind = 'mail_send' AND state IN ('available', 'scheduled', 'retryable', 'running', 'pending')),
+	(SELECT COUNT(*) FROM inbox_pending)`).Scan(&deliveries, &mails, &inbox)
+	if err != nil {
+		err = fmt.Errorf("read queue depths: %w", err)
+	}
+	return
+}
+
+// Size is the space the data takes: pg_database_size on PostgreSQL; on
+// SQLite the pages in use (not the file and its WAL: the WAL is rewritten
+// in place, not shrunk, so its size is its largest burst between two
+// checkpoints, not what the data takes).
+func (db *DB) Size(ctx context.Context) (int64, error) {
+	var n int64
+	var err error
+	if db.backend == Postgres {
+		err = db.queryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
+	} else {
+		err = db.queryRow(ctx, "SELECT ((SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count())) * (SELECT page_size FROM pragma_page_size())").Scan(&n)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the database's size: %w", err)
+	}
+	return n, nil
+}

@@ -121,7 +121,11 @@ func runScale(sizes string, nSources, reps int) error {
 			return err
 		}
 		r, err := func() (row, error) {
-			defer os.RemoveAll(dir)
+			if keep {
+				fmt.Println("database in", dir)
+			} else {
+				defer os.RemoveAll(dir)
+			}
 			srv, db, evs, err := startPasserelle(ctx, dir, n, nSources)
 			if err != nil {
 				return row{}, err

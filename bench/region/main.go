@@ -456,20 +456,10 @@ func newInstance(ctx context.Context, backend, pgURL string) (*instance, error) 
 	return in, nil
 }
 
-// size is the database's size: pg_database_size, or SQLite's pages in
-// use. Not SQLite's file and WAL: the WAL is rewritten in place, not
-// shrunk, so its size is its largest burst between two checkpoints, not
-// what the data takes.
+// size is the database's size (store.DB.Size).
 func (in *instance) size() int64 {
-	if strings.HasPrefix(in.dbURL, "postgres") {
-		return pgSize(in.dbURL)
-	}
-	var pages, free, size int64
-	q := in.db.SQL()
-	q.QueryRow("PRAGMA page_count").Scan(&pages)
-	q.QueryRow("PRAGMA freelist_count").Scan(&free)
-	q.QueryRow("PRAGMA page_size").Scan(&size)
-	return (pages - free) * size
+	n, _ := in.db.Size(context.Background())
+	return n
 }
 
 func (in *instance) close() {
@@ -645,19 +635,6 @@ func freshDatabase(url string) (string, func(), error) {
 		u += url[strings.LastIndex(url, "/")+i:]
 	}
 	return u, func() { psql(url, base, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") }, nil
-}
-
-func pgSize(url string) int64 {
-	name := url[strings.LastIndex(url, "/")+1:]
-	if i := strings.Index(name, "?"); i >= 0 {
-		name = name[:i]
-	}
-	out, err := psql(url, name, "SELECT pg_database_size(current_database())")
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.ParseInt(out, 10, 64)
-	return n
 }
 
 // row is one figure of the table: its value in a run (for the ratio to

@@ -89,12 +89,6 @@ type queueSample struct {
 	deliveries, mails, inbox int
 }
 
-// queueDepths is what `passerelle status` reads: deliveries pending, mail
-// jobs not yet done, and activities accepted but not yet processed.
-const queueDepths = `SELECT (SELECT COUNT(*) FROM deliveries WHERE state = 'pending'),
-	(SELECT COUNT(*) FROM river_job WHERE kind = 'mail_send' AND state IN ('available', 'scheduled', 'retryable', 'running', 'pending')),
-	(SELECT COUNT(*) FROM inbox_pending)`
-
 // sampleQueues reads the queues' depths every second until the returned
 // stop is called.
 func (b *bench) sampleQueues(ctx context.Context, out *[]queueSample) (stop func()) {
@@ -108,7 +102,7 @@ func (b *bench) sampleQueues(ctx context.Context, out *[]queueSample) (stop func
 		defer tick.Stop()
 		for {
 			s := queueSample{at: time.Since(start)}
-			b.inst.db.SQL().QueryRowContext(ctx, queueDepths).Scan(&s.deliveries, &s.mails, &s.inbox)
+			s.deliveries, s.mails, s.inbox, _ = b.inst.db.QueueDepths(ctx)
 			*out = append(*out, s)
 			select {
 			case <-done:
