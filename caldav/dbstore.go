@@ -123,6 +123,18 @@ func (d *DBStore) Objects(ctx context.Context, cal *Calendar, from, to time.Time
 	return objectsOf(objs), nil
 }
 
+// WalkData hands fn each object's data in turn (see ObjectWalker).
+func (d *DBStore) WalkData(ctx context.Context, cal *Calendar, fn func(data []byte) error) error {
+	src, err := sourceOf(cal)
+	if err != nil {
+		return err
+	}
+	if err := d.DB.WalkCalendarData(ctx, src, fn); err != nil {
+		return fmt.Errorf("calendar %s: %w", cal.Slug, err)
+	}
+	return nil
+}
+
 // ObjectsByID reads the named objects.
 func (d *DBStore) ObjectsByID(ctx context.Context, cal *Calendar, ids []int64, withData bool) ([]Object, error) {
 	src, err := sourceOf(cal)

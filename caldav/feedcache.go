@@ -16,8 +16,12 @@ type AssembledFeed struct {
 	Seq     int64
 	Body    []byte
 	Gzipped []byte
+	// onDisk holds a feed too large for memory (see Feeds.MaxMemoryFeed):
+	// Body and Gzipped are then nil and both forms are read from there.
+	onDisk *diskFeed
 }
 
+// size is the memory the feed holds: none when it is on disk.
 func (f *AssembledFeed) size() int { return len(f.Body) + len(f.Gzipped) }
 
 // FeedStore is what a Store may also do: keep each calendar's assembled

@@ -1,14 +1,18 @@
 package caldav
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +41,10 @@ type Feeds struct {
 	// CacheBytes bounds the memory kept for assembled feeds: zero means
 	// DefaultFeedCacheBytes, a negative value keeps none in memory.
 	CacheBytes int
+	// MaxMemoryFeed is the largest feed kept in memory (and FeedStore);
+	// a larger one is served from a temporary file. Zero means
+	// DefaultMaxMemoryFeed.
+	MaxMemoryFeed int
 
 	once     sync.Once
 	cache    feedCache
@@ -82,7 +90,9 @@ func (f *Feeds) ServeFeed(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, err, "")
 		return
 	}
-	serveRepresentations(w, r, feed.Body, feed.Gzipped, etag, st.Modified)
+	serveRepresentations(w, r, feed.representation(), etag, st.Modified)
+	// A feed on disk is closed when unreferenced: not while it is sent.
+	runtime.KeepAlive(feed)
 }
 
 // assembled returns cal's feed at version: from memory, else from the
@@ -120,9 +130,11 @@ func (f *Feeds) assembled(ctx context.Context, cal *Calendar, seq int64, version
 		if err != nil {
 			return nil, err
 		}
-		if keeps {
+		if keeps && feed.onDisk == nil {
 			// A feed that could not be kept is still served: the next
-			// request builds it again.
+			// request builds it again. (One on disk is each replica's
+			// own: a row of hundreds of megabytes would cost every
+			// replica that memory to read it.)
 			if err := fs.SaveFeed(ctx, cal, feed); err != nil {
 				f.log().Warn("keep assembled feed", "calendar", key, "err", err)
 			}
@@ -138,35 +150,69 @@ func (f *Feeds) assembled(ctx context.Context, cal *Calendar, seq int64, version
 
 // build assembles the feed from the stored calendar texts and compresses
 // it once, for every client that asks for gzip until the next change.
+// Both forms are written to a temporary file as the texts are read, so a
+// feed of 200,000 events costs the process no more memory than one of
+// ten; a feed under MaxMemoryFeed is then read back and kept in memory
+// (and in the FeedStore), a larger one stays on disk.
 func (f *Feeds) build(ctx context.Context, cal *Calendar, seq int64, version string, info ical.FeedInfo) (*AssembledFeed, error) {
+	events, err := anonymousFile()
+	if err != nil {
+		return nil, err
+	}
+	defer events.Close()
+	ev := bufio.NewWriterSize(events, 256<<10)
+	fb := ical.NewFeedBuilder(ev)
+	if err := f.walk(ctx, cal, fb.Add); err != nil {
+		return nil, err
+	}
+	if err := ev.Flush(); err != nil {
+		return nil, fmt.Errorf("build feed %s: %w", cal.Slug, err)
+	}
+	if _, err := events.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	disk, err := newDiskFeed()
+	if err != nil {
+		return nil, err
+	}
+	if err := disk.write(func(w io.Writer) error { return fb.WriteTo(w, info, bufio.NewReaderSize(events, 256<<10)) }); err != nil {
+		disk.close()
+		return nil, fmt.Errorf("build feed %s: %w", cal.Slug, err)
+	}
+	feed := &AssembledFeed{Version: version, Seq: seq}
+	if disk.plainLen > int64(cmp.Or(f.MaxMemoryFeed, DefaultMaxMemoryFeed)) {
+		feed.onDisk = disk
+		// The files go when the feed is no longer referenced: by the
+		// cache, by a request still sending it.
+		runtime.AddCleanup(feed, func(d *diskFeed) { d.close() }, disk)
+		return feed, nil
+	}
+	defer disk.close()
+	if feed.Body, err = disk.read(false); err == nil {
+		feed.Gzipped, err = disk.read(true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("build feed %s: %w", cal.Slug, err)
+	}
+	return feed, nil
+}
+
+// walk hands fn each object's data: streamed where the store can, else
+// from the list of objects.
+func (f *Feeds) walk(ctx context.Context, cal *Calendar, fn func([]byte) error) error {
+	if w, ok := f.Store.(ObjectWalker); ok {
+		return w.WalkData(ctx, cal, fn)
+	}
 	objs, err := f.Store.Objects(ctx, cal, time.Time{}, time.Time{}, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	texts := make([][]byte, len(objs))
-	total := 4096
-	for i := range objs {
-		texts[i] = objs[i].Data
-		total += len(objs[i].Data)
+	for _, o := range objs {
+		if err := fn(o.Data); err != nil {
+			return err
+		}
 	}
-	var b bytes.Buffer
-	b.Grow(total)
-	if err := ical.Feed(&b, info, texts); err != nil {
-		return nil, err
-	}
-	var gz bytes.Buffer
-	gz.Grow(b.Len() / 6)
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := zw.Write(b.Bytes()); err != nil {
-		return nil, fmt.Errorf("compress feed %s: %w", cal.Slug, err)
-	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("compress feed %s: %w", cal.Slug, err)
-	}
-	return &AssembledFeed{Version: version, Seq: seq, Body: b.Bytes(), Gzipped: gz.Bytes()}, nil
+	return nil
 }
 
 // infoDigest names the feed's own properties in its version, so that a
@@ -252,43 +298,61 @@ func notModified(w http.ResponseWriter, r *http.Request, etag string, modified t
 // answering conditional requests with 304 and compressing with gzip when
 // the client accepts it.
 func serveCalendarBytes(w http.ResponseWriter, r *http.Request, data []byte, etag string, modified time.Time) {
-	serveRepresentations(w, r, data, nil, etag, modified)
+	serveRepresentations(w, r, inMemory(data, nil), etag, modified)
 }
 
 // serveRepresentations writes data, or its gzip form when the client
 // accepts it (feeds of thousands of events shrink ~10×): gzipped when
 // given, compressed now otherwise. The gzip form has its own ETag, as RFC
 // 9110 §8.8.3 wants for another representation.
-func serveRepresentations(w http.ResponseWriter, r *http.Request, data, gzipped []byte, etag string, modified time.Time) {
+func serveRepresentations(w http.ResponseWriter, r *http.Request, body representation, etag string, modified time.Time) {
 	if notModified(w, r, etag, modified) {
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/calendar; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
-	if len(data) > 1024 && acceptsGzip(r) {
+	plain := io.NewSectionReader(body.plain, 0, body.plainLen)
+	if body.plainLen > 1024 && acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		h.Set("ETag", strings.TrimSuffix(etag, `"`)+`-gzip"`)
-		if gzipped != nil {
-			h.Set("Content-Length", strconv.Itoa(len(gzipped)))
+		if body.gz != nil {
+			h.Set("Content-Length", strconv.FormatInt(body.gzLen, 10))
 		}
 		if r.Method == http.MethodHead {
 			return
 		}
-		if gzipped != nil {
-			_, _ = w.Write(gzipped)
+		if body.gz != nil {
+			_, _ = io.Copy(w, io.NewSectionReader(body.gz, 0, body.gzLen))
 			return
 		}
 		gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-		_, _ = gz.Write(data)
+		_, _ = io.Copy(gz, plain)
 		_ = gz.Close()
 		return
 	}
-	h.Set("Content-Length", strconv.Itoa(len(data)))
+	h.Set("Content-Length", strconv.FormatInt(body.plainLen, 10))
 	if r.Method == http.MethodHead {
 		return
 	}
-	_, _ = w.Write(data)
+	_, _ = io.Copy(w, plain)
+}
+
+// representation is a body to send and, when gz is not nil, its gzip
+// form: in memory or in a file.
+type representation struct {
+	plain, gz       io.ReaderAt
+	plainLen, gzLen int64
+}
+
+// inMemory is the representation of bytes; gzipped may be nil (then it is
+// compressed as it is sent).
+func inMemory(data, gzipped []byte) representation {
+	rep := representation{plain: bytes.NewReader(data), plainLen: int64(len(data))}
+	if gzipped != nil {
+		rep.gz, rep.gzLen = bytes.NewReader(gzipped), int64(len(gzipped))
+	}
+	return rep
 }
 
 func acceptsGzip(r *http.Request) bool {

@@ -29,56 +29,90 @@ type FeedInfo struct {
 // Feed writes one VCALENDAR that holds every VEVENT of the given stored
 // calendars (each as RenderEvent produced it), in order, preceded by one
 // VTIMEZONE per TZID whose observances are the union of those the
-// calendars carry.
-//
-// It works on the bytes, without parsing: a feed request is a database read
-// and a copy, never a re-render. That relies on what Serialize guarantees:
-// CRLF line ends and component delimiters alone on their lines (a folded
-// continuation starts with a space, so it can never look like one).
+// calendars carry. It is a FeedBuilder whose events wait in memory; a
+// feed too large for that is built with a FeedBuilder over a file.
 func Feed(w io.Writer, info FeedInfo, calendars [][]byte) error {
-	zones := map[string]*zoneParts{}
-	var zoneOrder []string
-	type span struct{ cal, from, to int }
-	events := make([]span, 0, len(calendars))
-
-	for ci, cal := range calendars {
-		for pos := 0; pos < len(cal); {
-			line, next := nextLine(cal, pos)
-			switch {
-			case bytes.Equal(line, beginVEvent):
-				end := endOf(cal, next, endVEvent)
-				if end < 0 {
-					return fmt.Errorf("build feed: calendar %d has an unterminated VEVENT", ci)
-				}
-				events = append(events, span{ci, pos, end})
-				next = end
-			case bytes.Equal(line, beginVTimezone):
-				end := endOf(cal, next, endVTimezone)
-				if end < 0 {
-					return fmt.Errorf("build feed: calendar %d has an unterminated VTIMEZONE", ci)
-				}
-				tzid, parts := splitTimezone(cal[next:end])
-				if tzid == "" {
-					return fmt.Errorf("build feed: calendar %d has a VTIMEZONE without TZID", ci)
-				}
-				z := zones[tzid]
-				if z == nil {
-					z = &zoneParts{head: parts.head, seen: map[string]bool{}}
-					zones[tzid] = z
-					zoneOrder = append(zoneOrder, tzid)
-				}
-				for _, o := range parts.observances {
-					if !z.seen[string(o.dtstart)] {
-						z.seen[string(o.dtstart)] = true
-						z.observances = append(z.observances, o)
-					}
-				}
-				next = end
-			}
-			pos = next
+	var events bytes.Buffer
+	fb := NewFeedBuilder(&events)
+	for _, cal := range calendars {
+		if err := fb.Add(cal); err != nil {
+			return err
 		}
 	}
+	return fb.WriteTo(w, info, &events)
+}
 
+// FeedBuilder assembles a feed one stored calendar at a time, so that
+// building it needs memory for its time zones only, whatever the number
+// of events: each VEVENT goes to the events writer as it comes (a
+// temporary file for a large feed), and WriteTo writes the VCALENDAR, the
+// merged VTIMEZONEs (they must come first for some clients), then the
+// events read back.
+//
+// It works on the bytes, without parsing: a feed is a database read and a
+// copy, never a re-render. That relies on what Serialize guarantees: CRLF
+// line ends and component delimiters alone on their lines (a folded
+// continuation starts with a space, so it can never look like one).
+type FeedBuilder struct {
+	events    io.Writer
+	zones     map[string]*zoneParts
+	zoneOrder []string
+	added     int
+}
+
+// NewFeedBuilder writes the events to events.
+func NewFeedBuilder(events io.Writer) *FeedBuilder {
+	return &FeedBuilder{events: events, zones: map[string]*zoneParts{}}
+}
+
+// Add takes one stored calendar. cal may be reused by the caller once Add
+// returns (a database driver's buffer): what is kept is copied.
+func (fb *FeedBuilder) Add(cal []byte) error {
+	ci := fb.added
+	fb.added++
+	for pos := 0; pos < len(cal); {
+		line, next := nextLine(cal, pos)
+		switch {
+		case bytes.Equal(line, beginVEvent):
+			end := endOf(cal, next, endVEvent)
+			if end < 0 {
+				return fmt.Errorf("build feed: calendar %d has an unterminated VEVENT", ci)
+			}
+			if _, err := fb.events.Write(cal[pos:end]); err != nil {
+				return fmt.Errorf("write feed: %w", err)
+			}
+			next = end
+		case bytes.Equal(line, beginVTimezone):
+			end := endOf(cal, next, endVTimezone)
+			if end < 0 {
+				return fmt.Errorf("build feed: calendar %d has an unterminated VTIMEZONE", ci)
+			}
+			tzid, parts := splitTimezone(cal[next:end])
+			if tzid == "" {
+				return fmt.Errorf("build feed: calendar %d has a VTIMEZONE without TZID", ci)
+			}
+			z := fb.zones[tzid]
+			if z == nil {
+				z = &zoneParts{head: bytes.Clone(parts.head), seen: map[string]bool{}}
+				fb.zones[tzid] = z
+				fb.zoneOrder = append(fb.zoneOrder, tzid)
+			}
+			for _, o := range parts.observances {
+				if !z.seen[string(o.dtstart)] {
+					z.seen[string(o.dtstart)] = true
+					z.observances = append(z.observances, observance{dtstart: bytes.Clone(o.dtstart), text: bytes.Clone(o.text)})
+				}
+			}
+			next = end
+		}
+		pos = next
+	}
+	return nil
+}
+
+// WriteTo writes the feed: its head, the time zones, then the events
+// read from events (what the events writer was given).
+func (fb *FeedBuilder) WriteTo(w io.Writer, info FeedInfo, events io.Reader) error {
 	var b bytes.Buffer
 	b.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:" + ProdID + "\r\nCALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\n")
 	if info.Name != "" {
@@ -104,10 +138,10 @@ func Feed(w io.Writer, info FeedInfo, calendars [][]byte) error {
 		return fmt.Errorf("write feed: %w", err)
 	}
 
-	slices.Sort(zoneOrder)
-	for _, tzid := range zoneOrder {
+	slices.Sort(fb.zoneOrder)
+	for _, tzid := range fb.zoneOrder {
 		b.Reset()
-		z := zones[tzid]
+		z := fb.zones[tzid]
 		slices.SortStableFunc(z.observances, func(a, b observance) int { return bytes.Compare(a.dtstart, b.dtstart) })
 		b.Write(beginVTimezone)
 		b.WriteString("\r\n")
@@ -121,10 +155,8 @@ func Feed(w io.Writer, info FeedInfo, calendars [][]byte) error {
 			return fmt.Errorf("write feed: %w", err)
 		}
 	}
-	for _, e := range events {
-		if _, err := w.Write(calendars[e.cal][e.from:e.to]); err != nil {
-			return fmt.Errorf("write feed: %w", err)
-		}
+	if _, err := io.Copy(w, events); err != nil {
+		return fmt.Errorf("write feed: %w", err)
 	}
 	if _, err := io.WriteString(w, "END:VCALENDAR\r\n"); err != nil {
 		return fmt.Errorf("write feed: %w", err)

@@ -120,6 +120,29 @@ func (db *DB) calendarObjects(ctx context.Context, sourceID int64, extra string,
 	return out, rows.Err()
 }
 
+// WalkCalendarData hands fn the rendered VCALENDAR of each event of a
+// public calendar (sourceID 0: "all"), by id, one row at a time, for a
+// feed of any size built in bounded memory. data is the driver's buffer:
+// valid only until fn returns.
+func (db *DB) WalkCalendarData(ctx context.Context, sourceID int64, fn func(data []byte) error) error {
+	where, args := calendarScope(sourceID)
+	rows, err := db.query(ctx, "SELECT e.calendar FROM events e JOIN sources s ON s.id = e.source_id WHERE "+where+" ORDER BY e.id", args...)
+	if err != nil {
+		return fmt.Errorf("read calendar: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var data sql.RawBytes
+		if err := rows.Scan(&data); err != nil {
+			return fmt.Errorf("read calendar: %w", err)
+		}
+		if err := fn(data); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // longestSpan is the longest until_at - start_at of any stored event, read
 // from the events_span index in one step. An event overlapping a range
 // that starts at from cannot start before from minus it, which bounds the

@@ -1,0 +1,117 @@
+package caldav
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+)
+
+// DefaultMaxMemoryFeed is the largest feed (uncompressed) kept in memory
+// and in the FeedStore; a larger one, such as "all" on an instance of
+// hundreds of thousands of events, is served from a temporary file.
+const DefaultMaxMemoryFeed = 8 << 20
+
+// ObjectWalker is what a Store may also do: hand over a calendar's objects'
+// data one at a time, so a feed is built without holding them all.
+type ObjectWalker interface {
+	WalkData(ctx context.Context, cal *Calendar, fn func(data []byte) error) error
+}
+
+// diskFeed is an assembled feed in two anonymous temporary files (its
+// plain and gzip forms): unlinked as soon as made, so nothing is left
+// behind by a crash, and freed when closed.
+type diskFeed struct {
+	plain, gz       *os.File
+	plainLen, gzLen int64
+}
+
+// anonymousFile is a temporary file already removed from its folder.
+func anonymousFile() (*os.File, error) {
+	f, err := os.CreateTemp("", "passerelle-feed-")
+	if err != nil {
+		return nil, fmt.Errorf("temporary file for a feed: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("temporary file for a feed: %w", err)
+	}
+	return f, nil
+}
+
+func newDiskFeed() (*diskFeed, error) {
+	plain, err := anonymousFile()
+	if err != nil {
+		return nil, err
+	}
+	gz, err := anonymousFile()
+	if err != nil {
+		plain.Close()
+		return nil, err
+	}
+	return &diskFeed{plain: plain, gz: gz}, nil
+}
+
+// write writes the feed through fn into both files at once.
+func (d *diskFeed) write(fn func(w io.Writer) error) error {
+	pw := bufio.NewWriterSize(d.plain, 256<<10)
+	gw := bufio.NewWriterSize(d.gz, 64<<10)
+	zw, err := gzip.NewWriterLevel(gw, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	counted := &countWriter{w: io.MultiWriter(pw, zw)}
+	if err := fn(counted); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := pw.Flush(); err != nil {
+		return err
+	}
+	if err := gw.Flush(); err != nil {
+		return err
+	}
+	d.plainLen = counted.n
+	gzLen, err := d.gz.Seek(0, io.SeekCurrent)
+	d.gzLen = gzLen
+	return err
+}
+
+// read returns one form's bytes.
+func (d *diskFeed) read(gz bool) ([]byte, error) {
+	f, n := d.plain, d.plainLen
+	if gz {
+		f, n = d.gz, d.gzLen
+	}
+	b := make([]byte, n)
+	_, err := f.ReadAt(b, 0)
+	return b, err
+}
+
+func (d *diskFeed) close() {
+	d.plain.Close()
+	d.gz.Close()
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// representation of an assembled feed: from memory or from its files.
+func (f *AssembledFeed) representation() representation {
+	if d := f.onDisk; d != nil {
+		return representation{plain: d.plain, plainLen: d.plainLen, gz: d.gz, gzLen: d.gzLen}
+	}
+	return inMemory(f.Body, f.Gzipped)
+}
