@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -82,4 +83,36 @@ func (f *Fetcher) Fetch(ctx context.Context, c *store.PublishedCalendar) (*Fetch
 		return nil, fmt.Errorf("fetch %s: %w (the limit is %d MiB)", u, err, MaxCalendarBytes>>20)
 	}
 	return &Fetched{Body: body, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}, nil
+}
+
+// Probe reads the calendar once, the way its polls will, and stores
+// nothing: a CalDAV calendar collection whole (calendar-query), anything
+// else by GET. It sets c.Kind to what the URL was found to be.
+func (f *Fetcher) Probe(ctx context.Context, c *store.PublishedCalendar) ([]byte, error) {
+	d, err := f.dav(c)
+	if err != nil {
+		return nil, err
+	}
+	_, err = d.state(ctx)
+	switch {
+	case err == nil:
+		rs, err := d.query(ctx)
+		if err != nil {
+			return nil, err
+		}
+		byHref := make(map[string]store.PublishedResource, len(rs))
+		for _, r := range rs {
+			byHref[r.Href] = r
+		}
+		c.Kind = store.KindCalDAV
+		return assemble(byHref)
+	case !errors.Is(err, errNotCalDAV):
+		return nil, err
+	}
+	fe, err := f.Fetch(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	c.Kind = store.KindFeed
+	return fe.Body, nil
 }
