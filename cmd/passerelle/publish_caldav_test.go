@@ -192,3 +192,145 @@ func testPublishCalDAVSync(t *testing.T, dbURL string) {
 		t.Errorf("a poll after the resync asked %v, want one PROPFIND alone", got)
 	}
 }
+
+// TestPublishWriteAttendees publishes a Radicale calendar with
+// --write-attendees, on both backends: a Join from the Fedify peer adds
+// the participant as an ATTENDEE of the event in Radicale (on the
+// occurrence's own VEVENT for a recurring one), a Leave removes it, and
+// the polls that read these writes back send the followers no Update.
+func TestPublishWriteAttendees(t *testing.T) {
+	for _, backend := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{{"sqlite", storetest.SQLiteURL}, {"postgres", storetest.PostgresURL}} {
+		t.Run(backend.name, func(t *testing.T) { testPublishWriteAttendees(t, backend.url(t)) })
+	}
+}
+
+func testPublishWriteAttendees(t *testing.T, dbURL string) {
+	peer := fedipeertest.Start(t, fedipeertest.Mobilizon)
+	radicale := startRadicale(t)
+	col := radicale + "/club/events/"
+	if code := davDo(t, "MKCALENDAR", col, ""); code != http.StatusCreated {
+		t.Fatalf("MKCALENDAR: %d", code)
+	}
+	paris, _ := time.LoadLocation("Europe/Paris")
+	day := time.Now().In(paris).AddDate(0, 0, 5).Truncate(time.Hour)
+	wrap := func(ev string) string {
+		return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//club//EN\r\n" + ev + "END:VCALENDAR\r\n"
+	}
+	davDo(t, "PUT", col+"first.ics", wrap(icsEvent("first@club", "Assemblée générale", day)))
+	davDo(t, "PUT", col+"weekly.ics", wrap(icsEvent("weekly@club", "Permanence", day.AddDate(0, 0, 1), "RRULE:FREQ=WEEKLY;COUNT=4")))
+
+	dir := t.TempDir()
+	addr := binarytest.FreeAddr(t, "127.0.0.1")
+	env := []string{
+		"PASSERELLE_DATABASE_URL=" + dbURL,
+		"PASSERELLE_PUBLIC_URL=http://" + addr,
+		"PASSERELLE_FEDERATION_ALLOW_PRIVATE_NETWORKS=true",
+	}
+	if r := binarytest.Run(t, dir, env, "migrate"); r.Code != 0 {
+		t.Fatalf("migrate: %d %s", r.Code, r.Stderr)
+	}
+	serve := binarytest.Start(t, dir, addr, env)
+	cli := func(args ...string) binarytest.Result {
+		t.Helper()
+		return binarytest.Run(t, dir, append([]string{"PASSERELLE_LISTEN=" + addr}, env...), args...)
+	}
+	r := cli("publish", col, "--name", "club", "--user", "club", "--password", "secret", "--write-attendees")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "5 events: 5 new") {
+		t.Fatalf("publish: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	group := "http://" + addr + "/actors/club"
+	alice := peer.ActorURL("alice")
+	if d := peer.Send(t, "alice", group+"/inbox", map[string]any{
+		"@context": "https://www.w3.org/ns/activitystreams", "id": alice + "#follow-club",
+		"type": "Follow", "actor": alice, "object": group,
+	}, ""); d.Status/100 != 2 {
+		t.Fatalf("Follow answered %d: %s", d.Status, d.Body)
+	}
+	peer.WaitReceived(t, "Accept")
+	// The events, from the backfill: the first, and the second
+	// occurrence of the weekly series.
+	var first, second string
+	deadline := time.Now().Add(30 * time.Second)
+	for (first == "" || second == "") && time.Now().Before(deadline) {
+		for _, rec := range peer.Received(t) {
+			obj, _ := rec.Activity["object"].(map[string]any)
+			if rec.Activity["type"] != "Create" || obj == nil {
+				continue
+			}
+			switch start, _ := obj["startTime"].(string); {
+			case obj["name"] == "Assemblée générale":
+				first = obj["id"].(string)
+			case obj["name"] == "Permanence" && strings.HasPrefix(start, day.AddDate(0, 0, 8).Format("2006-01-02")):
+				second = obj["id"].(string)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if first == "" || second == "" {
+		t.Fatalf("the backfill did not bring the events (first %q, second occurrence %q); log:\n%s", first, second, serve.Logs())
+	}
+	get := func(name string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", col+name, nil)
+		req.SetBasicAuth("club", "secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		// Unfolded, to look for a whole property.
+		return strings.ReplaceAll(string(b), "\r\n ", "")
+	}
+	waitCal := func(name string, ok func(string) bool, what string) string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			s := get(name)
+			if ok(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: Radicale's %s is\n%s\nserve's log:\n%s", what, name, s, serve.Logs())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	send := func(typ, object string) {
+		t.Helper()
+		act := map[string]any{"@context": "https://www.w3.org/ns/activitystreams", "id": alice + "#" + strings.ToLower(typ) + "-" + object,
+			"type": typ, "actor": alice, "object": object}
+		if d := peer.Send(t, "alice", group+"/inbox", act, ""); d.Status/100 != 2 {
+			t.Fatalf("%s answered %d: %s", typ, d.Status, d.Body)
+		}
+	}
+
+	send("Join", first)
+	s := waitCal("first.ics", func(s string) bool { return strings.Contains(s, "X-PASSERELLE-ACTOR") }, "the Join wrote no ATTENDEE")
+	if !strings.Contains(s, ":"+alice+"\r\n") || !strings.Contains(s, "PARTSTAT=ACCEPTED") || !strings.Contains(s, "CN=") {
+		t.Errorf("the ATTENDEE written:\n%s", s)
+	}
+	send("Join", second)
+	s = waitCal("weekly.ics", func(s string) bool { return strings.Contains(s, "RECURRENCE-ID") }, "the Join of an occurrence wrote no override")
+	if strings.Count(s, "BEGIN:VEVENT") != 2 || strings.Count(s, "X-PASSERELLE-ACTOR") != 1 || !strings.Contains(s, "RECURRENCE-ID;TZID=Europe/Paris:"+day.AddDate(0, 0, 8).Format("20060102T150405")) {
+		t.Errorf("the occurrence's override:\n%s", s)
+	}
+	if r := cli("publish", "refresh", "club"); r.Code != 0 || !strings.Contains(r.Stdout, "5 events: 0 new, 0 updated, 0 cancelled, 0 deleted") {
+		t.Errorf("refresh after the writes: %s %s", r.Stdout, r.Stderr)
+	}
+
+	send("Leave", first)
+	waitCal("first.ics", func(s string) bool { return !strings.Contains(s, "ATTENDEE") }, "the Leave left the ATTENDEE")
+	if r := cli("publish", "refresh", "club"); r.Code != 0 || !strings.Contains(r.Stdout, "5 events: 0 new, 0 updated, 0 cancelled, 0 deleted") {
+		t.Errorf("refresh after the Leave: %s %s", r.Stdout, r.Stderr)
+	}
+	time.Sleep(time.Second)
+	for _, rec := range peer.Received(t) {
+		if rec.Activity["type"] == "Update" {
+			t.Errorf("the follower got an Update for an ATTENDEE written: %v", rec.Activity)
+		}
+	}
+}
