@@ -264,35 +264,46 @@ func override(master *goical.Component, recurrenceID string) (*goical.Component,
 		}
 		ov.Props[name] = append([]goical.Prop(nil), ps...)
 	}
-	// The occurrence's own times, written as the master's are (same TZID
-	// or UTC or date), so RECURRENCE-ID matches the series' instance.
-	timeLike := func(name string, t time.Time) goical.Prop {
+	// The occurrence's own times, each written as the master's is (same
+	// TZID, or UTC, or a date), so that RECURRENCE-ID names the series'
+	// instance.
+	timeLike := func(name string, like *goical.Prop, t time.Time) (goical.Prop, error) {
 		p := goical.Prop{Name: name, Params: goical.Params{}}
-		for k, v := range ds.Params {
+		for k, v := range like.Params {
 			p.Params[k] = append([]string(nil), v...)
+		}
+		lt, _, err := propTime(convProp(like))
+		if err != nil {
+			return p, err
 		}
 		switch {
 		case allDay:
 			p.Value = t.Format("20060102")
-		case ds.Params.Get("TZID") != "":
-			p.Value = t.In(start.Location()).Format("20060102T150405")
-		case strings.HasSuffix(ds.Value, "Z"):
+		case strings.HasSuffix(like.Value, "Z"):
 			p.Value = t.UTC().Format("20060102T150405Z")
 		default:
-			p.Value = t.In(start.Location()).Format("20060102T150405")
+			p.Value = t.In(lt.Location()).Format("20060102T150405")
 		}
-		return p
+		return p, nil
 	}
-	ov.Props[goical.PropRecurrenceID] = []goical.Prop{timeLike(goical.PropRecurrenceID, at)}
-	ov.Props[goical.PropDateTimeStart] = []goical.Prop{timeLike(goical.PropDateTimeStart, at)}
+	rid, err := timeLike(goical.PropRecurrenceID, ds, at)
+	if err != nil {
+		return nil, err
+	}
+	dtstart, err := timeLike(goical.PropDateTimeStart, ds, at)
+	if err != nil {
+		return nil, err
+	}
+	ov.Props[goical.PropRecurrenceID] = []goical.Prop{rid}
+	ov.Props[goical.PropDateTimeStart] = []goical.Prop{dtstart}
 	if de := master.Props.Get(goical.PropDateTimeEnd); de != nil {
 		end, _, err := propTime(convProp(de))
 		if err != nil {
 			return nil, err
 		}
-		p := timeLike(goical.PropDateTimeEnd, at.Add(end.Sub(start)))
-		if tz := de.Params.Get("TZID"); tz != "" {
-			p.Params.Set("TZID", tz)
+		p, err := timeLike(goical.PropDateTimeEnd, de, at.Add(end.Sub(start)))
+		if err != nil {
+			return nil, err
 		}
 		ov.Props[goical.PropDateTimeEnd] = []goical.Prop{p}
 	}

@@ -195,7 +195,9 @@ func (d *davClient) state(ctx context.Context) (*collectionState, error) {
 	}
 	if err != nil {
 		var se *davStatusError
-		if errors.As(err, &se) && se.code < 500 {
+		if errors.As(err, &se) && (se.code < 500 || se.code == http.StatusNotImplemented) {
+			// 405, 501, or a web server that answers any method
+			// with the page: no WebDAV there.
 			return nil, errNotCalDAV
 		}
 		if code == http.StatusMultiStatus {
@@ -393,8 +395,9 @@ func propLine(p goical.Prop) string {
 
 // writeLine folds at 75 octets without splitting a UTF-8 sequence.
 func writeLine(b *bytes.Buffer, line string) {
-	for len(line) > 75 {
-		cut := 75
+	// A continuation's leading space counts in its 75.
+	for width := 75; len(line) > width; width = 74 {
+		cut := width
 		for cut > 1 && line[cut]&0xC0 == 0x80 {
 			cut--
 		}

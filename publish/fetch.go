@@ -41,9 +41,9 @@ func FeedURL(raw string) string {
 	return raw
 }
 
-// Fetch GETs the calendar, conditionally on the last good fetch's
-// validators. A CalDAV collection is read the same way: Radicale and
-// most servers answer a GET of the collection with the whole calendar.
+// Fetch GETs the calendar (a feed), conditionally on the last good
+// fetch's validators. A CalDAV collection is read the CalDAV way instead
+// (see caldav.go).
 func (f *Fetcher) Fetch(ctx context.Context, c *store.PublishedCalendar) (*Fetched, error) {
 	u, err := outbound.CheckURL(FeedURL(c.URL), f.AllowPrivate)
 	if err != nil {

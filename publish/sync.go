@@ -115,6 +115,8 @@ func (p *Publisher) poll(ctx context.Context, c *store.PublishedCalendar) (Resul
 		case err == nil:
 			return p.pollDAV(ctx, c, d, st)
 		case errors.Is(err, errNotCalDAV) && c.Kind == "":
+			// A feed: this poll's GET records it, and PROPFIND is
+			// not sent again.
 		case errors.Is(err, errNotCalDAV):
 			return Result{}, fmt.Errorf("%s no longer answers as a CalDAV calendar collection (PROPFIND): the last good state stays published", c.URL)
 		default:

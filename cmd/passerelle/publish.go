@@ -30,7 +30,7 @@ type publishCmd struct {
 }
 
 type publishAddCmd struct {
-	URL      string `arg:"" name:"URL" help:"The calendar: an .ics or webcal:// feed, or a CalDAV collection that answers GET with the calendar (Radicale, Nextcloud's ?export)."`
+	URL      string `arg:"" name:"URL" help:"The calendar: an .ics or webcal:// feed, or a CalDAV calendar collection (polled by its sync-token or ctag)."`
 	Name     string `required:"" placeholder:"SLUG" help:"The Group's username: @SLUG@host (a-z, 0-9, _)."`
 	Title    string `placeholder:"T" help:"The Group's display name (default: the slug)."`
 	Summary  string `placeholder:"S" help:"The Group's description."`
