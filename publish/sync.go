@@ -129,7 +129,7 @@ func (p *Publisher) poll(ctx context.Context, c *store.PublishedCalendar) (Resul
 	}
 	now := p.now()
 	if f.NotModified {
-		return p.notModified(ctx, c, f.ETag, f.LastModified, now)
+		return p.notModified(ctx, c, store.KindFeed, f.ETag, f.LastModified, now)
 	}
 	occs, res, err := parseChecked(f.Body, now)
 	if err != nil {
@@ -154,8 +154,9 @@ func (p *Publisher) poll(ctx context.Context, c *store.PublishedCalendar) (Resul
 	return res, err
 }
 
-// notModified records a poll that found the calendar unchanged.
-func (p *Publisher) notModified(ctx context.Context, c *store.PublishedCalendar, etag, lastModified string, now time.Time) (Result, error) {
+// notModified records a poll that found the calendar (of that kind)
+// unchanged.
+func (p *Publisher) notModified(ctx context.Context, c *store.PublishedCalendar, kind, etag, lastModified string, now time.Time) (Result, error) {
 	// The calendar is the last good one: its note (VEVENTs left out)
 	// stays, an error of a poll since then goes.
 	note := c.LastError
@@ -163,6 +164,13 @@ func (p *Publisher) notModified(ctx context.Context, c *store.PublishedCalendar,
 		note = ""
 	}
 	err := p.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if c.Kind == "" {
+			// A feed published before CalDAV polling was known
+			// (migration 0018) and unchanged since: PROPFIND once.
+			if err := tx.RecordPublishedSync(ctx, c.ID, kind, "", ""); err != nil {
+				return err
+			}
+		}
 		return tx.RecordPublishedPoll(ctx, c.ID, true, etag, lastModified, note, now)
 	})
 	return Result{NotModified: true}, err
@@ -201,7 +209,7 @@ func (p *Publisher) pollDAV(ctx context.Context, c *store.PublishedCalendar, d *
 	now := p.now()
 	known := c.Kind == store.KindCalDAV && !c.LastOK.IsZero()
 	if known && ((st.SyncToken != "" && st.SyncToken == c.SyncToken) || (st.SyncToken == "" && st.CTag != "" && st.CTag == c.CTag)) {
-		return p.notModified(ctx, c, "", "", now)
+		return p.notModified(ctx, c, store.KindCalDAV, "", "", now)
 	}
 	var fetched []store.PublishedResource
 	var removed []string

@@ -25,6 +25,8 @@ type davCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
 	proxy  *httputil.ReverseProxy
+	// before, when set, sees each request before Radicale does.
+	before func(r *http.Request)
 }
 
 var reportKind = regexp.MustCompile(`<(?:[A-Za-z0-9]+:)?(sync-collection|calendar-multiget|calendar-query)\b`)
@@ -50,7 +52,11 @@ func (c *davCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	c.counts[key]++
+	before := c.before
 	c.mu.Unlock()
+	if before != nil {
+		before(r)
+	}
 	c.proxy.ServeHTTP(w, r)
 }
 
@@ -198,6 +204,9 @@ func testPublishCalDAVSync(t *testing.T, dbURL string) {
 // the participant as an ATTENDEE of the event in Radicale (on the
 // occurrence's own VEVENT for a recurring one), a Leave removes it, and
 // the polls that read these writes back send the followers no Update.
+// The organiser's change to the event between passerelle's read and its
+// write makes Radicale answer 412 to the If-Match: passerelle reads it
+// again and writes the ATTENDEE on top of the change.
 func TestPublishWriteAttendees(t *testing.T) {
 	for _, backend := range []struct {
 		name string
@@ -214,12 +223,29 @@ func testPublishWriteAttendees(t *testing.T, dbURL string) {
 	if code := davDo(t, "MKCALENDAR", col, ""); code != http.StatusCreated {
 		t.Fatalf("MKCALENDAR: %d", code)
 	}
+	proxy, counter := newDAVCounter(t, radicale)
 	paris, _ := time.LoadLocation("Europe/Paris")
 	day := time.Now().In(paris).AddDate(0, 0, 5).Truncate(time.Hour)
 	wrap := func(ev string) string {
 		return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//club//EN\r\n" + ev + "END:VCALENDAR\r\n"
 	}
 	davDo(t, "PUT", col+"first.ics", wrap(icsEvent("first@club", "Assemblée générale", day)))
+	// The organiser edits the first event (a note no follower sees)
+	// just as passerelle first writes to it.
+	var organiserEdit sync.Once
+	counter.before = func(r *http.Request) {
+		if r.Method != "PUT" || !strings.HasSuffix(r.URL.Path, "/first.ics") {
+			return
+		}
+		organiserEdit.Do(func() {
+			req, _ := http.NewRequest("PUT", col+"first.ics", strings.NewReader(wrap(icsEvent("first@club", "Assemblée générale", day, "X-CLUB-NOTE:salle réservée"))))
+			req.SetBasicAuth("club", "secret")
+			req.Header.Set("Content-Type", "text/calendar; charset=utf-8")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
 	davDo(t, "PUT", col+"weekly.ics", wrap(icsEvent("weekly@club", "Permanence", day.AddDate(0, 0, 1), "RRULE:FREQ=WEEKLY;COUNT=4")))
 
 	dir := t.TempDir()
@@ -237,7 +263,7 @@ func testPublishWriteAttendees(t *testing.T, dbURL string) {
 		t.Helper()
 		return binarytest.Run(t, dir, append([]string{"PASSERELLE_LISTEN=" + addr}, env...), args...)
 	}
-	r := cli("publish", col, "--name", "club", "--user", "club", "--password", "secret", "--write-attendees")
+	r := cli("publish", proxy.URL+"/club/events/", "--name", "club", "--user", "club", "--password", "secret", "--write-attendees")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "5 events: 5 new") {
 		t.Fatalf("publish: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -308,10 +334,17 @@ func testPublishWriteAttendees(t *testing.T, dbURL string) {
 		}
 	}
 
+	counter.take()
 	send("Join", first)
 	s := waitCal("first.ics", func(s string) bool { return strings.Contains(s, "X-PASSERELLE-ACTOR") }, "the Join wrote no ATTENDEE")
 	if !strings.Contains(s, ":"+alice+"\r\n") || !strings.Contains(s, "PARTSTAT=ACCEPTED") || !strings.Contains(s, "CN=") {
 		t.Errorf("the ATTENDEE written:\n%s", s)
+	}
+	if !strings.Contains(s, "X-CLUB-NOTE:salle réservée") {
+		t.Errorf("the organiser's edit was lost to the write:\n%s", s)
+	}
+	if got := counter.take(); got["PUT"] != 2 || got["GET"] != 2 {
+		t.Errorf("the write after a 412 asked %v, want two GETs and two PUTs", got)
 	}
 	send("Join", second)
 	s = waitCal("weekly.ics", func(s string) bool { return strings.Contains(s, "RECURRENCE-ID") }, "the Join of an occurrence wrote no override")
