@@ -381,7 +381,18 @@ func propLine(p goical.Prop) string {
 			if i > 0 {
 				s.WriteString(",")
 			}
-			v = strings.ReplaceAll(v, `"`, "'")
+			// A parameter value cannot hold a DQUOTE or a control
+			// character (RFC 5545 §3.1): a CN taken from an actor's
+			// name must not end the line and start another property.
+			v = strings.Map(func(r rune) rune {
+				switch {
+				case r == '"':
+					return '\''
+				case r < 0x20 || r == 0x7f:
+					return ' '
+				}
+				return r
+			}, v)
 			if strings.ContainsAny(v, ";:,") {
 				v = `"` + v + `"`
 			}

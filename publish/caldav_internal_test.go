@@ -89,6 +89,14 @@ func TestSetAttendee(t *testing.T) {
 	if _, err := setAttendee(cal.Component, "nope@club", "", actor, "Alice", true); err == nil {
 		t.Error("an unknown UID: no error")
 	}
+	// A name cannot add a line to the organiser's calendar.
+	if _, err := setAttendee(cal.Component, "once@club", "", "https://evil.example/@m", "M\r\nATTENDEE:mailto:x@evil.example\"", true); err != nil {
+		t.Fatal(err)
+	}
+	out = strings.ReplaceAll(string(encodeCalendar(cal.Component)), "\r\n ", "")
+	if strings.Contains(out, "\r\nATTENDEE:mailto") || strings.Count(out, "\r\nATTENDEE") != 2 {
+		t.Errorf("a name with a line break:\n%s", out)
+	}
 }
 
 // TestAssembleResources: the stored resources make one calendar that
