@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -40,9 +41,9 @@ func FeedURL(raw string) string {
 	return raw
 }
 
-// Fetch GETs the calendar, conditionally on the last good fetch's
-// validators. A CalDAV collection is read the same way: Radicale and
-// most servers answer a GET of the collection with the whole calendar.
+// Fetch GETs the calendar (a feed), conditionally on the last good
+// fetch's validators. A CalDAV collection is read the CalDAV way instead
+// (see caldav.go).
 func (f *Fetcher) Fetch(ctx context.Context, c *store.PublishedCalendar) (*Fetched, error) {
 	u, err := outbound.CheckURL(FeedURL(c.URL), f.AllowPrivate)
 	if err != nil {
@@ -82,4 +83,36 @@ func (f *Fetcher) Fetch(ctx context.Context, c *store.PublishedCalendar) (*Fetch
 		return nil, fmt.Errorf("fetch %s: %w (the limit is %d MiB)", u, err, MaxCalendarBytes>>20)
 	}
 	return &Fetched{Body: body, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}, nil
+}
+
+// Probe reads the calendar once, the way its polls will, and stores
+// nothing: a CalDAV calendar collection whole (calendar-query), anything
+// else by GET. It sets c.Kind to what the URL was found to be.
+func (f *Fetcher) Probe(ctx context.Context, c *store.PublishedCalendar) ([]byte, error) {
+	d, err := f.dav(c)
+	if err != nil {
+		return nil, err
+	}
+	_, err = d.state(ctx)
+	switch {
+	case err == nil:
+		rs, err := d.query(ctx)
+		if err != nil {
+			return nil, err
+		}
+		byHref := make(map[string]store.PublishedResource, len(rs))
+		for _, r := range rs {
+			byHref[r.Href] = r
+		}
+		c.Kind = store.KindCalDAV
+		return assemble(byHref)
+	case !errors.Is(err, errNotCalDAV):
+		return nil, err
+	}
+	fe, err := f.Fetch(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	c.Kind = store.KindFeed
+	return fe.Body, nil
 }

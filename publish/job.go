@@ -70,6 +70,7 @@ func (w *pollWorker) Timeout(*river.Job[PollJob]) time.Duration { return 25 * ti
 func (p *Publisher) Register(workers *river.Workers, interval time.Duration) *river.PeriodicJob {
 	river.AddWorker(workers, &sweepWorker{p: p})
 	river.AddWorker(workers, &pollWorker{p: p})
+	river.AddWorker(workers, &attendeeWorker{p: p})
 	return river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
 		return PollSweepJob{}, nil
 	}, &river.PeriodicJobOpts{RunOnStart: true})

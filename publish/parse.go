@@ -1,6 +1,6 @@
 // Package publish publishes a community's existing calendar (an .ics or
-// webcal:// feed, or a CalDAV collection that answers GET with the whole
-// calendar) as a followable ActivityPub Group (issue 19): it fetches and
+// webcal:// feed, or a CalDAV calendar collection, see caldav.go) as a
+// followable ActivityPub Group (issue 19): it fetches and
 // parses the calendar, maps each VEVENT occurrence to an FEP-8a8e Event
 // and sends its followers Create, Update and Delete when the calendar
 // changes. federation serves the Group, its collections and the Events

@@ -122,6 +122,9 @@ type feed struct {
 	mu   sync.Mutex
 	body string
 	code int
+	// propfinds counts the PROPFINDs: the first poll's, to find out it
+	// is no CalDAV collection, and no other.
+	propfinds int
 }
 
 func (f *feed) set(code int, body string) { f.mu.Lock(); f.code, f.body = code, body; f.mu.Unlock() }
@@ -129,6 +132,9 @@ func (f *feed) set(code int, body string) { f.mu.Lock(); f.code, f.body = code, 
 func (f *feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if r.Method == "PROPFIND" {
+		f.propfinds++
+	}
 	if f.code != 200 {
 		http.Error(w, "down", f.code)
 		return
@@ -225,6 +231,9 @@ func TestPollDiff(t *testing.T) {
 		got, _ := db.PublishedCalendar(ctx, "club")
 		if got.LastError != "" {
 			t.Errorf("last error after a good poll = %q", got.LastError)
+		}
+		if got.Kind != store.KindFeed || f.propfinds != 1 {
+			t.Errorf("kind %q after %d PROPFINDs, want a feed found by one", got.Kind, f.propfinds)
 		}
 	})
 }

@@ -1,16 +1,19 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
 	"codeberg.org/passerelle/passerelle/federation/outbox"
+	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/internal/seal"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -118,6 +121,19 @@ func (p *Publisher) SealPassword(c *store.PublishedCalendar, plain string) (stri
 
 func passwordBinding(c *store.PublishedCalendar) string { return c.URL + "\x00" + c.Username }
 
+// calendar loads a published calendar with its source password opened,
+// ready for requests to the source.
+func (p *Publisher) calendar(ctx context.Context, slug string) (*store.PublishedCalendar, error) {
+	c, err := p.DB.PublishedCalendar(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.openPassword(c); err != nil {
+		return nil, fmt.Errorf("published calendar %s: %w", slug, err)
+	}
+	return c, nil
+}
+
 // openPassword opens the source password of a calendar loaded from the
 // database, ready to fetch.
 func (p *Publisher) openPassword(c *store.PublishedCalendar) error {
@@ -156,33 +172,37 @@ func (p *Publisher) SealStoredPasswords(ctx context.Context) error {
 }
 
 func (p *Publisher) poll(ctx context.Context, c *store.PublishedCalendar) (Result, error) {
+	if c.Kind != store.KindFeed {
+		// A CalDAV collection is polled the CalDAV way; the first poll
+		// finds out what the URL is, and it is remembered.
+		d, err := p.Fetch.dav(c)
+		if err != nil {
+			return Result{}, err
+		}
+		st, err := d.state(ctx)
+		switch {
+		case err == nil:
+			return p.pollDAV(ctx, c, d, st)
+		case errors.Is(err, errNotCalDAV) && c.Kind == "":
+			// A feed: this poll's GET records it, and PROPFIND is
+			// not sent again.
+		case errors.Is(err, errNotCalDAV):
+			return Result{}, fmt.Errorf("%s no longer answers as a CalDAV calendar collection (PROPFIND): the last good state stays published", c.URL)
+		default:
+			return Result{}, err
+		}
+	}
 	f, err := p.Fetch.Fetch(ctx, c)
 	if err != nil {
 		return Result{}, err
 	}
 	now := p.now()
 	if f.NotModified {
-		// The calendar is the last good one: its note (VEVENTs left
-		// out) stays, an error of a poll since then goes.
-		note := c.LastError
-		if !c.LastPoll.Equal(c.LastOK) {
-			note = ""
-		}
-		err := p.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			return tx.RecordPublishedPoll(ctx, c.ID, true, f.ETag, f.LastModified, note, now)
-		})
-		return Result{NotModified: true}, err
+		return p.notModified(ctx, c, store.KindFeed, f.ETag, f.LastModified, now)
 	}
-	occs, problems, err := Parse(f.Body, now)
+	occs, res, err := parseChecked(f.Body, now)
 	if err != nil {
-		return Result{Problems: problems}, err
-	}
-	res := Result{Events: len(occs), Problems: problems}
-	if len(occs) == 0 {
-		if len(problems) > 0 {
-			return res, fmt.Errorf("no event of the calendar can be published: %s", problemText(problems))
-		}
-		return res, ErrEmpty
+		return res, err
 	}
 	err = p.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		res.Created, res.Updated, res.Cancelled, res.Deleted = 0, 0, 0, 0
@@ -193,9 +213,176 @@ func (p *Publisher) poll(ctx context.Context, c *store.PublishedCalendar) (Resul
 		if err := p.apply(ctx, tx, c, occs, now, &res); err != nil {
 			return err
 		}
-		return tx.RecordPublishedPoll(ctx, c.ID, true, f.ETag, f.LastModified, problemText(problems), now)
+		if c.Kind == "" {
+			if err := tx.RecordPublishedSync(ctx, c.ID, store.KindFeed, "", ""); err != nil {
+				return err
+			}
+		}
+		return tx.RecordPublishedPoll(ctx, c.ID, true, f.ETag, f.LastModified, problemText(res.Problems), now)
 	})
 	return res, err
+}
+
+// notModified records a poll that found the calendar (of that kind)
+// unchanged.
+func (p *Publisher) notModified(ctx context.Context, c *store.PublishedCalendar, kind, etag, lastModified string, now time.Time) (Result, error) {
+	// The calendar is the last good one: its note (VEVENTs left out)
+	// stays, an error of a poll since then goes.
+	note := c.LastError
+	if !c.LastPoll.Equal(c.LastOK) {
+		note = ""
+	}
+	err := p.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if c.Kind == "" {
+			// A feed published before CalDAV polling was known
+			// (migration 0018) and unchanged since: PROPFIND once.
+			if err := tx.RecordPublishedSync(ctx, c.ID, kind, "", ""); err != nil {
+				return err
+			}
+		}
+		return tx.RecordPublishedPoll(ctx, c.ID, true, etag, lastModified, note, now)
+	})
+	return Result{NotModified: true}, err
+}
+
+// parseChecked parses a whole calendar and refuses one that publishes no
+// event (see Poll).
+func parseChecked(body []byte, now time.Time) ([]Occurrence, Result, error) {
+	occs, problems, err := Parse(body, now)
+	if err != nil {
+		return nil, Result{Problems: problems}, err
+	}
+	res := Result{Events: len(occs), Problems: problems}
+	if len(occs) == 0 {
+		if len(problems) > 0 {
+			return nil, res, fmt.Errorf("no event of the calendar can be published: %s", problemText(problems))
+		}
+		return nil, res, ErrEmpty
+	}
+	return occs, res, nil
+}
+
+// pollDAV polls a CalDAV collection whose sync-token and ctag st holds.
+// Unchanged (the token, or the ctag of a server without tokens, is the
+// stored one): nothing more is read. Changed: a sync-collection from the
+// stored token names the changed and removed resources and a
+// calendar-multiget reads the changed ones; without a stored token, or
+// with one the server refuses, a calendar-query reads them all. The
+// calendar is then the stored resources with these changes, and goes
+// through the same Parse and apply as a feed: one path decides Create,
+// Update and Delete. The resources and the token are stored in the
+// transaction that records what was sent, so a refused poll (an empty
+// calendar, say) leaves both as they were and the next poll reads the
+// same changes again.
+func (p *Publisher) pollDAV(ctx context.Context, c *store.PublishedCalendar, d *davClient, st *collectionState) (Result, error) {
+	now := p.now()
+	known := c.Kind == store.KindCalDAV && !c.LastOK.IsZero()
+	if known && ((st.SyncToken != "" && st.SyncToken == c.SyncToken) || (st.SyncToken == "" && st.CTag != "" && st.CTag == c.CTag)) {
+		return p.notModified(ctx, c, store.KindCalDAV, "", "", now)
+	}
+	var fetched []store.PublishedResource
+	var removed []string
+	token, full := st.SyncToken, true
+	if known && c.SyncToken != "" && st.SyncToken != "" {
+		ch, err := d.syncCollection(ctx, c.SyncToken)
+		switch {
+		case errors.Is(err, errTokenRefused):
+			p.log().Info("published calendar: the server refused the stored sync-token; reading the whole calendar", "calendar", c.Slug)
+		case err != nil:
+			return Result{}, err
+		default:
+			if fetched, err = d.multiget(ctx, ch.Changed); err != nil {
+				return Result{}, err
+			}
+			full, removed = false, ch.Removed
+			if ch.Token != "" {
+				token = ch.Token
+			}
+		}
+	}
+	if full {
+		var err error
+		if fetched, err = d.query(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	var res Result
+	err := p.DB.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		locked, err := tx.LockPublishedCalendar(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if locked.SyncToken != c.SyncToken || locked.CTag != c.CTag || locked.Kind != c.Kind {
+			// Another poll (another replica) got there first: what was
+			// read here is relative to a state it has moved on from.
+			res = Result{NotModified: true}
+			return nil
+		}
+		byHref := map[string]store.PublishedResource{}
+		if !full {
+			stored, err := tx.PublishedResources(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			for _, r := range stored {
+				byHref[r.Href] = r
+			}
+		}
+		for _, h := range removed {
+			delete(byHref, h)
+		}
+		for _, r := range fetched {
+			byHref[r.Href] = r
+		}
+		body, err := assemble(byHref)
+		if err != nil {
+			return err
+		}
+		occs, r, err := parseChecked(body, now)
+		res = r
+		if err != nil {
+			return err
+		}
+		if err := p.apply(ctx, tx, locked, occs, now, &res); err != nil {
+			return err
+		}
+		if full {
+			removed = nil
+		}
+		if err := tx.DeletePublishedResources(ctx, c.ID, removed); err != nil {
+			return err
+		}
+		for _, r := range fetched {
+			if err := tx.PutPublishedResource(ctx, c.ID, r); err != nil {
+				return err
+			}
+		}
+		if err := tx.RecordPublishedSync(ctx, c.ID, store.KindCalDAV, token, st.CTag); err != nil {
+			return err
+		}
+		return tx.RecordPublishedPoll(ctx, c.ID, true, "", "", problemText(res.Problems), now)
+	})
+	p.log().Debug("published calendar: CalDAV requests", "calendar", c.Slug, "requests", d.requests)
+	return res, err
+}
+
+// assemble makes one calendar of the resources (their VEVENTs, and one
+// VTIMEZONE per TZID), in href order.
+func assemble(byHref map[string]store.PublishedResource) ([]byte, error) {
+	hrefs := make([]string, 0, len(byHref))
+	for h := range byHref {
+		hrefs = append(hrefs, h)
+	}
+	sort.Strings(hrefs)
+	cals := make([][]byte, 0, len(hrefs))
+	for _, h := range hrefs {
+		cals = append(cals, byHref[h].Data)
+	}
+	var b bytes.Buffer
+	if err := ical.Feed(&b, ical.FeedInfo{}, cals); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 func problemText(ps []Problem) string {

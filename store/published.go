@@ -10,7 +10,7 @@ import (
 	"codeberg.org/passerelle/passerelle/bridges"
 )
 
-// This file holds the storage of published calendars (migration 0017,
+// This file holds the storage of published calendars (migrations 0017 and 0018,
 // issue 19): a community's calendar published as a Group actor, its
 // followers, its events as last sent and their participants.
 
@@ -41,6 +41,16 @@ type PublishedCalendar struct {
 	// ETag and LastModified are the validators of the last good fetch.
 	ETag         string
 	LastModified string
+	// Kind is what the URL was found to be: KindFeed, KindCalDAV, or
+	// empty before the first poll tells.
+	Kind string
+	// SyncToken and CTag are the CalDAV collection's as of the last good
+	// poll (either may be empty: a server offers one, both or none).
+	SyncToken string
+	CTag      string
+	// WriteAttendees writes Joins back to the CalDAV calendar as
+	// ATTENDEEs (publish --write-attendees).
+	WriteAttendees bool
 	// LastError is why the last poll was refused; empty after a good one.
 	LastError string
 	LastPoll  time.Time
@@ -48,13 +58,19 @@ type PublishedCalendar struct {
 	CreatedAt time.Time
 }
 
-const pubCalColumns = "id, slug, actor_id, url, username, password, title, summary, contact, approve, etag, last_modified, last_error, last_poll, last_ok, created_at"
+// Kinds of a published calendar's URL.
+const (
+	KindFeed   = "feed"
+	KindCalDAV = "caldav"
+)
+
+const pubCalColumns = "id, slug, actor_id, url, username, password, title, summary, contact, approve, etag, last_modified, kind, sync_token, ctag, write_attendees, last_error, last_poll, last_ok, created_at"
 
 func scanPubCal(row scanner) (*PublishedCalendar, error) {
 	var c PublishedCalendar
 	var poll, ok, created int64
 	err := row.Scan(&c.ID, &c.Slug, &c.ActorID, &c.URL, &c.Username, &c.Password, &c.Title, &c.Summary, &c.Contact, &c.Approve,
-		&c.ETag, &c.LastModified, &c.LastError, &poll, &ok, &created)
+		&c.ETag, &c.LastModified, &c.Kind, &c.SyncToken, &c.CTag, &c.WriteAttendees, &c.LastError, &poll, &ok, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridges.ErrNotFound
 	}
@@ -78,9 +94,9 @@ func (tx *Tx) CreatePublishedCalendar(ctx context.Context, c *PublishedCalendar,
 		c.CreatedAt = time.Now()
 	}
 	c.ActorID = actor.ID
-	err := tx.queryRow(ctx, `INSERT INTO published_calendars (slug, actor_id, url, username, password, title, summary, contact, approve, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		c.Slug, c.ActorID, c.URL, c.Username, c.Password, c.Title, c.Summary, c.Contact, c.Approve, micro(c.CreatedAt)).Scan(&c.ID)
+	err := tx.queryRow(ctx, `INSERT INTO published_calendars (slug, actor_id, url, username, password, title, summary, contact, approve, kind, write_attendees, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		c.Slug, c.ActorID, c.URL, c.Username, c.Password, c.Title, c.Summary, c.Contact, c.Approve, c.Kind, c.WriteAttendees, micro(c.CreatedAt)).Scan(&c.ID)
 	if err != nil {
 		return fmt.Errorf("create published calendar %s: %w", c.Slug, err)
 	}
@@ -385,6 +401,14 @@ func (tx *Tx) RemovePublishedParticipant(ctx context.Context, eventID int64, act
 	return n > 0, nil
 }
 
+// IsPublishedParticipant reports whether the actor participates in the
+// event now.
+func (db *DB) IsPublishedParticipant(ctx context.Context, eventID int64, actor string) (bool, error) {
+	var n int
+	err := db.queryRow(ctx, "SELECT COUNT(*) FROM published_participants WHERE event_id = ? AND actor = ?", eventID, actor).Scan(&n)
+	return n > 0, err
+}
+
 // PublishedParticipantCount counts an event's participants.
 func (db *DB) PublishedParticipantCount(ctx context.Context, eventID int64) (int, error) {
 	var n int
@@ -414,4 +438,87 @@ func (db *DB) PublishedTotals(ctx context.Context) (calendars, events int, err e
 	err = db.queryRow(ctx, `SELECT (SELECT COUNT(*) FROM published_calendars),
 		(SELECT COUNT(*) FROM published_events WHERE state <> 'deleted')`).Scan(&calendars, &events)
 	return calendars, events, err
+}
+
+// RecordPublishedSync stores what a good poll found the calendar to be
+// (kind) and, for a CalDAV collection, its sync-token and ctag: the next
+// poll compares them to the collection's.
+func (tx *Tx) RecordPublishedSync(ctx context.Context, id int64, kind, syncToken, ctag string) error {
+	if _, err := tx.exec(ctx, "UPDATE published_calendars SET kind = ?, sync_token = ?, ctag = ? WHERE id = ?", kind, syncToken, ctag, id); err != nil {
+		return fmt.Errorf("record sync state of published calendar %d: %w", id, err)
+	}
+	return nil
+}
+
+// PublishedResource is one calendar object resource of a CalDAV calendar
+// as last read.
+type PublishedResource struct {
+	Href string
+	ETag string
+	// UID is that of the resource's VEVENTs.
+	UID  string
+	Data []byte
+}
+
+func publishedResources(ctx context.Context, q querier, where string, args ...any) ([]PublishedResource, error) {
+	rows, err := q.query(ctx, "SELECT href, etag, uid, data FROM published_resources WHERE "+where+" ORDER BY href", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list calendar resources: %w", err)
+	}
+	defer rows.Close()
+	var out []PublishedResource
+	for rows.Next() {
+		var r PublishedResource
+		var data string
+		if err := rows.Scan(&r.Href, &r.ETag, &r.UID, &data); err != nil {
+			return nil, err
+		}
+		r.Data = []byte(data)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PublishedResources lists a CalDAV calendar's stored resources, by href.
+func (tx *Tx) PublishedResources(ctx context.Context, calendarID int64) ([]PublishedResource, error) {
+	return publishedResources(ctx, tx, "calendar_id = ?", calendarID)
+}
+
+// PublishedResourceByUID returns the stored resource that holds the
+// VEVENTs of that UID, or bridges.ErrNotFound.
+func (db *DB) PublishedResourceByUID(ctx context.Context, calendarID int64, uid string) (*PublishedResource, error) {
+	rs, err := publishedResources(ctx, db, "calendar_id = ? AND uid = ?", calendarID, uid)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("no resource of calendar %d holds UID %s: %w", calendarID, uid, bridges.ErrNotFound)
+	}
+	return &rs[0], nil
+}
+
+// PutPublishedResource stores (or replaces) one resource.
+func (tx *Tx) PutPublishedResource(ctx context.Context, calendarID int64, r PublishedResource) error {
+	_, err := tx.exec(ctx, `INSERT INTO published_resources (calendar_id, href, etag, uid, data) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (calendar_id, href) DO UPDATE SET etag = excluded.etag, uid = excluded.uid, data = excluded.data`,
+		calendarID, r.Href, r.ETag, r.UID, string(r.Data))
+	if err != nil {
+		return fmt.Errorf("store calendar resource %s: %w", r.Href, err)
+	}
+	return nil
+}
+
+// DeletePublishedResources removes the resources with those hrefs, or
+// every resource of the calendar when hrefs is nil.
+func (tx *Tx) DeletePublishedResources(ctx context.Context, calendarID int64, hrefs []string) error {
+	if hrefs == nil {
+		_, err := tx.exec(ctx, "DELETE FROM published_resources WHERE calendar_id = ?", calendarID)
+		return err
+	}
+	for _, h := range hrefs {
+		if _, err := tx.exec(ctx, "DELETE FROM published_resources WHERE calendar_id = ? AND href = ?", calendarID, h); err != nil {
+			return fmt.Errorf("remove calendar resource %s: %w", h, err)
+		}
+	}
+	return nil
 }

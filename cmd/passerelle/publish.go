@@ -31,7 +31,7 @@ type publishCmd struct {
 }
 
 type publishAddCmd struct {
-	URL      string `arg:"" name:"URL" help:"The calendar: an .ics or webcal:// feed, or a CalDAV collection that answers GET with the calendar (Radicale, Nextcloud's ?export)."`
+	URL      string `arg:"" name:"URL" help:"The calendar: an .ics or webcal:// feed, or a CalDAV calendar collection (polled by its sync-token or ctag)."`
 	Name     string `required:"" placeholder:"SLUG" help:"The Group's username: @SLUG@host (a-z, 0-9, _)."`
 	Title    string `placeholder:"T" help:"The Group's display name (default: the slug)."`
 	Summary  string `placeholder:"S" help:"The Group's description."`
@@ -39,6 +39,9 @@ type publishAddCmd struct {
 	Password string `placeholder:"P" help:"Password for a calendar behind HTTP Basic auth."`
 	Contact  string `placeholder:"ADDRESS" help:"The organiser's mail address, told of participations."`
 	Approve  bool   `help:"Hold each new follower until passerelle publish approve (default: accept follows automatically)."`
+	// WriteAttendees is off by default: it writes to the organiser's
+	// calendar, which passerelle otherwise only reads.
+	WriteAttendees bool `name:"write-attendees" help:"Add each participant who joins an event as an ATTENDEE of it in the CalDAV calendar (and remove them on Leave); needs a writable CalDAV collection and its --user/--password."`
 }
 
 // slugPattern is Mobilizon's username alphabet: a Group named otherwise
@@ -85,13 +88,16 @@ func (c publishAddCmd) Run(a *app) error {
 		return err
 	}
 	pc := &store.PublishedCalendar{Slug: c.Name, URL: strings.TrimSpace(c.URL), Username: c.User, Password: c.Password,
-		Title: c.Title, Summary: c.Summary, Contact: c.Contact, Approve: c.Approve, CreatedAt: time.Now()}
+		Title: c.Title, Summary: c.Summary, Contact: c.Contact, Approve: c.Approve, WriteAttendees: c.WriteAttendees, CreatedAt: time.Now()}
 	p := in.publisher
-	f, err := p.Fetch.Fetch(a.ctx, pc)
+	body, err := p.Fetch.Probe(a.ctx, pc)
 	if err != nil {
 		return usageError{fmt.Errorf("cannot publish %s: %w", c.URL, err)}
 	}
-	occs, problems, err := publish.Parse(f.Body, time.Now())
+	if c.WriteAttendees && pc.Kind != store.KindCalDAV {
+		return usageError{fmt.Errorf("--write-attendees: %s is not a CalDAV calendar collection (a PROPFIND finds none), so there is no event to write an ATTENDEE to", c.URL)}
+	}
+	occs, problems, err := publish.Parse(body, time.Now())
 	if err != nil {
 		return usageError{fmt.Errorf("cannot publish %s: %w", c.URL, err)}
 	}

@@ -109,6 +109,9 @@ func TestPublishCalendar(t *testing.T) {
 	if r := cli("publish", srv.URL+"/club.ics", "--name", "Not A Slug"); r.Code != 2 {
 		t.Errorf("bad slug: exit %d", r.Code)
 	}
+	if r := cli("publish", srv.URL+"/club.ics", "--name", "bad", "--write-attendees"); r.Code != 2 || !strings.Contains(r.Stderr, "not a CalDAV calendar collection") {
+		t.Errorf("--write-attendees on a feed: exit %d %s", r.Code, r.Stderr)
+	}
 
 	r := cli("publish", "webcal://"+strings.TrimPrefix(srv.URL, "http://")+"/club.ics", "--name", "club", "--title", "The Club", "--summary", "Repairs every month", "--contact", "orga@club.example")
 	if r.Code == 2 && strings.Contains(r.Stderr, "https") {

@@ -66,9 +66,10 @@ func davDo(t *testing.T, method, u, body string) int {
 }
 
 // TestPublishRadicale publishes a CalDAV collection of Radicale (the
-// organiser's own server, behind a password): a GET of the collection is
-// the whole calendar; an event PUT there is published, one DELETEd there
-// is deleted, a wrong password is refused with exit 2.
+// organiser's own server, behind a password), read the CalDAV way: an
+// event PUT there is published, one DELETEd there is deleted, a wrong
+// password is refused with exit 2. TestPublishCalDAVSync counts the
+// requests.
 func TestPublishRadicale(t *testing.T) {
 	base := startRadicale(t)
 	col := base + "/club/events/"

@@ -67,10 +67,19 @@ func openInstance(a *app) (*instance, error) {
 	return in, nil
 }
 
-// organiserNotice queues the mail that tells a published calendar's
-// contact of a Join or Leave, in the transaction that records it.
-func organiserNotice(ctx context.Context, tx *store.Tx, p federation.PublishedParticipation) error {
-	if p.Calendar.Contact == "" {
+// organiserNotice queues, in the transaction that records a Join or
+// Leave of a published calendar's event, the mail that tells its contact
+// (when mail is set up) and, for a calendar published with
+// --write-attendees, the job that writes the ATTENDEE to its CalDAV
+// calendar: a durable job, not a request to the organiser's server
+// inside the inbox's transaction.
+func organiserNotice(ctx context.Context, tx *store.Tx, p federation.PublishedParticipation, mailOn bool) error {
+	if p.Calendar.WriteAttendees && p.Calendar.Kind == store.KindCalDAV {
+		if err := tx.Enqueue(ctx, publish.AttendeeJob{Slug: p.Calendar.Slug, Key: p.Event.Key, Actor: p.Participant}, publish.AttendeeJobOpts); err != nil {
+			return err
+		}
+	}
+	if p.Calendar.Contact == "" || !mailOn {
 		return nil
 	}
 	return tx.Enqueue(ctx, mail.OrganiserJob{To: p.Calendar.Contact, Calendar: p.Calendar.Slug, Event: p.Name, EventURL: p.URL,
@@ -114,10 +123,10 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	listeners := []bridges.ChangeListener[*store.Tx]{&mastodon.Listener{}, media.Listener{}, in.rsvp}
 	in.events = &bridges.Events[*store.Tx]{Store: db, Renderer: calendarRenderer(a), Listeners: listeners, Log: a.log}
 	// Joins and Leaves of a published calendar's events are mailed to
-	// its contact when mail is set up.
-	var parts func(context.Context, *store.Tx, federation.PublishedParticipation) error
-	if m != nil {
-		parts = organiserNotice
+	// its contact when mail is set up, and written to its CalDAV calendar
+	// with --write-attendees.
+	parts := func(ctx context.Context, tx *store.Tx, p federation.PublishedParticipation) error {
+		return organiserNotice(ctx, tx, p, m != nil)
 	}
 	fed, err := newFederation(a, db, in.events, in.rsvp, parts)
 	if err != nil {
