@@ -27,7 +27,11 @@ type publishCmd struct {
 	Remove    publishRemoveCmd    `cmd:"" help:"Stop publishing a calendar (its Group actor stops answering)."`
 	Followers publishFollowersCmd `cmd:"" help:"List a published calendar's followers, those waiting for approval too."`
 	Approve   publishApproveCmd   `cmd:"" help:"Accept a follow held by --approve: passerelle publish approve SLUG ACTOR_URL."`
-	Reject    publishRejectCmd    `cmd:"" help:"Refuse a follow held by --approve: passerelle publish reject SLUG ACTOR_URL."`
+	Reject    publishRejectCmd    `cmd:"" help:"Refuse a follow held by --approve: passerelle publish reject SLUG ACTOR_URL (with --event, a Join held by --join-mode restricted)."`
+
+	// Join modes and participants (issue 19, h19fed).
+	Set          publishSetCmd          `cmd:"" help:"Change a published calendar's settings: passerelle publish set SLUG --join-mode MODE."`
+	Participants publishParticipantsCmd `cmd:"" help:"List the participants of a published calendar's events, those waiting for approval too."`
 }
 
 type publishAddCmd struct {
@@ -39,6 +43,9 @@ type publishAddCmd struct {
 	Password string `placeholder:"P" help:"Password for a calendar behind HTTP Basic auth."`
 	Contact  string `placeholder:"ADDRESS" help:"The organiser's mail address, told of participations."`
 	Approve  bool   `help:"Hold each new follower until passerelle publish approve (default: accept follows automatically)."`
+
+	// How the events take participants (h19fed).
+	JoinMode string `name:"join-mode" default:"free" placeholder:"MODE" enum:"free,restricted,external,none" help:"How the events take participants from the fediverse: free (a Join is accepted), restricted (held until publish approve … --event), external (joined on the calendar's own event page, Join ignored) or none (Join ignored)."`
 }
 
 // slugPattern is Mobilizon's username alphabet: a Group named otherwise
@@ -85,7 +92,7 @@ func (c publishAddCmd) Run(a *app) error {
 		return err
 	}
 	pc := &store.PublishedCalendar{Slug: c.Name, URL: strings.TrimSpace(c.URL), Username: c.User, Password: c.Password,
-		Title: c.Title, Summary: c.Summary, Contact: c.Contact, Approve: c.Approve, CreatedAt: time.Now()}
+		Title: c.Title, Summary: c.Summary, Contact: c.Contact, Approve: c.Approve, CreatedAt: time.Now(), JoinMode: c.JoinMode}
 	p := in.publisher
 	f, err := p.Fetch.Fetch(a.ctx, pc)
 	if err != nil {
@@ -255,22 +262,24 @@ type publishRemoveCmd struct {
 	Slug string `arg:"" name:"SLUG" help:"The published calendar."`
 }
 
-// Run removes the calendar. Its followers get nothing more; the Group
-// stops answering (404), so their servers drop it in time.
+// Run removes the calendar. Its followers are sent a Delete of each event
+// and of the Group (serve delivers them); then the Group and its events
+// answer 410 Gone. The name stays taken.
 func (c publishRemoveCmd) Run(a *app) error {
-	db, err := openDB(a)
+	in, err := openInstance(a)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	pc, err := publishedCalendar(a, db, c.Slug)
+	defer in.db.Close()
+	if _, err := publishedCalendar(a, in.db, c.Slug); err != nil {
+		return err
+	}
+	res, err := in.federation.RemoveCalendar(a.ctx, c.Slug)
 	if err != nil {
 		return err
 	}
-	if err := db.Tx(a.ctx, func(ctx context.Context, tx *store.Tx) error { return tx.DeletePublishedCalendar(ctx, pc) }); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "%s is no longer published\n", c.Slug)
+	fmt.Fprintf(a.stdout, "%s is no longer published: %d follower(s) will be sent a Delete of its %d event(s) and of the Group (serve delivers them)\n",
+		c.Slug, res.Followers, res.Events)
 	return nil
 }
 
@@ -302,7 +311,8 @@ func (c publishFollowersCmd) Run(a *app) error {
 
 type publishAnswerCmd struct {
 	Slug  string `arg:"" name:"SLUG" help:"The published calendar."`
-	Actor string `arg:"" name:"ACTOR_URL" help:"The follower, as publish followers lists it."`
+	Actor string `arg:"" name:"ACTOR_URL" help:"The follower, as publish followers lists it (or the participant, as publish participants does, with --event)."`
+	Event string `placeholder:"EVENT" help:"Answer this participant's Join of this event (its key or id, as publish participants lists it) rather than a follow."`
 }
 
 type publishApproveCmd struct{ publishAnswerCmd }
@@ -312,14 +322,24 @@ type publishRejectCmd struct{ publishAnswerCmd }
 func (c publishApproveCmd) Run(a *app) error { return c.answer(a, true) }
 func (c publishRejectCmd) Run(a *app) error  { return c.answer(a, false) }
 
-// answer answers a held follow.
+// answer answers a held follow, or with --event a held Join.
 func (c publishAnswerCmd) answer(a *app, accept bool) error {
 	in, err := openInstance(a)
 	if err != nil {
 		return err
 	}
 	defer in.db.Close()
-	if err := in.federation.AnswerFollow(a.ctx, c.Slug, c.Actor, accept); errors.Is(err, bridges.ErrNotFound) {
+	if _, err := publishedCalendar(a, in.db, c.Slug); err != nil {
+		return err
+	}
+	what := "follow of " + c.Slug
+	if c.Event != "" {
+		what = "Join of " + c.Event
+		err = in.federation.AnswerParticipation(a.ctx, c.Slug, c.Event, c.Actor, accept)
+	} else {
+		err = in.federation.AnswerFollow(a.ctx, c.Slug, c.Actor, accept)
+	}
+	if errors.Is(err, bridges.ErrNotFound) {
 		return usageError{err}
 	} else if err != nil {
 		return err
@@ -328,6 +348,64 @@ func (c publishAnswerCmd) answer(a *app, accept bool) error {
 	if !accept {
 		verb = "refused"
 	}
-	fmt.Fprintf(a.stdout, "the follow of %s by %s is %s (serve delivers the answer)\n", c.Slug, c.Actor, verb)
+	fmt.Fprintf(a.stdout, "the %s by %s is %s (serve delivers the answer)\n", what, c.Actor, verb)
 	return nil
+}
+
+type publishSetCmd struct {
+	Slug     string `arg:"" name:"SLUG" help:"The published calendar."`
+	JoinMode string `name:"join-mode" required:"" placeholder:"MODE" enum:"free,restricted,external,none" help:"How the events take participants: free, restricted, external or none (see publish --help)."`
+}
+
+// Run changes the join mode and polls the calendar at once, so that its
+// followers get each event again (an Update) with the new joinMode.
+// Participants already accepted stay; held Joins keep waiting for an
+// answer.
+func (c publishSetCmd) Run(a *app) error {
+	in, err := openInstance(a)
+	if err != nil {
+		return err
+	}
+	defer in.db.Close()
+	pc, err := publishedCalendar(a, in.db, c.Slug)
+	if err != nil {
+		return err
+	}
+	if err := in.db.Tx(a.ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SetPublishedJoinMode(ctx, pc.ID, c.JoinMode) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s: join mode %s\n", c.Slug, c.JoinMode)
+	res, err := in.publisher.Poll(a.ctx, c.Slug)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "%s: the poll that sends the change failed (serve polls again every %s): %v\n", c.Slug, publish.PollInterval, err)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "%s: %s\n", c.Slug, res)
+	return nil
+}
+
+type publishParticipantsCmd struct {
+	Slug string `arg:"" name:"SLUG" help:"The published calendar."`
+}
+
+func (c publishParticipantsCmd) Run(a *app) error {
+	db, err := openDB(a)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	pc, err := publishedCalendar(a, db, c.Slug)
+	if err != nil {
+		return err
+	}
+	ps, err := db.PublishedParticipants(a.ctx, pc.ID)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "EVENT\tPARTICIPANT\tSTATE\tSINCE")
+	for _, p := range ps {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.EventKey, p.Actor, p.State, p.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return w.Flush()
 }
