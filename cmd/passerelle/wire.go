@@ -150,6 +150,8 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A published calendar's Event id answers a browser with its page.
+	fed.PublishedEventPage = http.HandlerFunc(pages.ServePublishedEvent)
 
 	calendars := &caldav.DBStore{DB: db}
 	// Personal calendars (the events one mail participant answered) are
