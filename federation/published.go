@@ -368,9 +368,15 @@ func (s *Service) sendUpcoming(ctx context.Context, tx *store.Tx, c *store.Publi
 		}
 		ctxDoc := obj["@context"]
 		delete(obj, "@context")
+		// Addressed to the follower too: it goes to the follower's own
+		// inbox, and Mobilizon's personal inbox answers 500 to an
+		// activity that does not name its owner (FORMAT.md §inbox), so
+		// the delivery would be retried until it gave up.
+		cc, _ := obj["cc"].([]any)
+		cc = append(append([]any(nil), cc...), to.Actor)
 		body, err := json.Marshal(map[string]any{
 			"@context": ctxDoc, "id": objectID(obj) + "/activity", "type": "Create", "actor": group,
-			"published": obj["published"], "to": obj["to"], "cc": obj["cc"], "object": obj,
+			"published": obj["published"], "to": obj["to"], "cc": cc, "object": obj,
 		})
 		if err != nil {
 			return err
