@@ -402,10 +402,23 @@ func (c publishParticipantsCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
+	// The events' names and starts, as their Event documents say.
+	evs, err := db.VisiblePublishedEvents(a.ctx, pc.ID)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, e := range evs {
+		var obj struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(e.Object, &obj)
+		names[e.Key] = e.StartsAt.UTC().Format("2006-01-02 15:04Z") + " " + obj.Name
+	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "EVENT\tPARTICIPANT\tSTATE\tSINCE")
+	fmt.Fprintln(w, "EVENT\tPARTICIPANT\tSTATE\tSINCE\tWHAT")
 	for _, p := range ps {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.EventKey, p.Actor, p.State, p.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.EventKey, p.Actor, p.State, p.CreatedAt.UTC().Format(time.RFC3339), names[p.EventKey])
 	}
 	return w.Flush()
 }

@@ -425,7 +425,7 @@ func testPublishedParticipations(t *testing.T, peer *fedipeertest.Peer, smtpd *m
 	if _, ok := answerTo(mod); ok {
 		t.Error("a held Join was answered")
 	}
-	if r := cli("publish", "participants", "club"); !strings.Contains(r.Stdout, mod) || !strings.Contains(r.Stdout, "pending") {
+	if r := cli("publish", "participants", "club"); !strings.Contains(r.Stdout, mod) || !strings.Contains(r.Stdout, "pending") || !strings.Contains(r.Stdout, key) || !strings.Contains(r.Stdout, "Repair café") {
 		t.Errorf("publish participants:\n%s%s", r.Stdout, r.Stderr)
 	}
 	if r := cli("publish", "approve", "club", mod, "--event", eventID); r.Code != 0 {
