@@ -366,6 +366,10 @@ func (s *Service) sendUpcoming(ctx context.Context, tx *store.Tx, c *store.Publi
 		if json.Unmarshal(e.Object, &obj) != nil {
 			continue
 		}
+		// The count of the moment, as a GET of the Event gives it.
+		if obj["participantCount"], err = tx.PublishedParticipantCount(ctx, e.ID); err != nil {
+			return err
+		}
 		ctxDoc := obj["@context"]
 		delete(obj, "@context")
 		// Addressed to the follower too: it goes to the follower's own
