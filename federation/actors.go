@@ -27,6 +27,7 @@ func (s *Service) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /actors/{username}/outbox", s.serveOutbox)
 	mux.HandleFunc("GET /actors/{username}/followers", s.serveFollowers)
 	mux.HandleFunc("GET /actors/{username}/events/{key}", s.servePublishedEvent)
+	mux.HandleFunc("GET /actors/{username}/events/{key}/attendees", s.serveAttendees)
 	mux.HandleFunc("GET /actors/{username}/following", s.serveEmptyCollection)
 	mux.HandleFunc("POST /actors/{username}/inbox", s.serveInbox)
 	mux.HandleFunc("POST /inbox", s.serveInbox)
@@ -125,6 +126,10 @@ func (s *Service) serveActor(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.URL("/"), http.StatusSeeOther)
 		return
 	}
+	if a.Kind == store.ActorCalendarRemoved {
+		s.serveRemovedGroup(w, r, a)
+		return
+	}
 	doc := s.actorDocument(a)
 	if a.Kind == store.ActorCalendar {
 		s.groupFields(r.Context(), a, doc)
@@ -171,6 +176,10 @@ func (s *Service) serveWebFinger(w http.ResponseWriter, r *http.Request) {
 	a, err := s.db.LocalActorByUsername(r.Context(), username)
 	if err != nil {
 		http.Error(w, "unknown resource", http.StatusNotFound)
+		return
+	}
+	if a.Kind == store.ActorCalendarRemoved {
+		http.Error(w, "this calendar is no longer published", http.StatusGone)
 		return
 	}
 	id := s.ActorURL(a.Username)

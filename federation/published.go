@@ -128,12 +128,26 @@ func (s *Service) serveFollowers(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// servePublishedEvent serves one Event of a calendar; a deleted one
-// answers 410 Gone with its Tombstone (Mobilizon refetches an object on
-// Delete).
+// publicAudience is ActivityStreams' Public collection.
+const publicAudience = "https://www.w3.org/ns/activitystreams#Public"
+
+// servePublishedEvent serves one Event of a calendar, with its
+// participantCount of the moment; a deleted one, or any of a removed
+// calendar, answers 410 Gone with a Tombstone (Mobilizon refetches an
+// object on Delete). The Event's id is also its url: a browser (Accept
+// text/html) gets passerelle's page of the event from PublishedEventPage
+// at the same address, as Mobilizon serves its events.
 func (s *Service) servePublishedEvent(w http.ResponseWriter, r *http.Request) {
+	if !wantsActivity(r) && s.PublishedEventPage != nil {
+		s.PublishedEventPage.ServeHTTP(w, r)
+		return
+	}
 	a := s.lookupActor(w, r)
 	if a == nil {
+		return
+	}
+	if a.Kind == store.ActorCalendarRemoved {
+		s.servePublishedGone(w, r, a, "Event")
 		return
 	}
 	c, err := s.publishedCalendar(r.Context(), a)
@@ -152,13 +166,22 @@ func (s *Service) servePublishedEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
+	body := e.Object
 	if e.State == store.PublishedDeleted {
 		status = http.StatusGone
+	} else if n, err := s.db.PublishedParticipantCount(r.Context(), e.ID); err == nil {
+		var obj map[string]any
+		if json.Unmarshal(e.Object, &obj) == nil {
+			obj["participantCount"] = n
+			if b, err := json.Marshal(obj); err == nil {
+				body = b
+			}
+		}
 	}
 	w.Header().Set("Content-Type", contentTypeActivity)
 	w.Header().Set("Vary", "Accept")
 	w.WriteHeader(status)
-	w.Write(e.Object)
+	w.Write(body)
 }
 
 func objectID(obj map[string]any) string {
@@ -343,11 +366,21 @@ func (s *Service) sendUpcoming(ctx context.Context, tx *store.Tx, c *store.Publi
 		if json.Unmarshal(e.Object, &obj) != nil {
 			continue
 		}
+		// The count of the moment, as a GET of the Event gives it.
+		if obj["participantCount"], err = tx.PublishedParticipantCount(ctx, e.ID); err != nil {
+			return err
+		}
 		ctxDoc := obj["@context"]
 		delete(obj, "@context")
+		// Addressed to the follower too: it goes to the follower's own
+		// inbox, and Mobilizon's personal inbox answers 500 to an
+		// activity that does not name its owner (FORMAT.md §inbox), so
+		// the delivery would be retried until it gave up.
+		cc, _ := obj["cc"].([]any)
+		cc = append(append([]any(nil), cc...), to.Actor)
 		body, err := json.Marshal(map[string]any{
 			"@context": ctxDoc, "id": objectID(obj) + "/activity", "type": "Create", "actor": group,
-			"published": obj["published"], "to": obj["to"], "cc": obj["cc"], "object": obj,
+			"published": obj["published"], "to": obj["to"], "cc": cc, "object": obj,
 		})
 		if err != nil {
 			return err
@@ -415,79 +448,356 @@ type PublishedParticipation struct {
 	Start       string
 	Participant string
 	Joined      bool
-	// Count is the event's participants after the change.
+	// Pending is a Join held for the organiser's answer (joinMode
+	// restricted), or the Leave of one that was still held.
+	Pending bool
+	// Approved is the organiser's own acceptance of a held Join
+	// (publish approve): they need no mail about it, but the calendar
+	// gets its ATTENDEE.
+	Approved bool
+	// Count is the event's accepted participants after the change.
 	Count int
 }
 
-// participation tells the Participations hook, in tx.
-func (s *Service) participation(ctx context.Context, tx *store.Tx, c *store.PublishedCalendar, e *store.PublishedEvent, actor string, joined bool) error {
+// participation tells the Participations hook, in tx, of p (its
+// Calendar, Event, Participant, Joined, Pending, Approved): the event's
+// name, address, start and count are filled in here.
+func (s *Service) participation(ctx context.Context, tx *store.Tx, p PublishedParticipation) error {
 	var obj struct {
 		Name      string `json:"name"`
 		URL       string `json:"url"`
 		ID        string `json:"id"`
 		StartTime string `json:"startTime"`
 	}
-	_ = json.Unmarshal(e.Object, &obj)
-	n, err := tx.PublishedParticipantCount(ctx, e.ID)
+	_ = json.Unmarshal(p.Event.Object, &obj)
+	n, err := tx.PublishedParticipantCount(ctx, p.Event.ID)
 	if err != nil {
 		return err
 	}
-	s.log.Info("participation in a published event", "calendar", c.Slug, "event", e.UID, "participant", actor, "joined", joined, "participants", n)
+	s.log.Info("participation in a published event", "calendar", p.Calendar.Slug, "event", p.Event.UID, "participant", p.Participant,
+		"joined", p.Joined, "pending", p.Pending, "approved", p.Approved, "participants", n)
 	if s.parts == nil {
 		return nil
 	}
-	return s.parts(ctx, tx, PublishedParticipation{Calendar: c, Event: e, Name: obj.Name, URL: firstNonEmpty(obj.URL, obj.ID),
-		Start: obj.StartTime, Participant: actor, Joined: joined, Count: n})
+	p.Name, p.URL, p.Start, p.Count = obj.Name, firstNonEmpty(obj.URL, obj.ID), obj.StartTime, n
+	return s.parts(ctx, tx, p)
 }
 
-// processJoin accepts a Join of a published event (joinMode free): the
-// participant is recorded and an Accept sent from the Group. A Join of a
-// cancelled or deleted event is rejected.
+// joinAnswer is the Group's answer to a Join of one of its events.
+func (s *Service) joinAnswer(group, typ, joinID, actor, event string) ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"@context": asContext[0], "id": s.NewActivityID(strings.ToLower(typ) + "s"), "type": typ, "actor": group,
+		"object": map[string]any{"id": joinID, "type": "Join", "actor": actor, "object": event},
+		"to":     []string{actor},
+	})
+}
+
+// processJoin answers a Join of a published event by its calendar's join
+// mode: free, the participant is recorded and an Accept sent from the
+// Group; restricted, the participant is recorded pending and nothing is
+// sent until the organiser answers (AnswerParticipation); external or
+// none, an Ignore is sent and nothing recorded — FEP-8a8e has a Join of
+// an event that takes no participations here ignored rather than
+// rejected: the event is not refused to anyone, it is joined elsewhere
+// (external) or not at all (none). A Join of a cancelled or deleted
+// event is rejected.
 func (s *Service) processJoin(ctx context.Context, act *Activity, actor string) error {
 	c, e, err := s.publishedEventOf(ctx, ref(act.Object))
 	if err != nil {
 		return err
 	}
-	answer := "Accept"
-	if e.State != store.PublishedLive {
-		answer = "Reject"
-	}
 	group := s.ActorURL(c.Slug)
-	body, err := json.Marshal(map[string]any{
-		"@context": asContext[0], "id": s.NewActivityID(strings.ToLower(answer) + "s"), "type": answer, "actor": group,
-		"object": map[string]any{"id": act.ID, "type": "Join", "actor": actor, "object": ref(act.Object)},
-		"to":     []string{actor},
-	})
-	if err != nil {
-		return err
+	event := ref(act.Object)
+	answer := ""
+	switch {
+	case e.State != store.PublishedLive:
+		answer = "Reject"
+	case c.JoinMode == store.JoinNone || c.JoinMode == store.JoinExternal:
+		answer = "Ignore"
 	}
 	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		if answer == "Accept" {
-			added, err := tx.AddPublishedParticipant(ctx, e.ID, actor, act.ID, s.now())
+		if answer == "" {
+			state := store.ParticipantAccepted
+			if c.JoinMode == store.JoinRestricted {
+				state = store.ParticipantPending
+			}
+			added, err := tx.AddPublishedParticipant(ctx, e.ID, actor, act.ID, state, s.now())
 			if err != nil {
 				return err
 			}
 			if added {
-				if err := s.participation(ctx, tx, c, e, actor, true); err != nil {
+				if err := s.participation(ctx, tx, PublishedParticipation{Calendar: c, Event: e, Participant: actor, Joined: true, Pending: state == store.ParticipantPending}); err != nil {
 					return err
 				}
 			}
+			// A Join sent again gets the answer its participation has:
+			// an Accept once accepted, nothing while it is held.
+			p, err := tx.PublishedParticipant(ctx, e.ID, actor)
+			if err != nil {
+				return err
+			}
+			if p.State != store.ParticipantAccepted {
+				s.log.Info("join of a published event held for the organiser (passerelle publish approve … --event)", "calendar", c.Slug, "event", event, "participant", actor)
+				return nil
+			}
+			answer = "Accept"
+		}
+		if answer == "Ignore" {
+			s.log.Info("join of a published event ignored: its calendar takes no participations here", "calendar", c.Slug, "join_mode", c.JoinMode, "participant", actor)
+		}
+		body, err := s.joinAnswer(group, answer, act.ID, actor, event)
+		if err != nil {
+			return err
 		}
 		return s.Deliver(ctx, tx, c.ActorID, outbox.Recipient{Actor: actor}, body)
 	})
 }
 
-// processLeave undoes a participation in a published event.
+// ErrNoPendingJoin is AnswerParticipation's error when there is no held
+// Join to answer.
+var ErrNoPendingJoin = errors.New("no Join waiting for an answer")
+
+// AnswerParticipation answers a Join held by a restricted calendar:
+// accepted, the participant counts and gets the Accept; refused, it gets
+// a Reject and is forgotten. event is the Event's id or its key (the
+// last part of the id).
+func (s *Service) AnswerParticipation(ctx context.Context, slug, event, actor string, accept bool) error {
+	c, err := s.db.PublishedCalendar(ctx, slug)
+	if err != nil {
+		return err
+	}
+	key := event
+	if i := strings.LastIndex(event, "/events/"); i >= 0 {
+		key = event[i+len("/events/"):]
+	}
+	e, err := s.db.PublishedEventByKey(ctx, c.ID, key)
+	if errors.Is(err, bridges.ErrNotFound) {
+		return fmt.Errorf("%s has no event %s (`passerelle publish participants %s` lists them): %w", slug, event, slug, bridges.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	group := s.ActorURL(slug)
+	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		p, err := tx.PublishedParticipant(ctx, e.ID, actor)
+		if errors.Is(err, bridges.ErrNotFound) || (err == nil && p.State != store.ParticipantPending) {
+			return fmt.Errorf("%s has %w for event %s of %s: %w", actor, ErrNoPendingJoin, key, slug, bridges.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		typ := "Accept"
+		if accept {
+			if _, err := tx.AcceptPublishedParticipant(ctx, e.ID, actor); err != nil {
+				return err
+			}
+			if err := s.participation(ctx, tx, PublishedParticipation{Calendar: c, Event: e, Participant: actor, Joined: true, Approved: true}); err != nil {
+				return err
+			}
+		} else {
+			typ = "Reject"
+			if _, _, err := tx.RemovePublishedParticipant(ctx, e.ID, actor); err != nil {
+				return err
+			}
+		}
+		body, err := s.joinAnswer(group, typ, p.JoinID, actor, EventIDOf(group, key))
+		if err != nil {
+			return err
+		}
+		return s.Deliver(ctx, tx, c.ActorID, outbox.Recipient{Actor: actor}, body)
+	})
+}
+
+// EventIDOf is the id of a published event of the Group group.
+func EventIDOf(group, key string) string { return group + "/events/" + url.PathEscape(key) }
+
+// processLeave undoes a participation in a published event (or withdraws
+// a Join still held).
 func (s *Service) processLeave(ctx context.Context, eventID, actor string) error {
 	c, e, err := s.publishedEventOf(ctx, eventID)
 	if err != nil {
 		return err
 	}
 	return s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		gone, err := tx.RemovePublishedParticipant(ctx, e.ID, actor)
+		gone, accepted, err := tx.RemovePublishedParticipant(ctx, e.ID, actor)
 		if err != nil || !gone {
 			return err
 		}
-		return s.participation(ctx, tx, c, e, actor, false)
+		return s.participation(ctx, tx, PublishedParticipation{Calendar: c, Event: e, Participant: actor, Pending: !accepted})
 	})
+}
+
+// serveAttendees serves an event's attendees collection (FEP-8a8e): its
+// count of accepted participants, not who they are. The participants are
+// fediverse accounts that joined from their own server, which shows them
+// as it chooses; Mobilizon shows a count to the public, and so does
+// passerelle here, as for the calendar's followers.
+func (s *Service) serveAttendees(w http.ResponseWriter, r *http.Request) {
+	a := s.lookupActor(w, r)
+	if a == nil {
+		return
+	}
+	if a.Kind == store.ActorCalendarRemoved {
+		s.servePublishedGone(w, r, a, "OrderedCollection")
+		return
+	}
+	c, err := s.publishedCalendar(r.Context(), a)
+	if err != nil || c == nil {
+		http.Error(w, "no such event", http.StatusNotFound)
+		return
+	}
+	e, err := s.db.PublishedEventByKey(r.Context(), c.ID, r.PathValue("key"))
+	if errors.Is(err, bridges.ErrNotFound) {
+		http.Error(w, "no such event", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.log.Error("load published event", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if e.State == store.PublishedDeleted {
+		s.servePublishedGone(w, r, a, "OrderedCollection")
+		return
+	}
+	n, err := s.db.PublishedParticipantCount(r.Context(), e.ID)
+	if err != nil {
+		s.log.Error("count participants", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, r, contentTypeActivity, http.StatusOK, map[string]any{
+		"@context":   asContext[0],
+		"id":         s.URL(r.URL.Path),
+		"type":       "OrderedCollection",
+		"totalItems": n,
+	})
+}
+
+// servePublishedGone answers 410 Gone with a Tombstone for the document
+// at the request's URL, of a removed calendar (or a deleted event's
+// collection).
+func (s *Service) servePublishedGone(w http.ResponseWriter, r *http.Request, a *store.LocalActor, formerType string) {
+	deleted, err := s.db.ErasedActor(r.Context(), a.Username)
+	if err != nil {
+		deleted = s.now()
+	}
+	writeJSON(w, r, contentTypeActivity, http.StatusGone, map[string]any{
+		"@context":   asContext[0],
+		"id":         s.URL(r.URL.EscapedPath()),
+		"type":       "Tombstone",
+		"formerType": formerType,
+		"deleted":    deleted.UTC().Format(time.RFC3339),
+	})
+}
+
+// serveRemovedGroup serves the actor of a removed calendar. While
+// deliveries it signed are still on their way (the Deletes publish remove
+// sent its followers), it still answers with its Group document and key:
+// the followers' servers fetch that key to check the Deletes, and a
+// Fedify or Mastodon server that had not kept it would otherwise refuse
+// them. Once they are delivered or given up, it is 410 Gone with a
+// Tombstone.
+func (s *Service) serveRemovedGroup(w http.ResponseWriter, r *http.Request, a *store.LocalActor) {
+	n, err := s.db.PendingDeliveriesFrom(r.Context(), a.ID)
+	if err != nil {
+		s.log.Error("count pending deliveries", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if n == 0 {
+		s.servePublishedGone(w, r, a, "Group")
+		return
+	}
+	doc := s.actorDocument(a)
+	doc["type"] = "Group"
+	writeJSON(w, r, contentTypeActivity, http.StatusOK, doc)
+}
+
+// RemoveResult is what RemoveCalendar sent.
+type RemoveResult struct {
+	Followers, Events int
+}
+
+// RemoveCalendar stops publishing a calendar and tells its followers, in
+// the transaction that removes it: a Delete of each event not yet deleted
+// and a Delete of the Group, signed by the Group (its actor stays,
+// retired, with its key: store.DeletePublishedCalendar). Afterwards the
+// Group and its events answer 410 Gone.
+func (s *Service) RemoveCalendar(ctx context.Context, slug string) (RemoveResult, error) {
+	var res RemoveResult
+	c, err := s.db.PublishedCalendar(ctx, slug)
+	if err != nil {
+		return res, err
+	}
+	group := s.ActorURL(slug)
+	err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		res = RemoveResult{}
+		// Locked: a poll running now finishes first, or finds nothing.
+		c, err := tx.LockPublishedCalendar(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		fs, err := tx.PublishedFollowers(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		var to []outbox.Recipient
+		seen := map[string]bool{}
+		for _, f := range fs {
+			if f.State == store.FollowerPending {
+				continue
+			}
+			res.Followers++
+			r := outbox.Recipient{Actor: f.Actor, Inbox: firstNonEmpty(f.SharedInbox, f.Inbox)}
+			// Followers on one server share its inbox: one copy.
+			if r.Inbox != "" && seen[r.Inbox] {
+				continue
+			}
+			seen[r.Inbox] = true
+			to = append(to, r)
+		}
+		evs, err := tx.PublishedEvents(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC().Format(time.RFC3339)
+		var bodies [][]byte
+		for _, e := range evs {
+			if e.State == store.PublishedDeleted {
+				continue
+			}
+			res.Events++
+			id := EventIDOf(group, e.Key)
+			b, err := json.Marshal(map[string]any{
+				"@context": asContext[0], "id": s.NewActivityID("deletes"), "type": "Delete", "actor": group,
+				"object": map[string]any{"id": id, "type": "Tombstone", "formerType": "Event", "deleted": now},
+				"to":     []string{publicAudience}, "cc": []string{group + "/followers"},
+			})
+			if err != nil {
+				return err
+			}
+			bodies = append(bodies, b)
+		}
+		b, err := json.Marshal(map[string]any{
+			"@context": asContext[0], "id": s.NewActivityID("deletes"), "type": "Delete", "actor": group, "object": group,
+			"to": []string{publicAudience}, "cc": []string{group + "/followers"},
+		})
+		if err != nil {
+			return err
+		}
+		bodies = append(bodies, b)
+		for _, r := range to {
+			for _, b := range bodies {
+				if err := s.Deliver(ctx, tx, c.ActorID, r, b); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.DeletePublishedCalendar(ctx, c)
+	})
+	if err == nil {
+		s.log.Info("published calendar removed, its followers told", "calendar", slug, "followers", res.Followers, "events", res.Events)
+	}
+	return res, err
 }

@@ -67,6 +67,11 @@ type Service struct {
 	instanceMu sync.Mutex
 	instance   *store.LocalActor
 
+	// PublishedEventPage serves a published calendar's event to a
+	// browser, at the Event's own id (web's page, wired in cmd; set it
+	// before Mount). Nil: browsers get the JSON too.
+	PublishedEventPage http.Handler
+
 	// inbox stores what the inbox accepts, in group commits.
 	inbox *groupCommit
 	// inboxPruned is when (unix µs) an inbox job of this process last

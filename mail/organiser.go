@@ -26,7 +26,12 @@ type OrganiserJob struct {
 	Start       string `json:"start"`
 	Participant string `json:"participant"`
 	Joined      bool   `json:"joined"`
-	// Count is the event's participants after the change.
+	// Pending is a Join held for the organiser's answer (join mode
+	// restricted), or the withdrawal of one; EventKey names the event in
+	// the command that answers it.
+	Pending  bool   `json:"pending,omitempty"`
+	EventKey string `json:"event_key,omitempty"`
+	// Count is the event's accepted participants after the change.
 	Count int `json:"count"`
 }
 
@@ -47,7 +52,12 @@ type OrganiserSender struct {
 // Compose writes the notice: plain text, nothing to answer.
 func (s *OrganiserSender) Compose(j OrganiserJob, msgID string, date time.Time) []byte {
 	verb, subject := "joined", "New participant: "
-	if !j.Joined {
+	switch {
+	case j.Joined && j.Pending:
+		verb, subject = "asks to join", "Participation to approve: "
+	case !j.Joined && j.Pending:
+		verb, subject = "withdrew their request to join", "Request withdrawn: "
+	case !j.Joined:
 		verb, subject = "left", "Participant left: "
 	}
 	var b bytes.Buffer
@@ -65,6 +75,11 @@ func (s *OrganiserSender) Compose(j OrganiserJob, msgID string, date time.Time) 
 	body := fmt.Sprintf("%s %s %q (%s), published from your calendar as @%s.\n\nParticipants now: %d.\nEvent: %s\n\n"+
 		"passerelle sends this because this address is the contact of the published calendar %q.\n",
 		j.Participant, verb, j.Event, j.Start, j.Calendar, j.Count, j.EventURL, j.Calendar)
+	if j.Joined && j.Pending {
+		body += fmt.Sprintf("\nThe calendar approves each participant. To answer, on the passerelle server:\n"+
+			"  passerelle publish approve %s %s --event %s\n  passerelle publish reject %s %s --event %s\n",
+			j.Calendar, j.Participant, j.EventKey, j.Calendar, j.Participant, j.EventKey)
+	}
 	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
 	return b.Bytes()
 }

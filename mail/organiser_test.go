@@ -17,3 +17,16 @@ func TestOrganiserCompose(t *testing.T) {
 		}
 	}
 }
+
+// TestOrganiserComposePending: a Join held for approval says how to
+// answer it.
+func TestOrganiserComposePending(t *testing.T) {
+	s := &OrganiserSender{From: "Passerelle <events@pass.example>"}
+	msg := string(s.Compose(OrganiserJob{To: "orga@club.example", Calendar: "club", Event: "Repair café", EventURL: "https://pass.example/actors/club/events/k",
+		EventKey: "k", Participant: "https://mobilizon.example/@bob", Joined: true, Pending: true}, "id@pass.example", time.Unix(0, 0)))
+	for _, want := range []string{"Participation_to_approve", "https://mobilizon.example/@bob asks to join", "passerelle publish approve club https://mobilizon.example/@bob --event k"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("notice lacks %q:\n%s", want, msg)
+		}
+	}
+}

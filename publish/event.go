@@ -22,18 +22,21 @@ const publicAudience = "https://www.w3.org/ns/activitystreams#Public"
 var eventContext = []any{
 	"https://www.w3.org/ns/activitystreams",
 	map[string]any{
-		"ical":            "http://www.w3.org/2002/12/cal/ical#",
-		"mz":              "https://joinmobilizon.org/ns#",
-		"sc":              "http://schema.org#",
-		"joinMode":        map[string]any{"@id": "mz:joinMode", "@type": "mz:joinModeType"},
-		"timezone":        map[string]any{"@id": "mz:timezone", "@type": "sc:Text"},
-		"eventStatus":     map[string]any{"@id": "sc:eventStatus", "@type": "@id"},
-		"organizers":      map[string]any{"@id": "https://w3id.org/fep/8a8e#organizers", "@type": "@id"},
-		"PostalAddress":   "sc:PostalAddress",
-		"VirtualLocation": "sc:VirtualLocation",
-		"address":         map[string]any{"@id": "sc:address"},
-		"streetAddress":   "sc:streetAddress",
-		"status":          "ical:status",
+		"ical":                     "http://www.w3.org/2002/12/cal/ical#",
+		"mz":                       "https://joinmobilizon.org/ns#",
+		"sc":                       "http://schema.org#",
+		"joinMode":                 map[string]any{"@id": "mz:joinMode", "@type": "mz:joinModeType"},
+		"timezone":                 map[string]any{"@id": "mz:timezone", "@type": "sc:Text"},
+		"eventStatus":              map[string]any{"@id": "sc:eventStatus", "@type": "@id"},
+		"organizers":               map[string]any{"@id": "https://w3id.org/fep/8a8e#organizers", "@type": "@id"},
+		"attendees":                map[string]any{"@id": "https://w3id.org/fep/8a8e#attendees", "@type": "@id"},
+		"participantCount":         map[string]any{"@id": "mz:participantCount", "@type": "sc:Integer"},
+		"externalParticipationUrl": map[string]any{"@id": "mz:externalParticipationUrl", "@type": "sc:URL"},
+		"PostalAddress":            "sc:PostalAddress",
+		"VirtualLocation":          "sc:VirtualLocation",
+		"address":                  map[string]any{"@id": "sc:address"},
+		"streetAddress":            "sc:streetAddress",
+		"status":                   "ical:status",
 	},
 }
 
@@ -45,31 +48,51 @@ func Key(uid, recurrenceID string) string {
 	return hex.EncodeToString(sum[:12])
 }
 
-// EventIDs are the URLs an Event document refers to.
+// EventIDs are the URLs an Event document refers to, and the setting of
+// its calendar that it carries.
 type EventIDs struct {
-	// ID is the Event's own id (under public_url).
+	// ID is the Event's own id (under public_url). It is also its url:
+	// the same address serves passerelle's page of the event to a
+	// browser and the Event to an ActivityPub client, as Mobilizon does.
 	ID string
 	// Group is the calendar's Group actor, Followers its followers.
 	Group, Followers string
+	// JoinMode is the calendar's join mode (store.JoinFree…); empty
+	// means free.
+	JoinMode string
 }
+
+// AttendeesURL is the attendees collection of the Event with that id.
+func AttendeesURL(eventID string) string { return eventID + "/attendees" }
 
 // EventObject is the FEP-8a8e Event for an occurrence, as a JSON object.
 // published and updated are left out when zero; they do not count in
-// Hash.
+// Hash. participantCount is 0 here: whoever serves or sends the Event
+// sets the count of the moment (a Join changes it without an Update to
+// the followers).
 func EventObject(o Occurrence, ids EventIDs, published, updated time.Time) map[string]any {
+	joinMode := ids.JoinMode
+	switch joinMode {
+	case "":
+		joinMode = "free"
+	case "none":
+		// Mobilizon's parser (and passerelle's) knows free, restricted,
+		// invite and external only; invite is its "takes no requests".
+		joinMode = "invite"
+	}
 	obj := map[string]any{
 		"@context":     eventContext,
 		"id":           ids.ID,
 		"type":         "Event",
 		"name":         o.Summary,
 		"summary":      summaryLine(o),
-		"content":      contentHTML(o.Description),
+		"content":      contentHTML(o.Description) + organiserLink(o.URL),
 		"mediaType":    "text/html",
 		"startTime":    timeIn(o, o.Start),
 		"endTime":      timeIn(o, o.End),
 		"attributedTo": ids.Group,
 		"organizers":   []string{ids.Group},
-		"joinMode":     "free",
+		"joinMode":     joinMode,
 		"url":          ids.ID,
 		"to":           []string{publicAudience},
 		"cc":           []string{ids.Followers},
@@ -81,12 +104,13 @@ func EventObject(o Occurrence, ids EventIDs, published, updated time.Time) map[s
 		"commentsEnabled":               false,
 		"anonymousParticipationEnabled": false,
 		"draft":                         false,
+		"attendees":                     AttendeesURL(ids.ID),
+		"participantCount":              0,
 	}
-	if o.URL != "" {
-		if u, err := url.Parse(o.URL); err == nil && (u.Scheme == "https" || u.Scheme == "http") {
-			// The event's page is the organiser's own, when the calendar
-			// names one.
-			obj["url"] = o.URL
+	if joinMode == "external" {
+		if u := organiserURL(o.URL); u != "" {
+			// Mobilizon sends its participants there.
+			obj["externalParticipationUrl"] = u
 		}
 	}
 	if o.TZID != "" {
@@ -108,6 +132,32 @@ func EventObject(o Occurrence, ids EventIDs, published, updated time.Time) map[s
 		obj["updated"] = updated.UTC().Format(time.RFC3339)
 	}
 	return obj
+}
+
+// organiserURL is the event's own page (URL in the calendar) when it is
+// a web address, or "".
+func organiserURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	if u, err := url.Parse(s); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		return u.String()
+	}
+	return ""
+}
+
+// organiserLink is the organiser's own page of the event as a last
+// paragraph of content. The Event's url is passerelle's page (the issue
+// asks for it, and it is where the fediverse can join); the organiser's
+// page is kept as a link in the text rather than as a Link attachment,
+// which Mobilizon would take for the online address of the event.
+func organiserLink(s string) string {
+	u := organiserURL(s)
+	if u == "" {
+		return ""
+	}
+	e := html.EscapeString(u)
+	return `<p><a href="` + e + `" rel="nofollow noopener">` + e + `</a></p>`
 }
 
 // Hash is what tells a changed occurrence from one that only came back

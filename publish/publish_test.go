@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/passerelle/passerelle/bridges"
+	"codeberg.org/passerelle/passerelle/bridges/gancio"
+	"codeberg.org/passerelle/passerelle/bridges/mobilizon"
 	"codeberg.org/passerelle/passerelle/federation/outbox"
 	"codeberg.org/passerelle/passerelle/internal/golden"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
@@ -79,31 +82,96 @@ func TestParse(t *testing.T) {
 }
 
 // TestEventGolden: the Event JSON of an occurrence, with what FEP-8a8e
-// requires and what Mobilizon's parser reads (attributedTo one actor,
-// ical:status, startTime with its offset, timezone, Place).
+// requires and what Mobilizon's and Gancio's parsers read (attributedTo
+// one actor, ical:status, startTime with its offset, timezone, Place,
+// joinMode, participantCount, attendees), checked field by field and by
+// decoding it with passerelle's own Mobilizon and Gancio dialects, which
+// follow those parsers (../shared/fixtures).
 func TestEventGolden(t *testing.T) {
-	occs, _, err := publish.Parse([]byte(cal(repairCafe)), now)
+	withURL := strings.Replace(repairCafe, "SEQUENCE:1", "SEQUENCE:1\r\nURL:https://club.example/repair?a=1&b=2", 1)
+	occs, _, err := publish.Parse([]byte(cal(withURL)), now)
 	if err != nil || len(occs) != 1 {
 		t.Fatal(occs, err)
 	}
 	g := "https://pass.example/actors/club"
-	obj := publish.EventObject(occs[0], publish.EventIDs{ID: publish.EventURL(g, publish.Key("repair-1@club", "")), Group: g, Followers: g + "/followers"}, now, time.Time{})
+	id := publish.EventURL(g, publish.Key("repair-1@club", ""))
+	obj := publish.EventObject(occs[0], publish.EventIDs{ID: id, Group: g, Followers: g + "/followers", JoinMode: "restricted"}, now, time.Time{})
 	b, err := json.MarshalIndent(obj, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
 	golden.Check(t, "testdata/event.json", append(b, '\n'))
-	for _, k := range []string{"id", "type", "name", "startTime", "endTime", "attributedTo", "ical:status", "eventStatus", "joinMode", "location", "timezone", "content", "summary", "url", "to"} {
+	// FEP-8a8e: a minimal Event has type, id, name, startTime (with an
+	// offset), and here endTime, location, timezone, organizers,
+	// attendees; Mobilizon additionally needs attributedTo (one actor),
+	// ical:status, joinMode, url and the Public audience.
+	for _, k := range []string{"id", "type", "name", "startTime", "endTime", "attributedTo", "organizers", "attendees", "ical:status", "eventStatus", "joinMode", "location", "timezone", "content", "summary", "url", "to", "participantCount"} {
 		if _, ok := obj[k]; !ok {
 			t.Errorf("Event lacks %s", k)
 		}
 	}
-	if obj["startTime"] != "2026-12-10T19:00:00+01:00" {
-		t.Errorf("startTime = %v", obj["startTime"])
+	checks := map[string]any{
+		"type": "Event", "startTime": "2026-12-10T19:00:00+01:00", "endTime": "2026-12-10T22:00:00+01:00",
+		"attributedTo": g, "ical:status": "CONFIRMED", "eventStatus": "https://schema.org/EventScheduled",
+		"joinMode": "restricted", "timezone": "Europe/Paris", "participantCount": 0, "draft": false,
+		// url is passerelle's page of the event: the same address
+		// answers a browser with HTML.
+		"url": id, "attendees": id + "/attendees",
 	}
-	if c := obj["content"].(string); strings.Contains(c, "<free>") {
+	for k, want := range checks {
+		if obj[k] != want {
+			t.Errorf("%s = %#v, want %#v", k, obj[k], want)
+		}
+	}
+	if to := obj["to"].([]string); len(to) != 1 || to[0] != "https://www.w3.org/ns/activitystreams#Public" {
+		t.Errorf("to = %v", to)
+	}
+	c := obj["content"].(string)
+	if strings.Contains(c, "<free>") {
 		t.Errorf("content not escaped: %s", c)
 	}
+	// The organiser's own page stays, as a link in the text.
+	if !strings.Contains(c, `<a href="https://club.example/repair?a=1&amp;b=2" rel="nofollow noopener">`) {
+		t.Errorf("content lacks the organiser's link: %s", c)
+	}
+	if _, ok := obj["externalParticipationUrl"]; ok {
+		t.Error("externalParticipationUrl on a restricted event")
+	}
+
+	// What Mobilizon's and Gancio's parsers make of it.
+	raw, _ := json.Marshal(obj)
+	mz, err := mobilizon.Decode(raw)
+	if err != nil {
+		t.Fatalf("Mobilizon's reading: %v", err)
+	}
+	if mz.Title != "Repair café" || mz.JoinMode != bridges.JoinRestricted || mz.Status != bridges.StatusConfirmed || mz.TimeZone != "Europe/Paris" ||
+		!mz.Start.Equal(time.Date(2026, 12, 10, 18, 0, 0, 0, time.UTC)) || mz.Place == nil || mz.Place.Name != "Salle des fêtes" || mz.URL != id {
+		t.Errorf("Mobilizon reads %+v", mz)
+	}
+	gz, err := gancio.Decode(raw)
+	if err != nil {
+		t.Fatalf("Gancio's reading: %v", err)
+	}
+	if gz.Title != "Repair café" || !gz.End.Equal(time.Date(2026, 12, 10, 21, 0, 0, 0, time.UTC)) || gz.Place == nil || !strings.Contains(gz.DescriptionHTML, "toaster") {
+		t.Errorf("Gancio reads %+v", gz)
+	}
+
+	// Join modes on the wire: none is Mobilizon's invite (no requests);
+	// external points at the organiser's page.
+	for mode, want := range map[string]string{"": "free", "free": "free", "none": "invite", "external": "external"} {
+		o := publish.EventObject(occs[0], publish.EventIDs{ID: id, Group: g, Followers: g + "/followers", JoinMode: mode}, now, time.Time{})
+		if o["joinMode"] != want {
+			t.Errorf("join mode %q sent as %v, want %s", mode, o["joinMode"], want)
+		}
+		raw, _ := json.Marshal(o)
+		if _, err := mobilizon.Decode(raw); err != nil {
+			t.Errorf("join mode %q: Mobilizon's reading fails: %v", mode, err)
+		}
+		if _, ok := o["externalParticipationUrl"]; ok != (mode == "external") {
+			t.Errorf("join mode %q: externalParticipationUrl = %v", mode, o["externalParticipationUrl"])
+		}
+	}
+
 	// Online: a Place with a VirtualLocation address (Gancio) and the
 	// Link attachment named Website (Mobilizon).
 	online := occs[0]

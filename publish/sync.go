@@ -71,9 +71,9 @@ func (p *Publisher) groupURL(slug string) string { return p.Out.ActorURL(slug) }
 // EventURL is the id of the Event with that key.
 func EventURL(groupURL, key string) string { return groupURL + "/events/" + url.PathEscape(key) }
 
-func (p *Publisher) ids(slug, key string) EventIDs {
-	g := p.groupURL(slug)
-	return EventIDs{ID: EventURL(g, key), Group: g, Followers: g + "/followers"}
+func (p *Publisher) ids(c *store.PublishedCalendar, key string) EventIDs {
+	g := p.groupURL(c.Slug)
+	return EventIDs{ID: EventURL(g, key), Group: g, Followers: g + "/followers", JoinMode: c.JoinMode}
 }
 
 // ErrEmpty is the refusal of a calendar that came back without any event
@@ -424,7 +424,7 @@ func (p *Publisher) apply(ctx context.Context, tx *store.Tx, c *store.PublishedC
 			continue
 		}
 		seen[key] = true
-		ids := p.ids(c.Slug, key)
+		ids := p.ids(c, key)
 		hash := Hash(o, ids)
 		state := store.PublishedLive
 		if o.Status == "CANCELLED" {
@@ -466,6 +466,13 @@ func (p *Publisher) apply(ctx context.Context, tx *store.Tx, c *store.PublishedC
 			return err
 		}
 		e.Hash, e.State, e.Object, e.StartsAt, e.UpdatedAt = hash, state, body, o.Start, now
+		if e.ID != 0 {
+			// What is sent carries the count of the moment; what is
+			// stored the 0 that serving replaces.
+			if obj["participantCount"], err = tx.PublishedParticipantCount(ctx, e.ID); err != nil {
+				return err
+			}
+		}
 		if err := tx.PutPublishedEvent(ctx, e); err != nil {
 			return err
 		}
@@ -481,7 +488,7 @@ func (p *Publisher) apply(ctx context.Context, tx *store.Tx, c *store.PublishedC
 			// Past events stay: feeds drop their history.
 			continue
 		}
-		ids := p.ids(c.Slug, old.Key)
+		ids := p.ids(c, old.Key)
 		tomb := map[string]any{"id": ids.ID, "type": "Tombstone", "formerType": "Event", "deleted": now.UTC().Format(time.RFC3339)}
 		body, _ := json.Marshal(tomb)
 		old.State, old.Object, old.UpdatedAt = store.PublishedDeleted, body, now

@@ -18,6 +18,28 @@ import (
 // calendar.
 const ActorCalendar = "calendar"
 
+// Join modes of a published calendar's events (FEP-8a8e's joinMode).
+const (
+	JoinFree       = "free"
+	JoinRestricted = "restricted"
+	JoinExternal   = "external"
+	JoinNone       = "none"
+)
+
+// JoinModes lists the join modes a calendar may have, for the CLI.
+var JoinModes = []string{JoinFree, JoinRestricted, JoinExternal, JoinNone}
+
+// SetPublishedJoinMode changes how a calendar's events take participants.
+// The fetch's validators are forgotten, so that the next poll reads the
+// calendar whole and sends each event again with its new joinMode, even
+// when the calendar itself did not change.
+func (tx *Tx) SetPublishedJoinMode(ctx context.Context, id int64, mode string) error {
+	if _, err := tx.exec(ctx, "UPDATE published_calendars SET join_mode = ?, etag = '', last_modified = '' WHERE id = ?", mode, id); err != nil {
+		return fmt.Errorf("set join mode of published calendar %d: %w", id, err)
+	}
+	return nil
+}
+
 // States of a published event.
 const (
 	PublishedLive      = "live"
@@ -38,6 +60,9 @@ type PublishedCalendar struct {
 	Contact  string
 	// Approve holds new followers pending (publish --approve).
 	Approve bool
+	// JoinMode is how its events take participants: JoinFree,
+	// JoinRestricted, JoinExternal or JoinNone (migration 0019).
+	JoinMode string
 	// ETag and LastModified are the validators of the last good fetch.
 	ETag         string
 	LastModified string
@@ -64,13 +89,13 @@ const (
 	KindCalDAV = "caldav"
 )
 
-const pubCalColumns = "id, slug, actor_id, url, username, password, title, summary, contact, approve, etag, last_modified, kind, sync_token, ctag, write_attendees, last_error, last_poll, last_ok, created_at"
+const pubCalColumns = "id, slug, actor_id, url, username, password, title, summary, contact, approve, etag, last_modified, kind, sync_token, ctag, write_attendees, last_error, last_poll, last_ok, created_at, join_mode"
 
 func scanPubCal(row scanner) (*PublishedCalendar, error) {
 	var c PublishedCalendar
 	var poll, ok, created int64
 	err := row.Scan(&c.ID, &c.Slug, &c.ActorID, &c.URL, &c.Username, &c.Password, &c.Title, &c.Summary, &c.Contact, &c.Approve,
-		&c.ETag, &c.LastModified, &c.Kind, &c.SyncToken, &c.CTag, &c.WriteAttendees, &c.LastError, &poll, &ok, &created)
+		&c.ETag, &c.LastModified, &c.Kind, &c.SyncToken, &c.CTag, &c.WriteAttendees, &c.LastError, &poll, &ok, &created, &c.JoinMode)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridges.ErrNotFound
 	}
@@ -94,9 +119,12 @@ func (tx *Tx) CreatePublishedCalendar(ctx context.Context, c *PublishedCalendar,
 		c.CreatedAt = time.Now()
 	}
 	c.ActorID = actor.ID
-	err := tx.queryRow(ctx, `INSERT INTO published_calendars (slug, actor_id, url, username, password, title, summary, contact, approve, kind, write_attendees, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		c.Slug, c.ActorID, c.URL, c.Username, c.Password, c.Title, c.Summary, c.Contact, c.Approve, c.Kind, c.WriteAttendees, micro(c.CreatedAt)).Scan(&c.ID)
+	if c.JoinMode == "" {
+		c.JoinMode = JoinFree
+	}
+	err := tx.queryRow(ctx, `INSERT INTO published_calendars (slug, actor_id, url, username, password, title, summary, contact, approve, kind, write_attendees, created_at, join_mode)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		c.Slug, c.ActorID, c.URL, c.Username, c.Password, c.Title, c.Summary, c.Contact, c.Approve, c.Kind, c.WriteAttendees, micro(c.CreatedAt), c.JoinMode).Scan(&c.ID)
 	if err != nil {
 		return fmt.Errorf("create published calendar %s: %w", c.Slug, err)
 	}
@@ -180,17 +208,30 @@ func (tx *Tx) LockPublishedCalendar(ctx context.Context, id int64) (*PublishedCa
 	return scanPubCal(tx.queryRow(ctx, q, id))
 }
 
+// ActorCalendarRemoved is the kind of a removed calendar's Group actor.
+const ActorCalendarRemoved = ActorCalendar + "-removed"
+
 // DeletePublishedCalendar removes the calendar, its events, followers and
-// its Group actor's calendar row. The actor itself stays (as a row its
-// deliveries still reference) but is renamed out of the way, so that the
-// slug is free again and the actor no longer answers.
+// participants. Its Group actor stays, retired (kind
+// ActorCalendarRemoved), under its own name and with its key: the
+// Deletes queued before (publish remove) are signed with that key and
+// its followers' servers fetch it to check them; then the actor answers
+// 410 Gone. The name stays taken, as Mastodon reserves a deleted
+// account's: a new actor under the same id would carry another key,
+// which servers that knew the old one refuse. The removal's date is
+// kept in erased_actors, for the Tombstone.
 func (tx *Tx) DeletePublishedCalendar(ctx context.Context, c *PublishedCalendar) error {
 	if _, err := tx.exec(ctx, "DELETE FROM published_calendars WHERE id = ?", c.ID); err != nil {
 		return fmt.Errorf("remove published calendar %s: %w", c.Slug, err)
 	}
-	gone := fmt.Sprintf("removed-%d-%s", c.ActorID, c.Slug)
-	if _, err := tx.exec(ctx, "UPDATE local_actors SET username = ?, kind = ? WHERE id = ?", gone, ActorCalendar+"-removed", c.ActorID); err != nil {
+	if _, err := tx.exec(ctx, "UPDATE local_actors SET kind = ? WHERE id = ?", ActorCalendarRemoved, c.ActorID); err != nil {
 		return fmt.Errorf("retire the actor of %s: %w", c.Slug, err)
+	}
+	now := micro(time.Now())
+	_, err := tx.exec(ctx, `INSERT INTO erased_actors (username, created_at, deleted_at) VALUES (?, ?, ?)
+		ON CONFLICT (username) DO UPDATE SET deleted_at = excluded.deleted_at`, c.Slug, micro(c.CreatedAt), now)
+	if err != nil {
+		return fmt.Errorf("record the removal of %s: %w", c.Slug, err)
 	}
 	return nil
 }
@@ -378,11 +419,32 @@ func (tx *Tx) PutPublishedEvent(ctx context.Context, e *PublishedEvent) error {
 	return nil
 }
 
-// AddPublishedParticipant records a Join of a published event; it
-// reports whether the participant is new.
-func (tx *Tx) AddPublishedParticipant(ctx context.Context, eventID int64, actor, joinID string, at time.Time) (bool, error) {
-	res, err := tx.exec(ctx, `INSERT INTO published_participants (event_id, actor, join_id, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (event_id, actor) DO NOTHING`, eventID, actor, joinID, micro(at))
+// States of a participant of a published event.
+const (
+	ParticipantAccepted = "accepted"
+	ParticipantPending  = "pending"
+)
+
+// PublishedParticipant is one Join of a published event.
+type PublishedParticipant struct {
+	EventID int64
+	// EventKey is the event's key (the last part of its id).
+	EventKey  string
+	Actor     string
+	JoinID    string
+	State     string
+	CreatedAt time.Time
+}
+
+// AddPublishedParticipant records a Join of a published event, accepted
+// or pending (state); it reports whether the participant is new. A
+// participant already recorded keeps its state.
+func (tx *Tx) AddPublishedParticipant(ctx context.Context, eventID int64, actor, joinID, state string, at time.Time) (bool, error) {
+	if state == "" {
+		state = ParticipantAccepted
+	}
+	res, err := tx.exec(ctx, `INSERT INTO published_participants (event_id, actor, join_id, created_at, state) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (event_id, actor) DO NOTHING`, eventID, actor, joinID, micro(at), state)
 	if err != nil {
 		return false, fmt.Errorf("add participant %s: %w", actor, err)
 	}
@@ -390,36 +452,94 @@ func (tx *Tx) AddPublishedParticipant(ctx context.Context, eventID int64, actor,
 	return n > 0, nil
 }
 
-// RemovePublishedParticipant undoes a Join; it reports whether there was
-// one.
-func (tx *Tx) RemovePublishedParticipant(ctx context.Context, eventID int64, actor string) (bool, error) {
-	res, err := tx.exec(ctx, "DELETE FROM published_participants WHERE event_id = ? AND actor = ?", eventID, actor)
+// AcceptPublishedParticipant turns a pending participant into an
+// accepted one; it reports whether there was a pending one.
+func (tx *Tx) AcceptPublishedParticipant(ctx context.Context, eventID int64, actor string) (bool, error) {
+	res, err := tx.exec(ctx, "UPDATE published_participants SET state = ? WHERE event_id = ? AND actor = ? AND state = ?",
+		ParticipantAccepted, eventID, actor, ParticipantPending)
 	if err != nil {
-		return false, fmt.Errorf("remove participant %s: %w", actor, err)
+		return false, fmt.Errorf("accept participant %s: %w", actor, err)
 	}
 	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
 
 // IsPublishedParticipant reports whether the actor participates in the
-// event now.
+// event now: accepted, not held for the organiser's approval.
 func (db *DB) IsPublishedParticipant(ctx context.Context, eventID int64, actor string) (bool, error) {
 	var n int
-	err := db.queryRow(ctx, "SELECT COUNT(*) FROM published_participants WHERE event_id = ? AND actor = ?", eventID, actor).Scan(&n)
+	err := db.queryRow(ctx, "SELECT COUNT(*) FROM published_participants WHERE event_id = ? AND actor = ? AND state = ?", eventID, actor, ParticipantAccepted).Scan(&n)
 	return n > 0, err
 }
 
-// PublishedParticipantCount counts an event's participants.
+// PublishedParticipant returns one participant of an event, or
+// bridges.ErrNotFound.
+func (tx *Tx) PublishedParticipant(ctx context.Context, eventID int64, actor string) (*PublishedParticipant, error) {
+	var p PublishedParticipant
+	var created int64
+	err := tx.queryRow(ctx, `SELECT p.event_id, e.ev_key, p.actor, p.join_id, p.state, p.created_at FROM published_participants p
+		JOIN published_events e ON e.id = p.event_id WHERE p.event_id = ? AND p.actor = ?`, eventID, actor).
+		Scan(&p.EventID, &p.EventKey, &p.Actor, &p.JoinID, &p.State, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bridges.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read participant %s: %w", actor, err)
+	}
+	p.CreatedAt = fromMicro(created)
+	return &p, nil
+}
+
+// PublishedParticipants lists the participants of a calendar's events,
+// pending ones too, by event start then arrival.
+func (db *DB) PublishedParticipants(ctx context.Context, calendarID int64) ([]PublishedParticipant, error) {
+	rows, err := db.query(ctx, `SELECT p.event_id, e.ev_key, p.actor, p.join_id, p.state, p.created_at FROM published_participants p
+		JOIN published_events e ON e.id = p.event_id WHERE e.calendar_id = ? ORDER BY e.starts_at, e.id, p.created_at, p.actor`, calendarID)
+	if err != nil {
+		return nil, fmt.Errorf("list participants: %w", err)
+	}
+	defer rows.Close()
+	var out []PublishedParticipant
+	for rows.Next() {
+		var p PublishedParticipant
+		var created int64
+		if err := rows.Scan(&p.EventID, &p.EventKey, &p.Actor, &p.JoinID, &p.State, &created); err != nil {
+			return nil, err
+		}
+		p.CreatedAt = fromMicro(created)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// RemovePublishedParticipant undoes a Join (or refuses a pending one); it
+// reports whether there was one and whether it was accepted.
+func (tx *Tx) RemovePublishedParticipant(ctx context.Context, eventID int64, actor string) (gone, wasAccepted bool, err error) {
+	var state string
+	err = tx.queryRow(ctx, "DELETE FROM published_participants WHERE event_id = ? AND actor = ? RETURNING state", eventID, actor).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("remove participant %s: %w", actor, err)
+	}
+	return true, state == ParticipantAccepted, nil
+}
+
+const countAccepted = "SELECT COUNT(*) FROM published_participants WHERE event_id = ? AND state = '" + ParticipantAccepted + "'"
+
+// PublishedParticipantCount counts an event's accepted participants
+// (Mobilizon's participantCount counts no pending ones either).
 func (db *DB) PublishedParticipantCount(ctx context.Context, eventID int64) (int, error) {
 	var n int
-	err := db.queryRow(ctx, "SELECT COUNT(*) FROM published_participants WHERE event_id = ?", eventID).Scan(&n)
+	err := db.queryRow(ctx, countAccepted, eventID).Scan(&n)
 	return n, err
 }
 
 // PublishedParticipantCount is the transaction's PublishedParticipantCount.
 func (tx *Tx) PublishedParticipantCount(ctx context.Context, eventID int64) (int, error) {
 	var n int
-	err := tx.queryRow(ctx, "SELECT COUNT(*) FROM published_participants WHERE event_id = ?", eventID).Scan(&n)
+	err := tx.queryRow(ctx, countAccepted, eventID).Scan(&n)
 	return n, err
 }
 

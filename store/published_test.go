@@ -84,8 +84,77 @@ func TestPublishedCalendars(t *testing.T) {
 		if _, err := db.PublishedCalendar(ctx, "club"); !errors.Is(err, bridges.ErrNotFound) {
 			t.Errorf("after remove: %v", err)
 		}
-		if _, err := db.LocalActorByUsername(ctx, "club"); !errors.Is(err, bridges.ErrNotFound) {
-			t.Errorf("the slug's actor still answers: %v", err)
+		// The actor stays, retired, with its key (the Deletes queued by
+		// publish remove are signed with it) and its name taken.
+		if a, err := db.LocalActorByUsername(ctx, "club"); err != nil || a.Kind != store.ActorCalendarRemoved || a.PrivateKeyPEM != "k" {
+			t.Errorf("the retired actor: %+v %v", a, err)
+		}
+		if _, err := db.ErasedActor(ctx, "club"); err != nil {
+			t.Errorf("no date of removal: %v", err)
+		}
+	})
+}
+
+// TestPublishedParticipants: a calendar's join mode, and participants
+// accepted or pending, of which only the accepted count.
+func TestPublishedParticipants(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c := &store.PublishedCalendar{Slug: "club", URL: "https://example.org/club.ics"}
+		ev := &store.PublishedEvent{UID: "u1", Key: "k1", Hash: "h", State: store.PublishedLive, Object: []byte(`{}`), StartsAt: time.Now()}
+		err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			if err := tx.CreatePublishedCalendar(ctx, c, &store.LocalActor{DisplayName: "Club", PrivateKeyPEM: "k", PublicKeyPEM: "p"}); err != nil {
+				return err
+			}
+			ev.CalendarID = c.ID
+			return tx.PutPublishedEvent(ctx, ev)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.PublishedCalendar(ctx, "club"); got.JoinMode != store.JoinFree {
+			t.Errorf("default join mode = %q", got.JoinMode)
+		}
+		err = db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			if err := tx.SetPublishedJoinMode(ctx, c.ID, store.JoinRestricted); err != nil {
+				return err
+			}
+			if added, err := tx.AddPublishedParticipant(ctx, ev.ID, "https://x/a", "https://x/j1", store.ParticipantAccepted, time.Now()); err != nil || !added {
+				t.Errorf("add a: %v %v", added, err)
+			}
+			if added, err := tx.AddPublishedParticipant(ctx, ev.ID, "https://x/b", "https://x/j2", store.ParticipantPending, time.Now()); err != nil || !added {
+				t.Errorf("add b: %v %v", added, err)
+			}
+			if added, _ := tx.AddPublishedParticipant(ctx, ev.ID, "https://x/b", "https://x/j3", store.ParticipantAccepted, time.Now()); added {
+				t.Error("a second Join added twice")
+			}
+			if n, _ := tx.PublishedParticipantCount(ctx, ev.ID); n != 1 {
+				t.Errorf("count with one pending = %d, want 1", n)
+			}
+			if p, err := tx.PublishedParticipant(ctx, ev.ID, "https://x/b"); err != nil || p.State != store.ParticipantPending || p.EventKey != "k1" {
+				t.Errorf("participant b = %+v %v", p, err)
+			}
+			if ok, err := tx.AcceptPublishedParticipant(ctx, ev.ID, "https://x/b"); err != nil || !ok {
+				t.Errorf("accept b: %v %v", ok, err)
+			}
+			gone, was, err := tx.RemovePublishedParticipant(ctx, ev.ID, "https://x/a")
+			if err != nil || !gone || !was {
+				t.Errorf("remove a: %v %v %v", gone, was, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.PublishedCalendar(ctx, "club"); got.JoinMode != store.JoinRestricted {
+			t.Errorf("join mode = %q", got.JoinMode)
+		}
+		ps, err := db.PublishedParticipants(ctx, c.ID)
+		if err != nil || len(ps) != 1 || ps[0].Actor != "https://x/b" || ps[0].State != store.ParticipantAccepted {
+			t.Errorf("participants = %+v %v", ps, err)
+		}
+		if n, _ := db.PublishedParticipantCount(ctx, ev.ID); n != 1 {
+			t.Errorf("count = %d", n)
 		}
 	})
 }

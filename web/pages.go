@@ -108,7 +108,7 @@ func (p *Pages) Mount(mux *http.ServeMux) (eventPage http.Handler, err error) {
 
 func (p *Pages) parse() error {
 	p.tmpl = map[string]*template.Template{}
-	for _, page := range []string{"home", "source", "event", "sent", "notfound"} {
+	for _, page := range []string{"home", "source", "event", "sent", "notfound", "published"} {
 		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/days.html", "templates/"+page+".html")
 		if err != nil {
 			return fmt.Errorf("parse page %s: %w", page, err)

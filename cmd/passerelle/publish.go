@@ -27,7 +27,11 @@ type publishCmd struct {
 	Remove    publishRemoveCmd    `cmd:"" help:"Stop publishing a calendar (its Group actor stops answering)."`
 	Followers publishFollowersCmd `cmd:"" help:"List a published calendar's followers, those waiting for approval too."`
 	Approve   publishApproveCmd   `cmd:"" help:"Accept a follow held by --approve: passerelle publish approve SLUG ACTOR_URL."`
-	Reject    publishRejectCmd    `cmd:"" help:"Refuse a follow held by --approve: passerelle publish reject SLUG ACTOR_URL."`
+	Reject    publishRejectCmd    `cmd:"" help:"Refuse a follow held by --approve: passerelle publish reject SLUG ACTOR_URL (with --event, a Join held by --join-mode restricted)."`
+
+	// Join modes and participants (issue 19, h19fed).
+	Set          publishSetCmd          `cmd:"" help:"Change a published calendar's settings: passerelle publish set SLUG --join-mode MODE."`
+	Participants publishParticipantsCmd `cmd:"" help:"List the participants of a published calendar's events, those waiting for approval too."`
 }
 
 type publishAddCmd struct {
@@ -42,6 +46,8 @@ type publishAddCmd struct {
 	// WriteAttendees is off by default: it writes to the organiser's
 	// calendar, which passerelle otherwise only reads.
 	WriteAttendees bool `name:"write-attendees" help:"Add each participant who joins an event as an ATTENDEE of it in the CalDAV calendar (and remove them on Leave); needs a writable CalDAV collection and its --user/--password."`
+	// How the events take participants.
+	JoinMode string `name:"join-mode" default:"free" placeholder:"MODE" enum:"free,restricted,external,none" help:"How the events take participants from the fediverse: free (a Join is accepted), restricted (held until publish approve … --event), external (joined on the calendar's own event page, Join ignored) or none (Join ignored)."`
 }
 
 // slugPattern is Mobilizon's username alphabet: a Group named otherwise
@@ -88,7 +94,7 @@ func (c publishAddCmd) Run(a *app) error {
 		return err
 	}
 	pc := &store.PublishedCalendar{Slug: c.Name, URL: strings.TrimSpace(c.URL), Username: c.User, Password: c.Password,
-		Title: c.Title, Summary: c.Summary, Contact: c.Contact, Approve: c.Approve, WriteAttendees: c.WriteAttendees, CreatedAt: time.Now()}
+		Title: c.Title, Summary: c.Summary, Contact: c.Contact, Approve: c.Approve, WriteAttendees: c.WriteAttendees, CreatedAt: time.Now(), JoinMode: c.JoinMode}
 	p := in.publisher
 	body, err := p.Fetch.Probe(a.ctx, pc)
 	if err != nil {
@@ -261,22 +267,24 @@ type publishRemoveCmd struct {
 	Slug string `arg:"" name:"SLUG" help:"The published calendar."`
 }
 
-// Run removes the calendar. Its followers get nothing more; the Group
-// stops answering (404), so their servers drop it in time.
+// Run removes the calendar. Its followers are sent a Delete of each event
+// and of the Group (serve delivers them); then the Group and its events
+// answer 410 Gone. The name stays taken.
 func (c publishRemoveCmd) Run(a *app) error {
-	db, err := openDB(a)
+	in, err := openInstance(a)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	pc, err := publishedCalendar(a, db, c.Slug)
+	defer in.db.Close()
+	if _, err := publishedCalendar(a, in.db, c.Slug); err != nil {
+		return err
+	}
+	res, err := in.federation.RemoveCalendar(a.ctx, c.Slug)
 	if err != nil {
 		return err
 	}
-	if err := db.Tx(a.ctx, func(ctx context.Context, tx *store.Tx) error { return tx.DeletePublishedCalendar(ctx, pc) }); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "%s is no longer published\n", c.Slug)
+	fmt.Fprintf(a.stdout, "%s is no longer published: %d follower(s) will be sent a Delete of its %d event(s) and of the Group (serve delivers them)\n",
+		c.Slug, res.Followers, res.Events)
 	return nil
 }
 
@@ -308,7 +316,8 @@ func (c publishFollowersCmd) Run(a *app) error {
 
 type publishAnswerCmd struct {
 	Slug  string `arg:"" name:"SLUG" help:"The published calendar."`
-	Actor string `arg:"" name:"ACTOR_URL" help:"The follower, as publish followers lists it."`
+	Actor string `arg:"" name:"ACTOR_URL" help:"The follower, as publish followers lists it (or the participant, as publish participants does, with --event)."`
+	Event string `placeholder:"EVENT" help:"Answer this participant's Join of this event (its key or id, as publish participants lists it) rather than a follow."`
 }
 
 type publishApproveCmd struct{ publishAnswerCmd }
@@ -318,14 +327,24 @@ type publishRejectCmd struct{ publishAnswerCmd }
 func (c publishApproveCmd) Run(a *app) error { return c.answer(a, true) }
 func (c publishRejectCmd) Run(a *app) error  { return c.answer(a, false) }
 
-// answer answers a held follow.
+// answer answers a held follow, or with --event a held Join.
 func (c publishAnswerCmd) answer(a *app, accept bool) error {
 	in, err := openInstance(a)
 	if err != nil {
 		return err
 	}
 	defer in.db.Close()
-	if err := in.federation.AnswerFollow(a.ctx, c.Slug, c.Actor, accept); errors.Is(err, bridges.ErrNotFound) {
+	if _, err := publishedCalendar(a, in.db, c.Slug); err != nil {
+		return err
+	}
+	what := "follow of " + c.Slug
+	if c.Event != "" {
+		what = "Join of " + c.Event
+		err = in.federation.AnswerParticipation(a.ctx, c.Slug, c.Event, c.Actor, accept)
+	} else {
+		err = in.federation.AnswerFollow(a.ctx, c.Slug, c.Actor, accept)
+	}
+	if errors.Is(err, bridges.ErrNotFound) {
 		return usageError{err}
 	} else if err != nil {
 		return err
@@ -334,6 +353,77 @@ func (c publishAnswerCmd) answer(a *app, accept bool) error {
 	if !accept {
 		verb = "refused"
 	}
-	fmt.Fprintf(a.stdout, "the follow of %s by %s is %s (serve delivers the answer)\n", c.Slug, c.Actor, verb)
+	fmt.Fprintf(a.stdout, "the %s by %s is %s (serve delivers the answer)\n", what, c.Actor, verb)
 	return nil
+}
+
+type publishSetCmd struct {
+	Slug     string `arg:"" name:"SLUG" help:"The published calendar."`
+	JoinMode string `name:"join-mode" required:"" placeholder:"MODE" enum:"free,restricted,external,none" help:"How the events take participants: free, restricted, external or none (see publish --help)."`
+}
+
+// Run changes the join mode and polls the calendar at once, so that its
+// followers get each event again (an Update) with the new joinMode.
+// Participants already accepted stay; held Joins keep waiting for an
+// answer.
+func (c publishSetCmd) Run(a *app) error {
+	in, err := openInstance(a)
+	if err != nil {
+		return err
+	}
+	defer in.db.Close()
+	pc, err := publishedCalendar(a, in.db, c.Slug)
+	if err != nil {
+		return err
+	}
+	if err := in.db.Tx(a.ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SetPublishedJoinMode(ctx, pc.ID, c.JoinMode) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s: join mode %s\n", c.Slug, c.JoinMode)
+	res, err := in.publisher.Poll(a.ctx, c.Slug)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "%s: the poll that sends the change failed (serve polls again every %s): %v\n", c.Slug, publish.PollInterval, err)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "%s: %s\n", c.Slug, res)
+	return nil
+}
+
+type publishParticipantsCmd struct {
+	Slug string `arg:"" name:"SLUG" help:"The published calendar."`
+}
+
+func (c publishParticipantsCmd) Run(a *app) error {
+	db, err := openDB(a)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	pc, err := publishedCalendar(a, db, c.Slug)
+	if err != nil {
+		return err
+	}
+	ps, err := db.PublishedParticipants(a.ctx, pc.ID)
+	if err != nil {
+		return err
+	}
+	// The events' names and starts, as their Event documents say.
+	evs, err := db.VisiblePublishedEvents(a.ctx, pc.ID)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, e := range evs {
+		var obj struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(e.Object, &obj)
+		names[e.Key] = e.StartsAt.UTC().Format("2006-01-02 15:04Z") + " " + obj.Name
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "EVENT\tPARTICIPANT\tSTATE\tSINCE\tWHAT")
+	for _, p := range ps {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.EventKey, p.Actor, p.State, p.CreatedAt.UTC().Format(time.RFC3339), names[p.EventKey])
+	}
+	return w.Flush()
 }

@@ -366,4 +366,30 @@ func testPublishWriteAttendees(t *testing.T, dbURL string) {
 			t.Errorf("the follower got an Update for an ATTENDEE written: %v", rec.Activity)
 		}
 	}
+
+	// Restricted: a held Join writes nothing; the organiser's approval
+	// writes the ATTENDEE.
+	if r := cli("publish", "set", "club", "--join-mode", "restricted"); r.Code != 0 {
+		t.Fatalf("publish set: %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	act := map[string]any{"@context": "https://www.w3.org/ns/activitystreams", "id": alice + "#join-again", "type": "Join", "actor": alice, "object": first}
+	if d := peer.Send(t, "alice", group+"/inbox", act, ""); d.Status/100 != 2 {
+		t.Fatalf("Join answered %d: %s", d.Status, d.Body)
+	}
+	key := first[strings.LastIndex(first, "/")+1:]
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(cli("publish", "participants", "club").Stdout, "pending") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Join was not held; log:\n%s", serve.Logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if s := get("first.ics"); strings.Contains(s, "ATTENDEE") {
+		t.Errorf("a held Join wrote an ATTENDEE:\n%s", s)
+	}
+	if r := cli("publish", "approve", "club", alice, "--event", key); r.Code != 0 {
+		t.Fatalf("publish approve: %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	waitCal("first.ics", func(s string) bool { return strings.Contains(s, ":"+alice+"\r\n") }, "the approval wrote no ATTENDEE")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,10 @@ import (
 
 	"codeberg.org/passerelle/passerelle/internal/binarytest"
 	"codeberg.org/passerelle/passerelle/internal/fedipeertest"
+	"codeberg.org/passerelle/passerelle/internal/mailtest"
 	"codeberg.org/passerelle/passerelle/internal/storetest"
+	"codeberg.org/passerelle/passerelle/publish"
+	"codeberg.org/passerelle/passerelle/store"
 )
 
 // icsFeed is a plain .ics served over HTTP on 127.0.0.2, as an
@@ -64,8 +68,25 @@ func icsEvent(uid, summary string, start time.Time, extra ...string) string {
 // with ical:status CANCELLED, and a Delete when it vanishes; bad calendars
 // are refused with exit 2 and a failed poll shows in publish list without
 // touching what is published.
+//
+// Participations (h19fed): the Fedify peer's Join of an event is
+// Accepted and its contact gets a mail naming the event, the participant
+// and the count, and another on the Leave; with --join-mode restricted
+// (publish set) a Join is held, mailed with the command that answers it,
+// listed by publish participants and Accepted by publish approve --event.
+// The Event's id answers a browser with its page and an ActivityPub
+// client with the Event and its participantCount. publish remove sends
+// the follower a Delete of each event and of the Group, signed; then the
+// Group and its events answer 410.
 func TestPublishCalendar(t *testing.T) {
+	for _, backend := range []string{store.SQLite, store.Postgres} {
+		t.Run(backend, func(t *testing.T) { testPublishCalendar(t, backend) })
+	}
+}
+
+func testPublishCalendar(t *testing.T, backend string) {
 	peer := fedipeertest.Start(t, fedipeertest.Mobilizon)
+	smtpd := mailtest.StartSMTP(t)
 	feed := &icsFeed{}
 	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
@@ -79,9 +100,12 @@ func TestPublishCalendar(t *testing.T) {
 	dir := t.TempDir()
 	addr := binarytest.FreeAddr(t, "127.0.0.1")
 	env := []string{
-		"PASSERELLE_DATABASE_URL=" + storetest.SQLiteURL(t),
+		"PASSERELLE_DATABASE_URL=" + storetest.URL(t, backend),
 		"PASSERELLE_PUBLIC_URL=http://" + addr,
 		"PASSERELLE_FEDERATION_ALLOW_PRIVATE_NETWORKS=true",
+		"PASSERELLE_MAIL_FROM=Passerelle <events@passerelle.test>",
+		"PASSERELLE_MAIL_SMTP=" + smtpd.URL(),
+		"PASSERELLE_MAIL_SEND_INTERVAL=0s",
 	}
 	serve := binarytest.Start(t, dir, addr, env)
 	cli := func(args ...string) binarytest.Result {
@@ -158,6 +182,9 @@ func TestPublishCalendar(t *testing.T) {
 		return fedipeertest.Received{}
 	}
 
+	firstID := group + "/events/" + publish.Key("first@club", "")
+	testPublishedParticipations(t, peer, smtpd, serve, cli, group, firstID)
+
 	second := icsEvent("second@club", "Bike workshop", day.AddDate(0, 0, 7))
 	feed.set(first, second)
 	if r := cli("publish", "refresh", "club"); r.Code != 0 || !strings.Contains(r.Stdout, "1 new") {
@@ -231,10 +258,192 @@ func TestPublishCalendar(t *testing.T) {
 	if r := cli("status"); !strings.Contains(r.Stdout, "Published calendars:") || !strings.Contains(r.Stdout, "club") {
 		t.Errorf("status:\n%s", r.Stdout)
 	}
-	if r := cli("publish", "remove", "club"); r.Code != 0 {
-		t.Errorf("remove: exit %d %s", r.Code, r.Stderr)
+	if r := cli("publish", "remove", "club"); r.Code != 0 || !strings.Contains(r.Stdout, "1 follower(s) will be sent a Delete of its 1 event(s)") {
+		t.Errorf("remove: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
 	}
-	if resp, _ := http.Get(group); resp == nil || resp.StatusCode != http.StatusNotFound {
-		t.Errorf("the removed Group still answers")
+	// The follower is told: a Delete of the live event and one of the
+	// Group, both signed by the Group (the peer fetched its key).
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		gotEvent, gotGroup := false, false
+		for _, rec := range peer.Received(t) {
+			if rec.Activity["type"] != "Delete" || rec.Activity["actor"] != group {
+				continue
+			}
+			if !rec.Verified {
+				t.Errorf("a Delete not verified by the peer: %v", rec.Activity)
+			}
+			switch o := rec.Activity["object"].(type) {
+			case string:
+				gotGroup = gotGroup || o == group
+			case map[string]any:
+				gotEvent = gotEvent || o["id"] == firstID
+			}
+		}
+		if gotEvent && gotGroup {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Delete of the event and the Group (event %v, group %v); log:\n%s", gotEvent, gotGroup, serve.Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Then, once nothing signed by it is left to deliver, the Group and
+	// its events are gone (410), for servers and browsers alike.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		code, _ := fetch(t, group, "application/activity+json")
+		if code == http.StatusGone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the removed Group answers %d, want 410", code)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code, body := fetch(t, firstID, "application/activity+json"); code != http.StatusGone || !strings.Contains(body, "Tombstone") {
+		t.Errorf("an event of the removed calendar: %d %s", code, body)
+	}
+	if code, _ := fetch(t, firstID, "text/html"); code != http.StatusGone {
+		t.Errorf("the page of an event of the removed calendar: %d", code)
+	}
+}
+
+// fetch GETs url with that Accept and returns the status and body.
+func fetch(t *testing.T, url, accept string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Accept", accept)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// testPublishedParticipations is TestPublishCalendar's part on Joins,
+// Leaves, join modes, the organiser's mail and the event's page.
+func testPublishedParticipations(t *testing.T, peer *fedipeertest.Peer, smtpd *mailtest.SMTPServer, serve *binarytest.Process,
+	cli func(args ...string) binarytest.Result, group, eventID string) {
+	t.Helper()
+	alice, mod := peer.ActorURL("alice"), peer.ActorURL("mod")
+	answerTo := func(actor string) (fedipeertest.Received, bool) {
+		for _, rec := range peer.Received(t) {
+			if o, ok := rec.Activity["object"].(map[string]any); ok && o["type"] == "Join" && o["actor"] == actor {
+				return rec, true
+			}
+		}
+		return fedipeertest.Received{}, false
+	}
+	waitAnswer := func(actor string) fedipeertest.Received {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if rec, ok := answerTo(actor); ok {
+				if !rec.Verified || rec.Activity["actor"] != group {
+					t.Errorf("answer to the Join of %s: %+v", actor, rec)
+				}
+				return rec
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("no answer to the Join of %s; log:\n%s", actor, serve.Logs())
+		return fedipeertest.Received{}
+	}
+	count := func() any {
+		t.Helper()
+		code, body := fetch(t, eventID, "application/activity+json")
+		var ev map[string]any
+		if code != 200 || json.Unmarshal([]byte(body), &ev) != nil {
+			t.Fatalf("GET the Event: %d %s", code, body)
+		}
+		return ev["participantCount"]
+	}
+	mails := func(n int) []string {
+		t.Helper()
+		var out []string
+		for _, m := range smtpd.Wait(t, n, 30*time.Second) {
+			out = append(out, string(m))
+		}
+		return out
+	}
+
+	// The Event's id: a browser gets the page, a server the Event.
+	if code, body := fetch(t, eventID, "text/html,application/xhtml+xml"); code != 200 || !strings.Contains(body, "Repair café") || !strings.Contains(body, "@club@") {
+		t.Errorf("the event's page: %d\n%s", code, body)
+	}
+	if n := count(); n != float64(0) {
+		t.Errorf("participantCount before any Join = %v", n)
+	}
+
+	// Free: Accept, the count, a mail; Leave: a mail.
+	peer.Send(t, "alice", group+"/inbox", map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+		"id": alice + "#join-1", "type": "Join", "actor": alice, "object": eventID}, "")
+	if rec := waitAnswer(alice); rec.Activity["type"] != "Accept" {
+		t.Errorf("answer to a free Join: %v", rec.Activity)
+	}
+	if n := count(); n != float64(1) {
+		t.Errorf("participantCount after the Join = %v", n)
+	}
+	m := mails(1)
+	if !strings.Contains(m[0], "To: orga@club.example") || !strings.Contains(m[0], "Repair caf") || !strings.Contains(m[0], alice+" joined") || !strings.Contains(m[0], "Participants now: 1.") {
+		t.Errorf("the organiser's mail of the Join:\n%s", m[0])
+	}
+	peer.Send(t, "alice", group+"/inbox", map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+		"id": alice + "#leave-1", "type": "Leave", "actor": alice, "object": eventID}, "")
+	m = mails(2)
+	if !strings.Contains(m[1], alice+" left") || !strings.Contains(m[1], "Participants now: 0.") {
+		t.Errorf("the organiser's mail of the Leave:\n%s", m[1])
+	}
+
+	// Restricted: held, mailed with the command, approved.
+	if r := cli("publish", "set", "club", "--join-mode", "restricted"); r.Code != 0 || !strings.Contains(r.Stdout, "join mode restricted") {
+		t.Fatalf("publish set: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		found := false
+		for _, rec := range peer.Received(t) {
+			if o, _ := rec.Activity["object"].(map[string]any); rec.Activity["type"] == "Update" && o["id"] == eventID && o["joinMode"] == "restricted" {
+				found = true
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Update with joinMode restricted; log:\n%s", serve.Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	peer.Send(t, "mod", group+"/inbox", map[string]any{"@context": "https://www.w3.org/ns/activitystreams",
+		"id": mod + "#join-1", "type": "Join", "actor": mod, "object": eventID}, "")
+	m = mails(3)
+	key := eventID[strings.LastIndex(eventID, "/")+1:]
+	if !strings.Contains(m[2], mod+" asks to join") || !strings.Contains(m[2], "passerelle publish approve club "+mod+" --event "+key) {
+		t.Errorf("the organiser's mail of a held Join:\n%s", m[2])
+	}
+	if _, ok := answerTo(mod); ok {
+		t.Error("a held Join was answered")
+	}
+	if r := cli("publish", "participants", "club"); !strings.Contains(r.Stdout, mod) || !strings.Contains(r.Stdout, "pending") || !strings.Contains(r.Stdout, key) || !strings.Contains(r.Stdout, "Repair café") {
+		t.Errorf("publish participants:\n%s%s", r.Stdout, r.Stderr)
+	}
+	if r := cli("publish", "approve", "club", mod, "--event", eventID); r.Code != 0 {
+		t.Fatalf("publish approve --event: exit %d %s", r.Code, r.Stderr)
+	}
+	if rec := waitAnswer(mod); rec.Activity["type"] != "Accept" {
+		t.Errorf("answer to an approved Join: %v", rec.Activity)
+	}
+	if r := cli("publish", "approve", "club", mod, "--event", eventID); r.Code != 2 {
+		t.Errorf("a Join approved twice: exit %d", r.Code)
+	}
+	if n := count(); n != float64(1) {
+		t.Errorf("participantCount after the approval = %v", n)
+	}
+	if r := cli("publish", "set", "club", "--join-mode", "free"); r.Code != 0 {
+		t.Errorf("publish set back to free: exit %d %s", r.Code, r.Stderr)
 	}
 }

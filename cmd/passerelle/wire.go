@@ -79,11 +79,12 @@ func organiserNotice(ctx context.Context, tx *store.Tx, p federation.PublishedPa
 			return err
 		}
 	}
-	if p.Calendar.Contact == "" || !mailOn {
+	if p.Calendar.Contact == "" || !mailOn || p.Approved {
+		// An approval is the organiser's own doing: no mail about it.
 		return nil
 	}
 	return tx.Enqueue(ctx, mail.OrganiserJob{To: p.Calendar.Contact, Calendar: p.Calendar.Slug, Event: p.Name, EventURL: p.URL,
-		Start: p.Start, Participant: p.Participant, Joined: p.Joined, Count: p.Count}, bridges.JobOpts{MaxAttempts: 12})
+		Start: p.Start, Participant: p.Participant, Joined: p.Joined, Pending: p.Pending, EventKey: p.Event.Key, Count: p.Count}, bridges.JobOpts{MaxAttempts: 12})
 }
 
 // newInstance wires every area. Each area adds its handlers, workers and
@@ -159,6 +160,8 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A published calendar's Event id answers a browser with its page.
+	fed.PublishedEventPage = http.HandlerFunc(pages.ServePublishedEvent)
 
 	calendars := &caldav.DBStore{DB: db}
 	// Personal calendars (the events one mail participant answered) are
