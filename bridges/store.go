@@ -18,8 +18,11 @@ type Job interface {
 
 // JobOpts tune how a job is enqueued.
 type JobOpts struct {
-	// Queue defaults to the default queue.
+	// Queue defaults to the default queue; QueueMail for mails.
 	Queue string
+	// Priority orders the jobs of a queue: 1 (the default) first, then
+	// 2, 3, 4.
+	Priority int
 	// RunAt schedules the job; zero means now.
 	RunAt time.Time
 	// MaxAttempts bounds retries; zero means the queue's default.
@@ -28,6 +31,12 @@ type JobOpts struct {
 	// already waiting or running.
 	Unique bool
 }
+
+// QueueMail is the queue of outgoing mails. It has workers of its own,
+// so that a fan-out of thousands of mails, paced by mail.send_interval,
+// never holds the workers the inbox and the deliveries need: a Join
+// answered by mail leaves while the updates are still being sent.
+const QueueMail = "mail"
 
 // StoredEvent is an event with what passerelle keeps beside it.
 type StoredEvent struct {

@@ -39,7 +39,17 @@ var _ bridges.Mailer = Notifier{}
 func (Notifier) Notify(ctx context.Context, tx bridges.Tx, inv *bridges.Invitation, n bridges.Notice) error {
 	// 12 attempts with River's attempt⁴ backoff spread retries over
 	// about a day: a relay's temporary refusal (4xx) gets that long.
-	return tx.Enqueue(ctx, SendJob{InvitationID: inv.ID, Notice: n}, bridges.JobOpts{MaxAttempts: 12})
+	return tx.Enqueue(ctx, SendJob{InvitationID: inv.ID, Notice: n}, bridges.JobOpts{Queue: bridges.QueueMail, Priority: priority(n), MaxAttempts: 12})
+}
+
+// priority puts the answer to someone who just wrote (you're in, held,
+// full…) before the notices an organiser's change sends to every invitee
+// at once: a reply is not stuck behind 5,000 updates.
+func priority(n bridges.Notice) int {
+	if n == bridges.NoticeUpdate || n == bridges.NoticeCancel {
+		return 2
+	}
+	return 1
 }
 
 // Submitter submits one message to a relay (SMTP implements it).

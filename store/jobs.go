@@ -65,7 +65,7 @@ func (db *DB) Enqueue(ctx context.Context, job bridges.Job, opts bridges.JobOpts
 }
 
 func insertOpts(o bridges.JobOpts) *river.InsertOpts {
-	ro := &river.InsertOpts{Queue: o.Queue, ScheduledAt: o.RunAt, MaxAttempts: o.MaxAttempts}
+	ro := &river.InsertOpts{Queue: o.Queue, ScheduledAt: o.RunAt, MaxAttempts: o.MaxAttempts, Priority: o.Priority}
 	if o.Unique {
 		ro.UniqueOpts = river.UniqueOpts{ByArgs: true}
 	}
@@ -91,8 +91,12 @@ type Jobs struct {
 	Workers *river.Workers
 	// Periodic jobs are enqueued on a schedule by one replica at a time.
 	Periodic []*river.PeriodicJob
-	// MaxWorkers bounds jobs run at once by this process; 0 means 8.
+	// MaxWorkers bounds jobs of the default queue run at once by this
+	// process; 0 means 8.
 	MaxWorkers int
+	// MailWorkers bounds the mails (bridges.QueueMail) sent at once by
+	// this process; 0 means 4.
+	MailWorkers int
 	// PollInterval is how often an idle worker looks for new jobs; 0
 	// means 200 ms (database/sql drivers have no LISTEN, so River polls).
 	PollInterval time.Duration
@@ -105,12 +109,18 @@ func (db *DB) StartJobs(ctx context.Context, j Jobs) (stop func(context.Context)
 	if j.MaxWorkers == 0 {
 		j.MaxWorkers = 8
 	}
+	if j.MailWorkers == 0 {
+		j.MailWorkers = 4
+	}
 	if j.PollInterval == 0 {
 		j.PollInterval = 200 * time.Millisecond
 	}
 	client, err := river.NewClient(db.driver(), &river.Config{
-		Logger:            db.log.With("component", "jobs"),
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: j.MaxWorkers}},
+		Logger: db.log.With("component", "jobs"),
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: j.MaxWorkers},
+			bridges.QueueMail:  {MaxWorkers: j.MailWorkers},
+		},
 		Workers:           j.Workers,
 		PeriodicJobs:      j.Periodic,
 		FetchPollInterval: j.PollInterval,

@@ -84,7 +84,7 @@ func organiserNotice(ctx context.Context, tx *store.Tx, p federation.PublishedPa
 		return nil
 	}
 	return tx.Enqueue(ctx, mail.OrganiserJob{To: p.Calendar.Contact, Calendar: p.Calendar.Slug, Event: p.Name, EventURL: p.URL,
-		Start: p.Start, Participant: p.Participant, Joined: p.Joined, Pending: p.Pending, EventKey: p.Event.Key, Count: p.Count}, bridges.JobOpts{MaxAttempts: 12})
+		Start: p.Start, Participant: p.Participant, Joined: p.Joined, Pending: p.Pending, EventKey: p.Event.Key, Count: p.Count}, bridges.JobOpts{Queue: bridges.QueueMail, MaxAttempts: 12})
 }
 
 // newInstance wires every area. Each area adds its handlers, workers and
