@@ -28,9 +28,16 @@ type diskFeed struct {
 	plainLen, gzLen int64
 }
 
-// anonymousFile is a temporary file already removed from its folder.
-func anonymousFile() (*os.File, error) {
-	f, err := os.CreateTemp("", "passerelle-feed-")
+// anonymousFile is a temporary file in dir (empty: the system's), already
+// removed from it.
+func anonymousFile(dir string) (*os.File, error) {
+	if dir != "" {
+		// data_dir is made at first start, but may have gone since.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("folder for building feeds: %w", err)
+		}
+	}
+	f, err := os.CreateTemp(dir, "passerelle-feed-")
 	if err != nil {
 		return nil, fmt.Errorf("temporary file for a feed: %w", err)
 	}
@@ -41,12 +48,12 @@ func anonymousFile() (*os.File, error) {
 	return f, nil
 }
 
-func newDiskFeed() (*diskFeed, error) {
-	plain, err := anonymousFile()
+func newDiskFeed(dir string) (*diskFeed, error) {
+	plain, err := anonymousFile(dir)
 	if err != nil {
 		return nil, err
 	}
-	gz, err := anonymousFile()
+	gz, err := anonymousFile(dir)
 	if err != nil {
 		plain.Close()
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -33,7 +35,8 @@ func TestFeedOnDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 		mux := http.NewServeMux()
-		feeds := &caldav.Feeds{Store: &caldav.DBStore{DB: db}, PublicURL: env.URL, MaxMemoryFeed: 1}
+		tmp := filepath.Join(t.TempDir(), "made-when-needed")
+		feeds := &caldav.Feeds{Store: &caldav.DBStore{DB: db}, PublicURL: env.URL, MaxMemoryFeed: 1, TempDir: tmp}
 		mux.HandleFunc("GET /feeds/{file}", feeds.ServeFeed)
 		mux.HandleFunc("HEAD /feeds/{file}", feeds.ServeFeed)
 		srv := httptest.NewServer(mux)
@@ -70,6 +73,11 @@ func TestFeedOnDisk(t *testing.T) {
 		}
 		if resp, _ := get("GET", "If-None-Match", resp.Header.Get("ETag")); resp.StatusCode != 304 {
 			t.Errorf("conditional GET: %d", resp.StatusCode)
+		}
+		// The files are unlinked as soon as made: nothing is left in the
+		// folder, whatever happens to the process.
+		if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
+			t.Errorf("files left in the feeds' folder: %v %v", left, err)
 		}
 		var kept int
 		if err := storetest.QueryRow(db, "SELECT COUNT(*) FROM calendar_feeds").Scan(&kept); err != nil || kept != 0 {

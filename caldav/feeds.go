@@ -45,6 +45,11 @@ type Feeds struct {
 	// a larger one is served from a temporary file. Zero means
 	// DefaultMaxMemoryFeed.
 	MaxMemoryFeed int
+	// TempDir is where feeds are built and large ones kept (as files
+	// already unlinked, so nothing stays behind); empty means the
+	// system's temporary folder, which may be memory (tmpfs): serve
+	// gives data_dir.
+	TempDir string
 
 	once     sync.Once
 	cache    feedCache
@@ -155,7 +160,7 @@ func (f *Feeds) assembled(ctx context.Context, cal *Calendar, seq int64, version
 // ten; a feed under MaxMemoryFeed is then read back and kept in memory
 // (and in the FeedStore), a larger one stays on disk.
 func (f *Feeds) build(ctx context.Context, cal *Calendar, seq int64, version string, info ical.FeedInfo) (*AssembledFeed, error) {
-	events, err := anonymousFile()
+	events, err := anonymousFile(f.TempDir)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +176,7 @@ func (f *Feeds) build(ctx context.Context, cal *Calendar, seq int64, version str
 	if _, err := events.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	disk, err := newDiskFeed()
+	disk, err := newDiskFeed(f.TempDir)
 	if err != nil {
 		return nil, err
 	}

@@ -177,7 +177,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		in.mux.HandleFunc("GET /feeds/personal/{file}", personal.ServePersonalFeed)
 	}
 	caldav.Mount(in.mux, dav,
-		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL}, caldav.MountOptions{EventPage: eventPage, OtherFeeds: http.HandlerFunc(pages.ServeAtom)})
+		&caldav.Feeds{Store: calendars, Log: a.log, PublicURL: a.cfg.PublicURL, TempDir: a.cfg.DataDir}, caldav.MountOptions{EventPage: eventPage, OtherFeeds: http.HandlerFunc(pages.ServeAtom)})
 	if m != nil {
 		if err := (&web.MailPages{Pages: pages, RSVP: m.rsvp}).Mount(in.mux); err != nil {
 			return nil, err
