@@ -131,6 +131,36 @@ func (s *Service) serveFollowers(w http.ResponseWriter, r *http.Request) {
 // publicAudience is ActivityStreams' Public collection.
 const publicAudience = "https://www.w3.org/ns/activitystreams#Public"
 
+// requestedPublishedEvent finds the published event a request's path
+// names ({username}, {key}), or answers it: 410 with a Tombstone of
+// formerType for a removed calendar, 404, or 500.
+func (s *Service) requestedPublishedEvent(w http.ResponseWriter, r *http.Request, formerType string) (*store.LocalActor, *store.PublishedEvent) {
+	a := s.lookupActor(w, r)
+	if a == nil {
+		return nil, nil
+	}
+	if a.Kind == store.ActorCalendarRemoved {
+		s.servePublishedGone(w, r, a, formerType)
+		return nil, nil
+	}
+	c, err := s.publishedCalendar(r.Context(), a)
+	if err != nil || c == nil {
+		http.Error(w, "no such event", http.StatusNotFound)
+		return nil, nil
+	}
+	e, err := s.db.PublishedEventByKey(r.Context(), c.ID, r.PathValue("key"))
+	if errors.Is(err, bridges.ErrNotFound) {
+		http.Error(w, "no such event", http.StatusNotFound)
+		return nil, nil
+	}
+	if err != nil {
+		s.log.Error("load published event", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return nil, nil
+	}
+	return a, e
+}
+
 // servePublishedEvent serves one Event of a calendar, with its
 // participantCount of the moment; a deleted one, or any of a removed
 // calendar, answers 410 Gone with a Tombstone (Mobilizon refetches an
@@ -142,27 +172,8 @@ func (s *Service) servePublishedEvent(w http.ResponseWriter, r *http.Request) {
 		s.PublishedEventPage.ServeHTTP(w, r)
 		return
 	}
-	a := s.lookupActor(w, r)
-	if a == nil {
-		return
-	}
-	if a.Kind == store.ActorCalendarRemoved {
-		s.servePublishedGone(w, r, a, "Event")
-		return
-	}
-	c, err := s.publishedCalendar(r.Context(), a)
-	if err != nil || c == nil {
-		http.Error(w, "no such event", http.StatusNotFound)
-		return
-	}
-	e, err := s.db.PublishedEventByKey(r.Context(), c.ID, r.PathValue("key"))
-	if errors.Is(err, bridges.ErrNotFound) {
-		http.Error(w, "no such event", http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.log.Error("load published event", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+	_, e := s.requestedPublishedEvent(w, r, "Event")
+	if e == nil {
 		return
 	}
 	status := http.StatusOK
@@ -633,27 +644,8 @@ func (s *Service) processLeave(ctx context.Context, eventID, actor string) error
 // as it chooses; Mobilizon shows a count to the public, and so does
 // passerelle here, as for the calendar's followers.
 func (s *Service) serveAttendees(w http.ResponseWriter, r *http.Request) {
-	a := s.lookupActor(w, r)
-	if a == nil {
-		return
-	}
-	if a.Kind == store.ActorCalendarRemoved {
-		s.servePublishedGone(w, r, a, "OrderedCollection")
-		return
-	}
-	c, err := s.publishedCalendar(r.Context(), a)
-	if err != nil || c == nil {
-		http.Error(w, "no such event", http.StatusNotFound)
-		return
-	}
-	e, err := s.db.PublishedEventByKey(r.Context(), c.ID, r.PathValue("key"))
-	if errors.Is(err, bridges.ErrNotFound) {
-		http.Error(w, "no such event", http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.log.Error("load published event", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+	a, e := s.requestedPublishedEvent(w, r, "OrderedCollection")
+	if e == nil {
 		return
 	}
 	if e.State == store.PublishedDeleted {
