@@ -46,7 +46,7 @@ type cli struct {
 	Follow      followCmd      `cmd:"" help:"Follow a Mobilizon group, a Gancio instance or any ActivityPub actor, and backfill its events."`
 	Unfollow    unfollowCmd    `cmd:"" help:"Stop following a source; its events leave the calendars."`
 	Sources     sourcesCmd     `cmd:"" help:"List the followed sources, or refresh one."`
-	Publish     publishCmd     `cmd:"" help:"Publish a calendar (.ics, webcal://, CalDAV) as a followable ActivityPub Group: publish URL --name SLUG, list, refresh, remove."`
+	Publish     publishCmd     `cmd:"" help:"Publish a calendar (.ics, webcal://, CalDAV) as a followable ActivityPub Group: publish URL --name SLUG, list, refresh, set, participants, remove."`
 	Block       blockCmd       `cmd:"" help:"Stop federating with a domain."`
 	Unblock     unblockCmd     `cmd:"" help:"Federate with a domain again."`
 	Blocks      blocksCmd      `cmd:"" help:"List the blocked domains: federation.block of the configuration and those of passerelle block."`

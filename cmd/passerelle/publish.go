@@ -24,9 +24,9 @@ type publishCmd struct {
 	Add       publishAddCmd       `cmd:"" default:"withargs" help:"Publish a calendar (the default): passerelle publish URL --name SLUG."`
 	List      publishListCmd      `cmd:"" help:"List the published calendars, with the last poll's error."`
 	Refresh   publishRefreshCmd   `cmd:"" help:"Poll a published calendar now and send its followers what changed."`
-	Remove    publishRemoveCmd    `cmd:"" help:"Stop publishing a calendar (its Group actor stops answering)."`
+	Remove    publishRemoveCmd    `cmd:"" help:"Stop publishing a calendar: its followers are sent a Delete of each event and of the Group, which then answers 410 Gone."`
 	Followers publishFollowersCmd `cmd:"" help:"List a published calendar's followers, those waiting for approval too."`
-	Approve   publishApproveCmd   `cmd:"" help:"Accept a follow held by --approve: passerelle publish approve SLUG ACTOR_URL."`
+	Approve   publishApproveCmd   `cmd:"" help:"Accept a follow held by --approve: passerelle publish approve SLUG ACTOR_URL (with --event, a Join held by --join-mode restricted)."`
 	Reject    publishRejectCmd    `cmd:"" help:"Refuse a follow held by --approve: passerelle publish reject SLUG ACTOR_URL (with --event, a Join held by --join-mode restricted)."`
 
 	// Join modes and participants (issue 19, h19fed).
