@@ -117,7 +117,6 @@ func testPublishCalDAVSync(t *testing.T, dbURL string) {
 	if r := binarytest.Run(t, dir, env, "migrate"); r.Code != 0 {
 		t.Fatalf("migrate: %d %s", r.Code, r.Stderr)
 	}
-	serve := binarytest.Start(t, dir, addr, env)
 	cli := func(args ...string) binarytest.Result {
 		t.Helper()
 		return binarytest.Run(t, dir, append([]string{"PASSERELLE_LISTEN=" + addr}, env...), args...)
@@ -126,6 +125,7 @@ func testPublishCalDAVSync(t *testing.T, dbURL string) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, "2 events: 2 new") {
 		t.Fatalf("publish: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
+	serve := startAfterPublish(t, dir, addr, env)
 	group := "http://" + addr + "/actors/club"
 	if d := peer.Send(t, "alice", group+"/inbox", map[string]any{
 		"@context": "https://www.w3.org/ns/activitystreams", "id": peer.ActorURL("alice") + "#follow-club",
@@ -258,7 +258,6 @@ func testPublishWriteAttendees(t *testing.T, dbURL string) {
 	if r := binarytest.Run(t, dir, env, "migrate"); r.Code != 0 {
 		t.Fatalf("migrate: %d %s", r.Code, r.Stderr)
 	}
-	serve := binarytest.Start(t, dir, addr, env)
 	cli := func(args ...string) binarytest.Result {
 		t.Helper()
 		return binarytest.Run(t, dir, append([]string{"PASSERELLE_LISTEN=" + addr}, env...), args...)
@@ -267,6 +266,7 @@ func testPublishWriteAttendees(t *testing.T, dbURL string) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, "5 events: 5 new") {
 		t.Fatalf("publish: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
+	serve := startAfterPublish(t, dir, addr, env)
 	group := "http://" + addr + "/actors/club"
 	alice := peer.ActorURL("alice")
 	if d := peer.Send(t, "alice", group+"/inbox", map[string]any{
@@ -392,4 +392,22 @@ func testPublishWriteAttendees(t *testing.T, dbURL string) {
 		t.Fatalf("publish approve: %d %s %s", r.Code, r.Stdout, r.Stderr)
 	}
 	waitCal("first.ics", func(s string) bool { return strings.Contains(s, ":"+alice+"\r\n") }, "the approval wrote no ATTENDEE")
+}
+
+// startAfterPublish starts serve once the calendar is published, and waits
+// for its first sweep (River runs it at start, once the replica leads) to
+// have polled the calendar: a poll of serve's own at the same time as a
+// counted `publish refresh` would make the test's counts and outputs a
+// race. The next sweep is 15 minutes away.
+func startAfterPublish(t *testing.T, dir, addr string, env []string) *binarytest.Process {
+	t.Helper()
+	serve := binarytest.Start(t, dir, addr, env)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(serve.Logs(), "published calendar polled") && !strings.Contains(serve.Logs(), "poll refused") {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve's start-up sweep did not poll the calendar; log:\n%s", serve.Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return serve
 }

@@ -107,7 +107,6 @@ func testPublishCalendar(t *testing.T, backend string) {
 		"PASSERELLE_MAIL_SMTP=" + smtpd.URL(),
 		"PASSERELLE_MAIL_SEND_INTERVAL=0s",
 	}
-	serve := binarytest.Start(t, dir, addr, env)
 	cli := func(args ...string) binarytest.Result {
 		t.Helper()
 		return binarytest.Run(t, dir, append([]string{"PASSERELLE_LISTEN=" + addr}, env...), args...)
@@ -149,6 +148,7 @@ func testPublishCalendar(t *testing.T, backend string) {
 	if r := cli("publish", srv.URL+"/club.ics", "--name", "club"); r.Code != 2 || !strings.Contains(r.Stderr, "taken") {
 		t.Errorf("publish under a taken name: exit %d %s", r.Code, r.Stderr)
 	}
+	serve := startAfterPublish(t, dir, addr, env)
 
 	group := "http://" + addr + "/actors/club"
 	d := peer.Send(t, "alice", group+"/inbox", map[string]any{
