@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/emersion/go-webdav"
 	"github.com/emersion/go-webdav/caldav"
 
+	"codeberg.org/passerelle/passerelle/ical"
 	"codeberg.org/passerelle/passerelle/internal/outbound"
 	"codeberg.org/passerelle/passerelle/store"
 )
@@ -335,87 +335,34 @@ func resources(objs []caldav.CalendarObject) ([]store.PublishedResource, error) 
 	return out, nil
 }
 
-// encodeCalendar writes a calendar object back as iCalendar text, with
-// CRLF line ends and lines folded at 75 octets. go-ical's own encoder
-// refuses objects that break a SHOULD or a MUST of RFC 5545 (a VEVENT
-// without DTSTAMP, two DESCRIPTIONs); organisers' calendars have those
-// and their other VEVENTs are still worth publishing, so this one writes
-// what was read, and Parse judges it.
+// encodeCalendar writes a calendar object back as iCalendar text, through
+// ical.Component's writer (CRLF, folded at 75 octets, parameters quoted
+// and RFC 6868-encoded, so a CN taken from an actor's name cannot end the
+// line and start another property). go-ical's own encoder refuses objects
+// that break a SHOULD or a MUST of RFC 5545 (a VEVENT without DTSTAMP, two
+// DESCRIPTIONs); organisers' calendars have those and their other VEVENTs
+// are still worth publishing, so this one writes what was read, values as
+// they were (TEXT escapes still in), and Parse judges it.
 func encodeCalendar(c *goical.Component) []byte {
-	var b bytes.Buffer
-	writeComponent(&b, c)
-	return b.Bytes()
+	return []byte(component(c).Lines())
 }
 
-func writeComponent(b *bytes.Buffer, c *goical.Component) {
-	writeLine(b, "BEGIN:"+c.Name)
+// component is c as an ical.Component, properties in name order (go-ical
+// keeps them in a map).
+func component(c *goical.Component) *ical.Component {
+	out := &ical.Component{Name: c.Name}
 	names := make([]string, 0, len(c.Props))
 	for n := range c.Props {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	// UID first is only for a reader's eyes; DTSTART-related order does
-	// not matter to parsers.
 	for _, n := range names {
 		for _, p := range c.Props[n] {
-			writeLine(b, propLine(p))
+			out.Props = append(out.Props, ical.Prop{Name: p.Name, Params: p.Params, Value: p.Value})
 		}
 	}
 	for _, ch := range c.Children {
-		writeComponent(b, ch)
+		out.Children = append(out.Children, component(ch))
 	}
-	writeLine(b, "END:"+c.Name)
-}
-
-func propLine(p goical.Prop) string {
-	var s strings.Builder
-	s.WriteString(p.Name)
-	keys := make([]string, 0, len(p.Params))
-	for k := range p.Params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		s.WriteString(";" + k + "=")
-		for i, v := range p.Params[k] {
-			if i > 0 {
-				s.WriteString(",")
-			}
-			// A parameter value cannot hold a DQUOTE or a control
-			// character (RFC 5545 §3.1): a CN taken from an actor's
-			// name must not end the line and start another property.
-			v = strings.Map(func(r rune) rune {
-				switch {
-				case r == '"':
-					return '\''
-				case r < 0x20 || r == 0x7f:
-					return ' '
-				}
-				return r
-			}, v)
-			if strings.ContainsAny(v, ";:,") {
-				v = `"` + v + `"`
-			}
-			s.WriteString(v)
-		}
-	}
-	s.WriteString(":")
-	s.WriteString(strings.NewReplacer("\r\n", `\n`, "\n", `\n`, "\r", "").Replace(p.Value))
-	return s.String()
-}
-
-// writeLine folds at 75 octets without splitting a UTF-8 sequence.
-func writeLine(b *bytes.Buffer, line string) {
-	// A continuation's leading space counts in its 75.
-	for width := 75; len(line) > width; width = 74 {
-		cut := width
-		for cut > 1 && line[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		b.WriteString(line[:cut])
-		b.WriteString("\r\n ")
-		line = line[cut:]
-	}
-	b.WriteString(line)
-	b.WriteString("\r\n")
+	return out
 }
