@@ -69,8 +69,7 @@ func (d *diskFeed) write(fn func(w io.Writer) error) error {
 	if err != nil {
 		return err
 	}
-	counted := &countWriter{w: io.MultiWriter(pw, zw)}
-	if err := fn(counted); err != nil {
+	if err := fn(io.MultiWriter(pw, zw)); err != nil {
 		return err
 	}
 	if err := zw.Close(); err != nil {
@@ -82,9 +81,11 @@ func (d *diskFeed) write(fn func(w io.Writer) error) error {
 	if err := gw.Flush(); err != nil {
 		return err
 	}
-	d.plainLen = counted.n
-	gzLen, err := d.gz.Seek(0, io.SeekCurrent)
-	d.gzLen = gzLen
+	// Each file's length is where its writing ended.
+	if d.plainLen, err = d.plain.Seek(0, io.SeekCurrent); err != nil {
+		return err
+	}
+	d.gzLen, err = d.gz.Seek(0, io.SeekCurrent)
 	return err
 }
 
@@ -102,17 +103,6 @@ func (d *diskFeed) read(gz bool) ([]byte, error) {
 func (d *diskFeed) close() {
 	d.plain.Close()
 	d.gz.Close()
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // representation of an assembled feed: from memory or from its files.
