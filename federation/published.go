@@ -84,10 +84,7 @@ func (s *Service) serveOutbox(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		delete(obj, "@context")
-		items = append(items, map[string]any{
-			"id": objectID(obj) + "/activity", "type": "Create", "actor": group,
-			"published": obj["published"], "to": obj["to"], "cc": obj["cc"], "object": obj,
-		})
+		items = append(items, eventCreate(group, obj))
 	}
 	writeJSON(w, r, contentTypeActivity, http.StatusOK, map[string]any{
 		"@context":     asContext[0],
@@ -96,6 +93,16 @@ func (s *Service) serveOutbox(w http.ResponseWriter, r *http.Request) {
 		"totalItems":   len(items),
 		"orderedItems": items,
 	})
+}
+
+// eventCreate is the Group's Create of a stored Event (its @context taken
+// out), addressed as the Event is: what the outbox lists and a new
+// follower is sent.
+func eventCreate(group string, obj map[string]any) map[string]any {
+	return map[string]any{
+		"id": objectID(obj) + "/activity", "type": "Create", "actor": group,
+		"published": obj["published"], "to": obj["to"], "cc": obj["cc"], "object": obj,
+	}
 }
 
 // serveFollowers serves a calendar's follower count (not who they are).
@@ -388,11 +395,9 @@ func (s *Service) sendUpcoming(ctx context.Context, tx *store.Tx, c *store.Publi
 		// activity that does not name its owner (FORMAT.md §inbox), so
 		// the delivery would be retried until it gave up.
 		cc, _ := obj["cc"].([]any)
-		cc = append(append([]any(nil), cc...), to.Actor)
-		body, err := json.Marshal(map[string]any{
-			"@context": ctxDoc, "id": objectID(obj) + "/activity", "type": "Create", "actor": group,
-			"published": obj["published"], "to": obj["to"], "cc": cc, "object": obj,
-		})
+		create := eventCreate(group, obj)
+		create["@context"], create["cc"] = ctxDoc, append(append([]any(nil), cc...), to.Actor)
+		body, err := json.Marshal(create)
 		if err != nil {
 			return err
 		}
