@@ -76,23 +76,20 @@ func (c serveCmd) Run(a *app) error {
 	// reverse proxy need not expose).
 	var metricsSrv *http.Server
 	if m := a.cfg.Metrics; m.Enabled {
-		h := metrics.Handler(in.db, m.Token)
-		if m.Listen == "" {
-			in.mux.Handle("GET /metrics", h)
-			if m.Profiling {
-				in.mux.Handle("/debug/pprof/", metrics.Profiles(m.Token))
-			}
-		} else {
+		mux := in.mux
+		if m.Listen != "" {
+			mux = http.NewServeMux()
+		}
+		mux.Handle("GET /metrics", metrics.Handler(in.db, m.Token))
+		if m.Profiling {
+			mux.Handle("/debug/pprof/", metrics.Profiles(m.Token))
+		}
+		if m.Listen != "" {
 			mln, err := net.Listen("tcp", m.Listen)
 			if err != nil {
 				ln.Close()
 				_ = stopJobs(context.Background())
 				return fmt.Errorf("listen on %s (metrics.listen): %w", m.Listen, err)
-			}
-			mux := http.NewServeMux()
-			mux.Handle("GET /metrics", h)
-			if m.Profiling {
-				mux.Handle("/debug/pprof/", metrics.Profiles(m.Token))
 			}
 			metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			go func() { _ = metricsSrv.Serve(mln) }()
