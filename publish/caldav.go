@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"cmp"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -215,21 +216,14 @@ func (d *davClient) state(ctx context.Context) (*collectionState, error) {
 			if ps.Prop.ResourceType.Calendar != nil {
 				calendar = true
 			}
-			st.SyncToken = firstNonEmpty(st.SyncToken, strings.TrimSpace(ps.Prop.SyncToken))
-			st.CTag = firstNonEmpty(st.CTag, strings.TrimSpace(ps.Prop.CTag))
+			st.SyncToken = cmp.Or(st.SyncToken, strings.TrimSpace(ps.Prop.SyncToken))
+			st.CTag = cmp.Or(st.CTag, strings.TrimSpace(ps.Prop.CTag))
 		}
 	}
 	if !calendar {
 		return nil, errNotCalDAV
 	}
 	return st, nil
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // changes is what a sync-collection REPORT says since a token.

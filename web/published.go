@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -109,7 +110,7 @@ func (p *Pages) ServePublishedEvent(w http.ResponseWriter, r *http.Request) {
 		host = u.Host
 	}
 	d := publishedPage{page: p.base(r, ev.Name), Name: ev.Name, Count: n,
-		Calendar: firstNonEmpty(c.Title, c.Slug), Handle: "@" + c.Slug + "@" + host,
+		Calendar: cmp.Or(c.Title, c.Slug), Handle: "@" + c.Slug + "@" + host,
 		Cancelled: ev.Status == "CANCELLED", Tentative: ev.Status == "TENTATIVE",
 		Address: p.PublicURL + r.URL.EscapedPath(),
 		// Stored HTML is never trusted: sanitised again, images left
@@ -121,7 +122,7 @@ func (p *Pages) ServePublishedEvent(w http.ResponseWriter, r *http.Request) {
 		if loc.Address.Type == "VirtualLocation" {
 			d.Online = safeLink(loc.Address.URL)
 		} else {
-			d.Where = firstNonEmpty(loc.Address.Street, loc.Name)
+			d.Where = cmp.Or(loc.Address.Street, loc.Name)
 		}
 	}
 	switch ev.JoinMode {
@@ -177,13 +178,4 @@ func safeLink(s string) string {
 		return ""
 	}
 	return u.String()
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
