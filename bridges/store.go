@@ -47,9 +47,6 @@ type StoredEvent struct {
 	// rendered once when the event changes; ETag is its strong validator.
 	Calendar []byte `json:"-"`
 	ETag     string `json:"-"`
-	// ChangeSeq is the change-log sequence of the event's last change:
-	// CalDAV sync tokens are built from it.
-	ChangeSeq int64 `json:"-"`
 	// Deleted events stay as rows so that sync can report them gone.
 	Deleted    bool      `json:"deleted,omitempty"`
 	CreatedAt  time.Time `json:"-"`
@@ -62,8 +59,8 @@ type Tx interface {
 	// EventByAPID returns the stored event with that ActivityPub id,
 	// deleted ones included, or ErrNotFound.
 	EventByAPID(ctx context.Context, apID string) (*StoredEvent, error)
-	// SaveEvent inserts or updates the event (by APID), appends to the
-	// change log, and sets ev.ID and ev.ChangeSeq.
+	// SaveEvent inserts or updates the event (by APID), logs the change
+	// for calendars' sync, and sets ev.ID.
 	SaveEvent(ctx context.Context, ev *StoredEvent) error
 	// Enqueue adds a durable job, committed with the transaction.
 	Enqueue(ctx context.Context, job Job, opts JobOpts) error

@@ -16,15 +16,10 @@ import (
 // calendar's change log, and what they did to their copy of an event.
 
 // appendPersonal logs a change to one invitation in its participant's
-// calendar log. On PostgreSQL it takes the change log's lock, so that
-// positions commit in order, as change_log's do.
+// calendar log, numbered in commit order as change_log's entries are (see
+// logChange).
 func (tx *Tx) appendPersonal(ctx context.Context, participantID, eventID int64) error {
-	if tx.db.backend == Postgres {
-		if _, err := tx.execPrepared(ctx, "SELECT pg_advisory_xact_lock(?)", changeLogLock); err != nil {
-			return fmt.Errorf("lock change log: %w", err)
-		}
-	}
-	if _, err := tx.execPrepared(ctx, "INSERT INTO personal_log (participant_id, event_id, at) VALUES (?, ?, ?)",
+	if _, err := tx.execPrepared(ctx, "INSERT INTO "+tx.logTable("personal_log")+" (participant_id, event_id, at) VALUES (?, ?, ?)",
 		participantID, eventID, time.Now().UnixMicro()); err != nil {
 		return fmt.Errorf("log personal calendar change: %w", err)
 	}

@@ -18,7 +18,7 @@ const eventColumns = `id, ap_id, source_id, url, title, description_html, descri
 	place_name, place_street, place_postal_code, place_locality, place_region, place_country,
 	latitude, longitude, tags, category, language, banner_url, banner_alt,
 	organizer_name, organizer_url, draft, public, published, updated, sequence,
-	raw, calendar, etag, change_seq, deleted, created_at, modified_at`
+	raw, calendar, etag, deleted, created_at, modified_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -38,7 +38,7 @@ func scanEvent(row scanner) (*bridges.StoredEvent, error) {
 		&pName, &pStreet, &pCode, &pLoc, &pReg, &pCty,
 		&lat, &lon, &tags, &e.Category, &e.Language, &e.BannerURL, &e.BannerAlt,
 		&e.OrganizerName, &e.OrganizerURL, &e.Draft, &e.Public, &published, &updated, &e.Sequence,
-		&raw, &calendar, &e.ETag, &e.ChangeSeq, &e.Deleted, &created, &modified)
+		&raw, &calendar, &e.ETag, &e.Deleted, &created, &modified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridges.ErrNotFound
 	}
@@ -131,7 +131,7 @@ const saveEventColumns = `ap_id, source_id, url, title, description_html, descri
 	place_name, place_street, place_postal_code, place_locality, place_region, place_country, latitude, longitude,
 	tags, category, language, banner_url, banner_alt,
 	organizer_name, organizer_url, draft, public, published, updated, sequence,
-	raw, calendar, etag, deleted, created_at, modified_at, change_seq`
+	raw, calendar, etag, deleted, created_at, modified_at`
 
 var saveEventQuery = func() string {
 	cols := strings.Split(saveEventColumns, ",")
@@ -145,11 +145,9 @@ var saveEventQuery = func() string {
 		") ON CONFLICT (ap_id) DO UPDATE SET " + strings.Join(set, ", ") + " RETURNING id"
 }()
 
-// SaveEvent inserts or updates the event by its ActivityPub id and appends
-// the change to the change log; it sets ev.ID and ev.ChangeSeq. An event
-// with an ID (read in this transaction) gets its change-log entry first,
-// so that the upsert writes the sequence with the rest: two statements
-// instead of three.
+// SaveEvent inserts or updates the event by its ActivityPub id, sets
+// ev.ID, and logs the change for the public calendars' change log and, for
+// an event that was stored already, for its invitees' calendars.
 func (tx *Tx) SaveEvent(ctx context.Context, ev *bridges.StoredEvent) error {
 	tags, err := json.Marshal(ev.Tags)
 	if err != nil {
@@ -179,24 +177,13 @@ func (tx *Tx) SaveEvent(ctx context.Context, ev *bridges.StoredEvent) error {
 	if ev.Deleted {
 		kind = "deleted"
 	}
-	var seq int64
-	if ev.ID != 0 {
-		if seq, err = tx.appendChange(ctx, ev.SourceID, ev.ID, kind); err != nil {
-			return err
-		}
-		// Every invitee's calendar shows the change too.
-		if _, err := tx.execPrepared(ctx, `INSERT INTO personal_log (participant_id, event_id, at)
-			SELECT participant_id, event_id, ? FROM invitations WHERE event_id = ? ORDER BY participant_id`, time.Now().UnixMicro(), ev.ID); err != nil {
-			return fmt.Errorf("log change for invitees: %w", err)
-		}
-	}
 	args := []any{ev.APID, nullID(ev.SourceID), ev.URL, ev.Title, ev.DescriptionHTML, ev.DescriptionText, ev.Summary,
 		micro(ev.Start), micro(ev.End), micro(until), ev.TimeZone, string(ev.Status), string(ev.JoinMode), ev.ExternalParticipationURL,
 		ev.MaxCapacity, remaining, ev.ParticipantCount, ev.Online, ev.OnlineURL,
 		p.Name, p.Street, p.PostalCode, p.Locality, p.Region, p.Country, lat, lon,
 		string(tags), ev.Category, ev.Language, ev.BannerURL, ev.BannerAlt,
 		ev.OrganizerName, ev.OrganizerURL, ev.Draft, ev.Public, micro(ev.Published), micro(ev.Updated), ev.Sequence,
-		string(ev.Raw), string(ev.Calendar), ev.ETag, ev.Deleted, micro(ev.CreatedAt), micro(ev.ModifiedAt), seq}
+		string(ev.Raw), string(ev.Calendar), ev.ETag, ev.Deleted, micro(ev.CreatedAt), micro(ev.ModifiedAt)}
 	id := ev.ID
 	if err := tx.queryRowPrepared(ctx, saveEventQuery, args...).Scan(&ev.ID); err != nil {
 		return fmt.Errorf("store event %s: %w", ev.APID, err)
@@ -204,49 +191,85 @@ func (tx *Tx) SaveEvent(ctx context.Context, ev *bridges.StoredEvent) error {
 	if id != 0 && ev.ID != id {
 		return fmt.Errorf("store event %s: it is row %d, not %d as read", ev.APID, ev.ID, id)
 	}
-	if seq == 0 {
-		// A new event: its id was not known for the change log.
-		if seq, err = tx.AppendChange(ctx, ev.SourceID, ev.ID, kind); err != nil {
-			return err
+	if err := tx.logChange(ctx, ev.SourceID, ev.ID, kind); err != nil {
+		return err
+	}
+	if id != 0 {
+		// Every invitee's calendar shows the change too.
+		if _, err := tx.execPrepared(ctx, `INSERT INTO `+tx.logTable("personal_log")+` (participant_id, event_id, at)
+			SELECT participant_id, event_id, ? FROM invitations WHERE event_id = ? ORDER BY participant_id`, time.Now().UnixMicro(), ev.ID); err != nil {
+			return fmt.Errorf("log change for invitees: %w", err)
 		}
 	}
-	ev.ChangeSeq = seq
 	return nil
 }
 
-// changeLogLock serialises appends to the change log on PostgreSQL so that
-// sequence numbers commit in order: a sync that has seen sequence n must
-// never later find an n-1 committed behind it.
+// changeLogLock serialises the numbering of change-log entries on
+// PostgreSQL (DB.sequenceChanges), so that sequence numbers commit in
+// order: a sync that has seen sequence n must never later find an n-1
+// committed behind it.
 const changeLogLock = 0x6368616e6765
 
-// AppendChange records that an event changed as members of a calendar see
-// it (kind "changed", "deleted", or "hidden" when its source was
-// unfollowed), stamps the event with the new sequence and returns it.
-func (tx *Tx) AppendChange(ctx context.Context, sourceID, eventID int64, kind string) (int64, error) {
-	seq, err := tx.appendChange(ctx, sourceID, eventID, kind)
+// logChange records that an event changed as members of a calendar see it
+// (kind "changed" or "deleted"). On SQLite, where one transaction writes at
+// a time, the entry goes straight into change_log and commits in order. On
+// PostgreSQL concurrent transactions would commit their numbers out of
+// order, and holding a lock from the append to the commit queued every
+// replica's writes behind each other's round trips (issue 20: inbox
+// workers spent most of their time waiting for it). There the entry waits
+// in change_pending, numbered once the transaction has committed.
+func (tx *Tx) logChange(ctx context.Context, sourceID, eventID int64, kind string) error {
+	_, err := tx.execPrepared(ctx, "INSERT INTO "+tx.logTable("change_log")+" (source_id, event_id, kind, at) VALUES (?, ?, ?, ?)",
+		nullID(sourceID), eventID, kind, time.Now().UnixMicro())
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("append to change log: %w", err)
 	}
-	if _, err := tx.execPrepared(ctx, "UPDATE events SET change_seq = ? WHERE id = ?", seq, eventID); err != nil {
-		return 0, fmt.Errorf("stamp event change: %w", err)
-	}
-	return seq, nil
+	return nil
 }
 
-// appendChange is AppendChange without stamping the event.
-func (tx *Tx) appendChange(ctx context.Context, sourceID, eventID int64, kind string) (int64, error) {
-	if tx.db.backend == Postgres {
-		if _, err := tx.execPrepared(ctx, "SELECT pg_advisory_xact_lock(?)", changeLogLock); err != nil {
-			return 0, fmt.Errorf("lock change log: %w", err)
-		}
+// logTable is where this transaction appends to a change log (change_log
+// or personal_log): the log itself on SQLite, its pending table on
+// PostgreSQL (see logChange), which the commit then has numbered.
+func (tx *Tx) logTable(log string) string {
+	if tx.db.backend != Postgres {
+		return log
 	}
-	var seq int64
-	err := tx.queryRowPrepared(ctx, "INSERT INTO change_log (source_id, event_id, kind, at) VALUES (?, ?, ?, ?) RETURNING seq",
-		nullID(sourceID), eventID, kind, time.Now().UnixMicro()).Scan(&seq)
+	tx.logged = true
+	return strings.TrimSuffix(log, "_log") + "_pending"
+}
+
+// sequenceStatements number every committed pending change-log entry, in
+// the order they were written, under changeLogLock. They go to the server
+// as one simple query, one implicit transaction: the lock is taken, the
+// entries moved and the transaction committed without a round trip to
+// passerelle in between, so concurrent writers wait for each other only
+// that long. The moves are separate statements from the lock, so each one
+// reads what was committed once the lock was held; an entry committed
+// later is moved by its own writer's call, which comes after.
+var sequenceStatements = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d);
+WITH moved AS (DELETE FROM change_pending RETURNING id, source_id, event_id, kind, at)
+	INSERT INTO change_log (source_id, event_id, kind, at) SELECT source_id, event_id, kind, at FROM moved ORDER BY id;
+WITH moved AS (DELETE FROM personal_pending RETURNING id, participant_id, event_id, at)
+	INSERT INTO personal_log (participant_id, event_id, at) SELECT participant_id, event_id, at FROM moved ORDER BY id`, changeLogLock)
+
+// sequenceChanges numbers the pending change-log entries (PostgreSQL
+// only). A transaction that logged a change calls it once committed;
+// Migrate (every serve's start) calls it for entries a crash left pending. A failure leaves the
+// entries pending, for the next writer's call, and is tried once more at
+// once: an entry whose participant was erased between the lock and the
+// move fails the statement, and is gone the second time.
+func (db *DB) sequenceChanges(ctx context.Context) error {
+	if db.backend != Postgres {
+		return nil
+	}
+	_, err := db.sql.ExecContext(ctx, sequenceStatements)
+	if err != nil && ctx.Err() == nil {
+		_, err = db.sql.ExecContext(ctx, sequenceStatements)
+	}
 	if err != nil {
-		return 0, fmt.Errorf("append to change log: %w", err)
+		return fmt.Errorf("number pending change-log entries: %w", err)
 	}
-	return seq, nil
+	return nil
 }
 
 // EventQuery selects events. The zero query is every shown event: not

@@ -231,6 +231,9 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 type Tx struct {
 	db *DB
 	tx *sql.Tx
+	// logged says the transaction left change-log entries pending, to be
+	// numbered once it has committed (see logChange).
+	logged bool
 }
 
 var _ bridges.Tx = (*Tx)(nil)
@@ -258,12 +261,21 @@ func (db *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(ctx, &Tx{db: db, tx: sqlTx}); err != nil {
+	tx := &Tx{db: db, tx: sqlTx}
+	if err := fn(ctx, tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if tx.logged {
+		// What fn did is committed, whatever happens here: a failure is
+		// logged, not returned, and the entries wait for the next
+		// writer's numbering (or the next start's).
+		if err := db.sequenceChanges(ctx); err != nil {
+			db.log.Warn("calendar changes committed but not yet numbered for sync; the next change numbers them", "err", err)
+		}
 	}
 	return nil
 }
