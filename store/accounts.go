@@ -17,10 +17,11 @@ import (
 
 // appendPersonal logs a change to one invitation in its participant's
 // calendar log, numbered in commit order as change_log's entries are (see
-// logChange).
+// appendLog).
 func (tx *Tx) appendPersonal(ctx context.Context, participantID, eventID int64) error {
-	if _, err := tx.execPrepared(ctx, "INSERT INTO "+tx.logTable("personal_log")+" (participant_id, event_id, at) VALUES (?, ?, ?)",
-		participantID, eventID, time.Now().UnixMicro()); err != nil {
+	if err := tx.appendLog(ctx, `INSERT INTO personal_log (participant_id, event_id, at)
+		SELECT p.id, e.id, ? FROM participants p, events e WHERE p.id = ? AND e.id = ?`,
+		time.Now().UnixMicro(), participantID, eventID); err != nil {
 		return fmt.Errorf("log personal calendar change: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -115,43 +116,41 @@ func TestChangeLogCommitOrder(t *testing.T) {
 	})
 }
 
-// TestChangeLogPendingAfterCrash: on PostgreSQL a change is numbered after
-// its transaction commits; one that a crash left unnumbered is numbered
-// when serve next starts (Migrate), and the next change is numbered after
-// it.
-func TestChangeLogPendingAfterCrash(t *testing.T) {
-	ctx := context.Background()
-	db := storetest.NewPostgres(t)
-	src := &bridges.Source{Slug: "g", ActorURL: "https://mobilizon.test/@g", Software: "mobilizon", State: bridges.SourceFollowed, CreatedAt: time.Now()}
-	storetest.SaveSources(t, db, src)
-	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
-	save := func(apID string) int64 {
-		ev := &bridges.StoredEvent{Event: sampleEvent(apID, start), CreatedAt: time.Now(), ModifiedAt: time.Now()}
+// TestChangeLogAppendFails: on PostgreSQL a change-log append goes to the
+// server with the COMMIT; when it fails, the transaction's other writes
+// are rolled back too, as on SQLite, where it fails at once.
+func TestChangeLogAppendFails(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		src := &bridges.Source{Slug: "g", ActorURL: "https://mobilizon.test/@g", Software: "mobilizon", State: bridges.SourceFollowed, CreatedAt: time.Now()}
+		storetest.SaveSources(t, db, src)
+		ev := &bridges.StoredEvent{Event: sampleEvent("https://mobilizon.test/events/1", time.Now().Add(24*time.Hour).Truncate(time.Second)),
+			CreatedAt: time.Now(), ModifiedAt: time.Now()}
 		ev.SourceID = src.ID
+		err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			if err := tx.SaveEvent(ctx, ev); err != nil {
+				return err
+			}
+			// An entry the database refuses (event_id NOT NULL).
+			return store.AppendLogForTest(ctx, tx, "INSERT INTO change_log (source_id, event_id, kind, at) VALUES (NULL, NULL, 'changed', 0)")
+		})
+		if err == nil {
+			t.Fatal("a change-log entry without an event was accepted")
+		}
+		if _, err := db.EventByAPID(ctx, ev.APID); !errors.Is(err, bridges.ErrNotFound) {
+			t.Fatalf("the event of the failed transaction was kept: %v", err)
+		}
+		changes, err := db.ChangesSince(ctx, 0, 0, 0)
+		if err != nil || len(changes) != 0 {
+			t.Fatalf("change log after the failed transaction: %+v %v", changes, err)
+		}
+		// The connection is usable, and the next transaction commits.
+		ev.ID = 0
 		if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveEvent(ctx, ev) }); err != nil {
 			t.Fatal(err)
 		}
-		return ev.ID
-	}
-	first := save("https://mobilizon.test/events/1")
-	// The crash: the entry committed, its numbering never ran.
-	if _, err := storetest.Exec(db, `INSERT INTO change_pending (source_id, event_id, kind, at) VALUES (?, ?, 'changed', 1)`, src.ID, first); err != nil {
-		t.Fatal(err)
-	}
-	changes, err := db.ChangesSince(ctx, 0, 0, 0)
-	if err != nil || len(changes) != 1 {
-		t.Fatalf("before the restart: %+v %v", changes, err)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	second := save("https://mobilizon.test/events/2")
-	changes, err = db.ChangesSince(ctx, 0, 0, 0)
-	if err != nil || len(changes) != 3 || changes[1].EventID != first || changes[2].EventID != second {
-		t.Fatalf("after the restart and one more change: %+v %v", changes, err)
-	}
-	var pending int
-	if err := storetest.QueryRow(db, `SELECT COUNT(*) FROM change_pending`).Scan(&pending); err != nil || pending != 0 {
-		t.Fatalf("%d entries still pending: %v", pending, err)
-	}
+		if changes, err = db.ChangesSince(ctx, 0, 0, 0); err != nil || len(changes) != 1 || changes[0].EventID != ev.ID {
+			t.Fatalf("change log after the next transaction: %+v %v", changes, err)
+		}
+	})
 }

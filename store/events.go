@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,7 +197,7 @@ func (tx *Tx) SaveEvent(ctx context.Context, ev *bridges.StoredEvent) error {
 	}
 	if id != 0 {
 		// Every invitee's calendar shows the change too.
-		if _, err := tx.execPrepared(ctx, `INSERT INTO `+tx.logTable("personal_log")+` (participant_id, event_id, at)
+		if err := tx.appendLog(ctx, `INSERT INTO personal_log (participant_id, event_id, at)
 			SELECT participant_id, event_id, ? FROM invitations WHERE event_id = ? ORDER BY participant_id`, time.Now().UnixMicro(), ev.ID); err != nil {
 			return fmt.Errorf("log change for invitees: %w", err)
 		}
@@ -204,72 +205,94 @@ func (tx *Tx) SaveEvent(ctx context.Context, ev *bridges.StoredEvent) error {
 	return nil
 }
 
-// changeLogLock serialises the numbering of change-log entries on
-// PostgreSQL (DB.sequenceChanges), so that sequence numbers commit in
-// order: a sync that has seen sequence n must never later find an n-1
-// committed behind it.
+// changeLogLock serialises appends to the change logs (change_log,
+// personal_log) on PostgreSQL so that sequence numbers commit in order: a
+// sync that has seen sequence n must never later find an n-1 committed
+// behind it.
 const changeLogLock = 0x6368616e6765
 
 // logChange records that an event changed as members of a calendar see it
-// (kind "changed" or "deleted"). On SQLite, where one transaction writes at
-// a time, the entry goes straight into change_log and commits in order. On
-// PostgreSQL concurrent transactions would commit their numbers out of
-// order, and holding a lock from the append to the commit queued every
-// replica's writes behind each other's round trips (issue 20: inbox
-// workers spent most of their time waiting for it). There the entry waits
-// in change_pending, numbered once the transaction has committed.
+// (kind "changed" or "deleted").
 func (tx *Tx) logChange(ctx context.Context, sourceID, eventID int64, kind string) error {
-	_, err := tx.execPrepared(ctx, "INSERT INTO "+tx.logTable("change_log")+" (source_id, event_id, kind, at) VALUES (?, ?, ?, ?)",
-		nullID(sourceID), eventID, kind, time.Now().UnixMicro())
-	if err != nil {
+	if err := tx.appendLog(ctx, "INSERT INTO change_log (source_id, event_id, kind, at) SELECT ?, id, ?, ? FROM events WHERE id = ?",
+		nullID(sourceID), kind, time.Now().UnixMicro(), eventID); err != nil {
 		return fmt.Errorf("append to change log: %w", err)
 	}
 	return nil
 }
 
-// logTable is where this transaction appends to a change log (change_log
-// or personal_log): the log itself on SQLite, its pending table on
-// PostgreSQL (see logChange), which the commit then has numbered.
-func (tx *Tx) logTable(log string) string {
+// appendLog runs an append to a change log, written to append nothing for
+// an event or participant gone when it runs (erased in the same
+// transaction: its entries would have gone with it). On SQLite, where one
+// transaction writes at a time, it runs at once and commits in order. On
+// PostgreSQL concurrent transactions would commit their sequence numbers
+// out of order, so the appends wait for the commit, which sends them
+// after taking changeLogLock, in the same query as its COMMIT (see
+// commitLogs): the lock is held while the server appends and commits,
+// never across a round trip to passerelle. (Taken at the append and held
+// to a COMMIT sent later, it queued every replica's writes behind each
+// other's round trips: in the region bench (issue 20), inbox workers spent
+// 80 % of their time waiting for it.)
+func (tx *Tx) appendLog(ctx context.Context, q string, args ...any) error {
 	if tx.db.backend != Postgres {
-		return log
+		_, err := tx.execPrepared(ctx, q, args...)
+		return err
 	}
-	tx.logged = true
-	return strings.TrimSuffix(log, "_log") + "_pending"
+	stmt, err := inlineArgs(q, args)
+	if err != nil {
+		return err
+	}
+	tx.logs = append(tx.logs, stmt)
+	return nil
 }
 
-// sequenceStatements number every committed pending change-log entry, in
-// the order they were written, under changeLogLock. They go to the server
-// as one simple query, one implicit transaction: the lock is taken, the
-// entries moved and the transaction committed without a round trip to
-// passerelle in between, so concurrent writers wait for each other only
-// that long. The moves are separate statements from the lock, so each one
-// reads what was committed once the lock was held; an entry committed
-// later is moved by its own writer's call, which comes after.
-var sequenceStatements = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d);
-WITH moved AS (DELETE FROM change_pending RETURNING id, source_id, event_id, kind, at)
-	INSERT INTO change_log (source_id, event_id, kind, at) SELECT source_id, event_id, kind, at FROM moved ORDER BY id;
-WITH moved AS (DELETE FROM personal_pending RETURNING id, participant_id, event_id, at)
-	INSERT INTO personal_log (participant_id, event_id, at) SELECT participant_id, event_id, at FROM moved ORDER BY id`, changeLogLock)
+// commitLogs commits a PostgreSQL transaction that appended to a change
+// log: one simple query (one round trip) takes the lock, appends, and
+// commits. A failure rolls everything back, as a failed COMMIT does.
+func (tx *Tx) commitLogs(ctx context.Context) error {
+	// database/sql still holds its transaction open and ends it with its
+	// own COMMIT: the query opens an empty one for it (which writes
+	// nothing), rather than have the server warn in its log, at every
+	// change, that no transaction is in progress.
+	q := fmt.Sprintf("SELECT pg_advisory_xact_lock(%d);\n%s;\nCOMMIT;\nBEGIN", changeLogLock, strings.Join(tx.logs, ";\n"))
+	if _, err := tx.tx.ExecContext(ctx, q); err != nil {
+		return err
+	}
+	return tx.tx.Commit()
+}
 
-// sequenceChanges numbers the pending change-log entries (PostgreSQL
-// only). A transaction that logged a change calls it once committed;
-// Migrate (every serve's start) calls it for entries a crash left pending. A failure leaves the
-// entries pending, for the next writer's call, and is tried once more at
-// once: an entry whose participant was erased between the lock and the
-// move fails the statement, and is gone the second time.
-func (db *DB) sequenceChanges(ctx context.Context) error {
-	if db.backend != Postgres {
-		return nil
+// inlineArgs writes a change-log append's values into its text, for a
+// simple query (which takes no parameters): integers, NULL, and the few
+// fixed words of a change's kind, quoted all the same.
+func inlineArgs(q string, args []any) (string, error) {
+	var b strings.Builder
+	for _, a := range args {
+		i := strings.IndexByte(q, '?')
+		if i < 0 {
+			return "", fmt.Errorf("change log: more values than placeholders in %q", q)
+		}
+		b.WriteString(q[:i])
+		q = q[i+1:]
+		switch v := a.(type) {
+		case int64:
+			b.WriteString(strconv.FormatInt(v, 10))
+		case sql.NullInt64:
+			if !v.Valid {
+				b.WriteString("NULL")
+			} else {
+				b.WriteString(strconv.FormatInt(v.Int64, 10))
+			}
+		case string:
+			b.WriteString("'" + strings.ReplaceAll(v, "'", "''") + "'")
+		default:
+			return "", fmt.Errorf("change log: value %v of type %T cannot be inlined", a, a)
+		}
 	}
-	_, err := db.sql.ExecContext(ctx, sequenceStatements)
-	if err != nil && ctx.Err() == nil {
-		_, err = db.sql.ExecContext(ctx, sequenceStatements)
+	if strings.IndexByte(q, '?') >= 0 {
+		return "", fmt.Errorf("change log: fewer values than placeholders")
 	}
-	if err != nil {
-		return fmt.Errorf("number pending change-log entries: %w", err)
-	}
-	return nil
+	b.WriteString(q)
+	return b.String(), nil
 }
 
 // EventQuery selects events. The zero query is every shown event: not

@@ -44,3 +44,9 @@ func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return tx.queryRow(ctx, q, args...)
 }
+
+// AppendLogForTest appends a statement to the transaction's change-log
+// appends, as SaveEvent does.
+func AppendLogForTest(ctx context.Context, tx *Tx, q string) error {
+	return tx.appendLog(ctx, q)
+}

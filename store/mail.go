@@ -315,7 +315,7 @@ func (tx *Tx) MailLog(ctx context.Context, invitationID int64) ([]MailLogEntry, 
 // DeleteParticipant removes a participant and, by cascade, their
 // invitations and tokens; the mail log keeps Message-IDs only, unlinked.
 func (tx *Tx) DeleteParticipant(ctx context.Context, id int64) error {
-	for _, table := range []string{"source_subscriptions", "calendar_tokens", "personal_log", "personal_pending"} {
+	for _, table := range []string{"source_subscriptions", "calendar_tokens", "personal_log"} {
 		if _, err := tx.exec(ctx, "DELETE FROM "+table+" WHERE participant_id = ?", id); err != nil {
 			return fmt.Errorf("erase participant %d: %w", id, err)
 		}

@@ -94,11 +94,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := db.MigrateTo(ctx, ms[len(ms)-1].Version); err != nil {
-		return err
-	}
-	// Entries a crash left pending between a commit and its numbering.
-	return db.sequenceChanges(ctx)
+	return db.MigrateTo(ctx, ms[len(ms)-1].Version)
 }
 
 // MigrateTo is Migrate that stops after the given version of passerelle's

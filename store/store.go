@@ -231,9 +231,9 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 type Tx struct {
 	db *DB
 	tx *sql.Tx
-	// logged says the transaction left change-log entries pending, to be
-	// numbered once it has committed (see logChange).
-	logged bool
+	// logs are the change-log appends a PostgreSQL transaction sends with
+	// its COMMIT (see appendLog).
+	logs []string
 }
 
 var _ bridges.Tx = (*Tx)(nil)
@@ -266,16 +266,15 @@ func (db *DB) Tx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error
 		_ = sqlTx.Rollback()
 		return err
 	}
+	if len(tx.logs) > 0 {
+		if err := tx.commitLogs(ctx); err != nil {
+			_ = sqlTx.Rollback()
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
-	}
-	if tx.logged {
-		// What fn did is committed, whatever happens here: a failure is
-		// logged, not returned, and the entries wait for the next
-		// writer's numbering (or the next start's).
-		if err := db.sequenceChanges(ctx); err != nil {
-			db.log.Warn("calendar changes committed but not yet numbered for sync; the next change numbers them", "err", err)
-		}
 	}
 	return nil
 }
