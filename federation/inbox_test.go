@@ -277,3 +277,51 @@ func recordJoin(t *testing.T, h *harness, joinID, recipient string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSourceLastActivity: a source's last activity is recorded once a
+// minute at most, not once per event of a burst.
+func TestSourceLastActivity(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHarnessOn(t, db, Options{}, true)
+		r := newRemote(t)
+		group := r.addActor("mygroup", "Group", testKey(t, 0))
+		src := h.addSource(group, bridges.SourceFollowed)
+		ctx := context.Background()
+		lastActivity := func() time.Time {
+			s, err := h.db.SourceWhere(ctx, "actor_url", group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s.LastActivity
+		}
+		create := func(uuid string) {
+			obj := eventObject(r, uuid, group, group, "2025-04-01T10:00:00Z", "CONFIRMED", false)
+			act := map[string]any{"id": obj["id"].(string) + "/activity", "type": "Create", "actor": group, "object": obj}
+			if resp := r.post(h.srv.URL+"/inbox", group, act, nil); resp.StatusCode != http.StatusAccepted {
+				t.Fatalf("Create: HTTP %d", resp.StatusCode)
+			}
+			eventually(t, "the event stored", func() bool { return h.event(obj["id"].(string)) != nil })
+		}
+		setLast := func(at time.Time) {
+			if _, err := storetest.Exec(h.db, "UPDATE sources SET last_activity = ? WHERE id = ?", at.UnixMicro(), src.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		create("e1")
+		if got := lastActivity(); time.Since(got) > time.Minute {
+			t.Fatalf("after the first event, last activity %v", got)
+		}
+		recent := time.Now().Add(-30 * time.Second).Truncate(time.Microsecond)
+		setLast(recent)
+		create("e2")
+		if got := lastActivity(); !got.Equal(recent) {
+			t.Errorf("an event 30 s after the last one rewrote last activity: %v, was %v", got, recent)
+		}
+		setLast(time.Now().Add(-2 * time.Minute))
+		create("e3")
+		if got := lastActivity(); time.Since(got) > time.Minute {
+			t.Errorf("an event 2 minutes after the last one left last activity at %v", got)
+		}
+	})
+}
