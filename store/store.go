@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -98,7 +99,7 @@ func open(ctx context.Context, rawURL string, log *slog.Logger, create bool) (*D
 		db.backend = Postgres
 		db.sql, err = sql.Open("pgx", rawURL)
 		if err == nil {
-			db.sql.SetMaxOpenConns(20)
+			db.keepConns(20)
 		}
 	default:
 		return nil, fmt.Errorf("database url %q: want sqlite://PATH or postgres://…", Redact(rawURL))
@@ -158,8 +159,22 @@ func (db *DB) openSQLite(path string, create bool) error {
 	}
 	// A few connections: enough for readers beside a writer, few enough
 	// that writers do not spin on the lock.
-	db.sql.SetMaxOpenConns(4)
+	db.keepConns(4)
 	return nil
+}
+
+// keepConns bounds the pool at n connections and keeps them open while
+// they are used. database/sql keeps only 2 idle by default: under
+// concurrent load every other connection was closed on its return and a
+// new one opened for the next query (on PostgreSQL a new server process,
+// its authentication and caches, and passerelle's prepared statements
+// lost each time). In the region bench each replica opened new
+// connections all through the inbox burst. Connections idle for some
+// minutes are closed, so a quiet instance holds few.
+func (db *DB) keepConns(n int) {
+	db.sql.SetMaxOpenConns(n)
+	db.sql.SetMaxIdleConns(n)
+	db.sql.SetConnMaxIdleTime(5 * time.Minute)
 }
 
 func (db *DB) driver() riverdriver.Driver[*sql.Tx] {
