@@ -231,8 +231,8 @@ func (tx *Tx) logChange(ctx context.Context, sourceID, eventID int64, kind strin
 // commitLogs): the lock is held while the server appends and commits,
 // never across a round trip to passerelle. (Taken at the append and held
 // to a COMMIT sent later, it queued every replica's writes behind each
-// other's round trips: in the region bench (issue 20), inbox workers spent
-// 80 % of their time waiting for it.)
+// other's round trips: in the region bench (issue 20), 86 % of the busy
+// database sessions were waiting for it.)
 func (tx *Tx) appendLog(ctx context.Context, q string, args ...any) error {
 	if tx.db.backend != Postgres {
 		_, err := tx.execPrepared(ctx, q, args...)

@@ -45,7 +45,7 @@ const (
 	// A delivery that finds every slot of its host taken waits before
 	// trying again: HostBusyFirstWait the first time, twice as long at
 	// each wait after, up to HostBusyWait, plus a random part of up to
-	// half as much again (HostBusyJitter at the longest), so that waiting
+	// half as much again, so that waiting
 	// deliveries do not all come back together. Short at first, so that a
 	// lone delivery (a participant's Join) behind a few others to the same
 	// host goes soon after a slot frees: with a fixed 2 to 5 s, the region
@@ -54,7 +54,6 @@ const (
 	// ask for its slots many times a second.
 	HostBusyFirstWait = 250 * time.Millisecond
 	HostBusyWait      = 2 * time.Second
-	HostBusyJitter    = 3 * time.Second
 )
 
 // hostBusyWait is how long a delivery that found its host busy waits, its

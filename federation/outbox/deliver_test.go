@@ -29,7 +29,7 @@ func TestHostBusyWait(t *testing.T) {
 			}
 		}
 	}
-	if most := hostBusyWait(100); most > HostBusyWait+HostBusyJitter {
-		t.Errorf("the longest wait is %s, over %s", most, HostBusyWait+HostBusyJitter)
+	if most := hostBusyWait(100); most > 5*time.Second {
+		t.Errorf("the longest wait is %s, over 5s", most)
 	}
 }
