@@ -59,6 +59,11 @@ func (Listener) EventChanged(ctx context.Context, tx *store.Tx, ch bridges.Chang
 	for _, u := range EventImages(&ev.Event) {
 		linked = append(linked, store.LinkedMedia{Hash: Key(u), URL: u})
 	}
+	if ch.Previous == nil && len(linked) == 0 {
+		// A new event without images has no links to replace: a
+		// statement saved on every such event an inbox stores.
+		return nil
+	}
 	missing, err := tx.SetEventMedia(ctx, ev.ID, linked)
 	if err != nil {
 		return err

@@ -161,19 +161,32 @@ func InboxDedupeKey(activityID string, body []byte) string {
 // SeenInboxActivities returns which of keys (see InboxDedupeKey) name
 // activities already processed.
 func (db *DB) SeenInboxActivities(ctx context.Context, keys []string) (map[string]bool, error) {
-	// A prepared look-up per key: one query text, parsed once, where an IN
-	// list would be parsed again for every batch size.
 	seen := map[string]bool{}
-	for _, k := range keys {
-		var one int
-		err := db.queryRowPrepared(ctx, `SELECT 1 FROM inbox_seen WHERE dedupe_key = ?`, k).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
+	if len(keys) == 0 {
+		return seen, nil
+	}
+	list, err := jsonList(keys)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := db.stmt(ctx, `SELECT dedupe_key FROM inbox_seen WHERE dedupe_key IN (`+db.textList()+`)`)
+	if err != nil {
+		return nil, fmt.Errorf("look up processed activities: %w", err)
+	}
+	rows, err := stmt.QueryContext(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("look up processed activities: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
 			return nil, fmt.Errorf("look up processed activities: %w", err)
 		}
 		seen[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up processed activities: %w", err)
 	}
 	return seen, nil
 }
@@ -181,21 +194,33 @@ func (db *DB) SeenInboxActivities(ctx context.Context, keys []string) (map[strin
 // InboxActivitiesDone records, in one transaction, that the pending rows
 // ids are dealt with (processed, or dropped as replays): they are deleted
 // and keys, those of the activities processed, join the replay guard, seen
-// at now. With keep > 0, guard
-// keys older than keep are pruned on the way, a bounded number at a time.
+// at now. With keep > 0, guard keys older than keep are pruned on the way,
+// a bounded number at a time. Each list goes in one statement, whatever
+// the batch's size.
 func (db *DB) InboxActivitiesDone(ctx context.Context, ids []int64, keys []string, now time.Time, keep time.Duration) error {
 	if len(ids) == 0 && len(keys) == 0 {
 		return nil
 	}
+	keyList, err := jsonList(keys)
+	if err != nil {
+		return err
+	}
+	idList, err := jsonList(ids)
+	if err != nil {
+		return err
+	}
 	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
-		for _, k := range keys {
-			if _, err := tx.execPrepared(ctx, `INSERT INTO inbox_seen (dedupe_key, seen_at) VALUES (?, ?) ON CONFLICT (dedupe_key) DO NOTHING`, k, micro(now)); err != nil {
-				return fmt.Errorf("record a processed activity: %w", err)
+		// WHERE true: SQLite reads ON CONFLICT after a bare SELECT … FROM
+		// as a join's ON.
+		if len(keys) > 0 {
+			if _, err := tx.execPrepared(ctx, `INSERT INTO inbox_seen (dedupe_key, seen_at) SELECT k, CAST(? AS BIGINT) FROM (`+db.textList()+`) AS l WHERE true
+				ON CONFLICT (dedupe_key) DO NOTHING`, micro(now), keyList); err != nil {
+				return fmt.Errorf("record processed activities: %w", err)
 			}
 		}
-		for _, id := range ids {
-			if _, err := tx.execPrepared(ctx, `DELETE FROM inbox_pending WHERE id = ?`, id); err != nil {
-				return fmt.Errorf("remove processed inbox activity %d: %w", id, err)
+		if len(ids) > 0 {
+			if _, err := tx.execPrepared(ctx, `DELETE FROM inbox_pending WHERE id IN (`+db.intList()+`)`, idList); err != nil {
+				return fmt.Errorf("remove processed inbox activities: %w", err)
 			}
 		}
 		if keep <= 0 {

@@ -90,6 +90,15 @@ func TestFederationStorage(t *testing.T) {
 		if err != nil || !seen[k1] || seen[k2] || seen[old] {
 			t.Errorf("seen %v %v, want only %s", seen, err, k1)
 		}
+		// The lists go to the database as JSON: an id with quotes,
+		// backslashes and non-ASCII letters comes back as it went.
+		odd := store.InboxDedupeKey(`https://m.example/e/"quoted"\'it's'/été<&>`, []byte(`{}`))
+		if err := db.InboxActivitiesDone(ctx, nil, []string{odd}, time.Now(), 0); err != nil {
+			t.Fatal(err)
+		}
+		if seen, err := db.SeenInboxActivities(ctx, []string{odd, k2}); err != nil || !seen[odd] || len(seen) != 1 {
+			t.Errorf("seen %v %v, want only %s", seen, err, odd)
+		}
 		// A job a worker has taken is no longer waiting.
 		if _, err := db.Exec(ctx, `UPDATE river_job SET state = 'running' WHERE id = ?`, job); err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -224,6 +225,38 @@ func (db *DB) Rebind(q string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// jsonList passes a list as one parameter, a JSON array, which textList
+// and intList unpack: a batch then costs one statement (one round trip
+// on PostgreSQL) whatever its size, and one query text, prepared once.
+func jsonList[T string | int64](items []T) (string, error) {
+	if items == nil {
+		items = []T{}
+	}
+	b, err := json.Marshal(items)
+	if err != nil {
+		return "", fmt.Errorf("encode a list parameter: %w", err)
+	}
+	return string(b), nil
+}
+
+// textList is a subquery of the strings of one jsonList parameter, in a
+// column k.
+func (db *DB) textList() string {
+	if db.backend == Postgres {
+		return "SELECT jsonb_array_elements_text(CAST(? AS jsonb)) AS k"
+	}
+	return "SELECT value AS k FROM json_each(?)"
+}
+
+// intList is a subquery of the integers of one jsonList parameter, in a
+// column k.
+func (db *DB) intList() string {
+	if db.backend == Postgres {
+		return "SELECT CAST(jsonb_array_elements_text(CAST(? AS jsonb)) AS bigint) AS k"
+	}
+	return "SELECT value AS k FROM json_each(?)"
 }
 
 // exec runs a statement with ? placeholders.
