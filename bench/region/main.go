@@ -58,6 +58,7 @@ func main() {
 	flag.IntVar(&cfg.scale, "scale", 0, "events to seed in bulk for the large calendar phase (200000 for the issue's size; 0: skip)")
 	flag.IntVar(&cfg.scaleClients, "scale-clients", 200, "concurrent calendar clients of the large calendar phase")
 	flag.DurationVar(&cfg.scaleFor, "scale-for", 30*time.Second, "how long the large calendar phase's clients run")
+	flag.Float64Var(&cfg.replicaCPU, "replica-cpu", 0, "cores of CPU time each replica may use (a Linux cgroup quota, as if each ran on a host that size; needs root); 0: no cap, every replica shares the whole machine")
 	flag.DurationVar(&storeWait, "wait", 5*time.Minute, "how long a run waits for every accepted Create to be stored (and every mail and Join of the fan-out) before counting the rest as lost")
 	flag.Parse()
 	cfg.rsvp = min(cfg.rsvp, cfg.fanout)
@@ -117,6 +118,7 @@ type config struct {
 	fanout, rsvp                                int
 	scale, scaleClients                         int
 	scaleFor                                    time.Duration
+	replicaCPU                                  float64
 }
 
 // build compiles the binary once.
@@ -213,7 +215,10 @@ type result struct {
 	syncP50, syncP99 time.Duration
 	// What the burst cost: CPU (serve's processes, and PostgreSQL's
 	// backends of the run's database) and database growth.
-	inboxCPU    cpuUse
+	inboxCPU cpuUse
+	// capHeld is the share of the replicas' quota periods during the
+	// burst in which their CPU quota (-replica-cpu) ran out.
+	capHeld     float64
 	eventsBytes int64
 	fan         fanoutResult
 	large       scaleResult
@@ -235,6 +240,8 @@ type bench struct {
 	client *http.Client
 	sink   *sink
 	groups []*group
+	// caps are the replicas' CPU quotas (-replica-cpu), if any.
+	caps []*cpuCap
 }
 
 // runOnce runs one configuration from a fresh database: the inbox burst,
@@ -273,10 +280,22 @@ func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend
 		for _, p := range b.procs {
 			stopServe(p)
 		}
+		for _, c := range b.caps {
+			c.remove()
+		}
 	}()
-	for range replicas {
+	for i := range replicas {
+		var cg *cpuCap
+		if cfg.replicaCPU > 0 {
+			if cg, err = newCPUCap(fmt.Sprintf("passerelle-region-%d-%d", os.Getpid(), i), cfg.replicaCPU); cg != nil {
+				b.caps = append(b.caps, cg)
+			}
+			if err != nil {
+				return res, err
+			}
+		}
 		addr := freeAddr("127.0.0.1")
-		cmd, err := startServe(bin, inst.dir, b.env, addr)
+		cmd, err := startServe(bin, inst.dir, b.env, addr, cg)
 		if cmd != nil {
 			b.procs = append(b.procs, cmd)
 		}
@@ -328,6 +347,7 @@ func (b *bench) inboxPhase(ctx context.Context, res *result) error {
 		return fmt.Errorf("sign the burst's Creates: %w", err)
 	}
 	size0, cpu0 := b.inst.size(), b.cpu()
+	ran0, held0 := b.capPeriods()
 	// Calendar clients sync the all-events calendar during the burst.
 	stopSync := make(chan struct{})
 	var syncMu sync.Mutex
@@ -411,6 +431,9 @@ func (b *bench) inboxPhase(ctx context.Context, res *result) error {
 	close(stopSync)
 	syncWG.Wait()
 	res.inboxCPU = b.cpu().since(cpu0)
+	if ran, held := b.capPeriods(); ran > ran0 {
+		res.capHeld = float64(held-held0) / float64(ran-ran0)
+	}
 	res.eventsBytes = b.inst.size() - size0
 	res.syncs = len(syncTimes)
 	res.syncP50, res.syncP99 = percentile(syncTimes, 50), percentile(syncTimes, 99)
@@ -479,16 +502,22 @@ func (in *instance) close() {
 	os.RemoveAll(in.dir)
 }
 
-// startServe starts `passerelle serve` in dir listening on addr and waits
-// until it answers /healthz. The process, once started, is returned even
-// with an error, for the caller to stop.
-func startServe(bin, dir string, env []string, addr string) (*exec.Cmd, error) {
+// startServe starts `passerelle serve` in dir listening on addr, under
+// the CPU quota cg if there is one, and waits until it answers /healthz.
+// The process, once started, is returned even with an error, for the
+// caller to stop.
+func startServe(bin, dir string, env []string, addr string, cg *cpuCap) (*exec.Cmd, error) {
 	cmd := exec.Command(bin, "serve")
 	cmd.Dir = dir
 	cmd.Env = append(slices.Clone(env), "PASSERELLE_LISTEN="+addr)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		return nil, err
+	}
+	if cg != nil {
+		if err := cg.add(cmd.Process.Pid); err != nil {
+			return cmd, err
+		}
 	}
 	return cmd, waitHealthy(addr)
 }
@@ -744,6 +773,9 @@ var rows = []row{
 	{name: "sync p50 during the burst", val: func(r *result) (float64, string, bool) { return dur(r.syncP50) }},
 	{name: "sync p99 during the burst", val: func(r *result) (float64, string, bool) { return dur(r.syncP99) }},
 	{name: "CPU per activity stored", val: func(r *result) (float64, string, bool) { return cpuPer(r.inboxCPU, r.stored) }},
+	{name: "CPU cap reached (share of 100 ms periods)", val: func(r *result) (float64, string, bool) {
+		return r.capHeld, fmt.Sprintf("%.0f %%", 100*r.capHeld), r.capHeld > 0
+	}},
 	{name: "database per 1,000 events", val: func(r *result) (float64, string, bool) {
 		return perItem(float64(r.eventsBytes)/(1<<10), r.stored, "KiB", 1000)
 	}},
@@ -817,6 +849,9 @@ func printTable(cfg config, runs []*result) {
 	}
 	if cfg.scale > 0 {
 		fmt.Printf("; a large calendar of %d events, %d clients for %s", cfg.scale, cfg.scaleClients, cfg.scaleFor)
+	}
+	if cfg.replicaCPU > 0 {
+		fmt.Printf("; each replica held to %g of a core", cfg.replicaCPU)
 	}
 	fmt.Print("\n\n| figure |")
 	var one *result
