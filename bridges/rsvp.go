@@ -195,7 +195,9 @@ type RSVPTx interface {
 	InvitationByJoinID(ctx context.Context, joinID string) (*Invitation, error)
 	InvitationByID(ctx context.Context, id int64) (*Invitation, error)
 	InvitationFor(ctx context.Context, participantID, eventID int64) (*Invitation, error)
-	InvitationsOfEvent(ctx context.Context, eventID int64) ([]*Invitation, error)
+	// InvitationsOfEvent lists an event's invitations with an id above
+	// after, by id, at most limit of them.
+	InvitationsOfEvent(ctx context.Context, eventID, after int64, limit int) ([]*Invitation, error)
 	// SaveInvitation inserts (ID 0, setting it) or updates.
 	SaveInvitation(ctx context.Context, inv *Invitation) error
 	// FirstSeen records an incoming Message-ID and reports whether it was
@@ -699,16 +701,62 @@ func (r *RSVP[T]) EventChanged(ctx context.Context, tx T, ch Change) error {
 	default:
 		return nil
 	}
-	invs, err := tx.InvitationsOfEvent(ctx, ch.Event.ID)
+	return r.fanout(ctx, tx, FanoutJob{EventID: ch.Event.ID, Notice: n, Until: r.now()})
+}
+
+// fanoutChunk bounds the invitees one transaction tells of an event's
+// change. The change's own transaction tells the first ones; the rest go
+// in jobs of this many each (FanoutJob), so that no transaction's time
+// grows with an event's invitees. (Told all at once, 5,000 invitees took
+// the change past the inbox's few seconds an activity on a replica with
+// a quarter of a core: the update was rolled back and retried, never to
+// go out.)
+const fanoutChunk = 200
+
+// FanoutJob tells the next invitees of an event (after the invitation
+// After, by id) of a change, fanoutChunk of them, and leaves the rest to
+// a job like it, in the same transaction: each is told once.
+type FanoutJob struct {
+	EventID int64  `json:"event_id"`
+	Notice  Notice `json:"notice"`
+	After   int64  `json:"after"`
+	// Until is when the change was stored: an invitation made later was
+	// sent with the changed event already.
+	Until time.Time `json:"until"`
+}
+
+// Kind names the job.
+func (FanoutJob) Kind() string { return "rsvp_fanout" }
+
+// Fanout runs a FanoutJob.
+func (r *RSVP[T]) Fanout(ctx context.Context, job FanoutJob) error {
+	return r.Store.InTx(ctx, func(ctx context.Context, tx T) error { return r.fanout(ctx, tx, job) })
+}
+
+// fanout tells one chunk of an event's invitees who have not declined,
+// left or been refused, and enqueues the job of the next chunk if there
+// is one.
+func (r *RSVP[T]) fanout(ctx context.Context, tx T, job FanoutJob) error {
+	invs, err := tx.InvitationsOfEvent(ctx, job.EventID, job.After, fanoutChunk+1)
 	if err != nil {
 		return err
 	}
+	if len(invs) > fanoutChunk {
+		invs = invs[:fanoutChunk]
+		next := job
+		next.After = invs[len(invs)-1].ID
+		if err := tx.Enqueue(ctx, next, JobOpts{}); err != nil {
+			return err
+		}
+	}
 	for _, inv := range invs {
-		switch inv.State {
-		case StateDeclined, StateLeft, StateRejected:
+		switch {
+		case inv.State == StateDeclined, inv.State == StateLeft, inv.State == StateRejected:
+			continue
+		case inv.CreatedAt.After(job.Until):
 			continue
 		}
-		if err := r.notify(ctx, tx, nil, inv, n); err != nil {
+		if err := r.notify(ctx, tx, nil, inv, job.Notice); err != nil {
 			return err
 		}
 	}

@@ -139,10 +139,10 @@ func (m *memRSVP) InvitationByID(_ context.Context, id int64) (*Invitation, erro
 func (m *memRSVP) InvitationFor(_ context.Context, pid, eid int64) (*Invitation, error) {
 	return m.inv(func(i *Invitation) bool { return i.ParticipantID == pid && i.EventID == eid })
 }
-func (m *memRSVP) InvitationsOfEvent(_ context.Context, eid int64) ([]*Invitation, error) {
+func (m *memRSVP) InvitationsOfEvent(_ context.Context, eid, after int64, limit int) ([]*Invitation, error) {
 	var out []*Invitation
 	for _, i := range m.invitations {
-		if i.EventID == eid {
+		if i.EventID == eid && i.ID > after && len(out) < limit {
 			out = append(out, i)
 		}
 	}
@@ -406,6 +406,68 @@ func TestRSVPThreadedReplyAndSenderMatch(t *testing.T) {
 	}
 	if mem.invitations[0].State != StateTentative || len(rec.take()) != 1 {
 		t.Errorf("state %s", mem.invitations[0].State)
+	}
+}
+
+// An update to more invitees than one transaction tells goes out a chunk
+// at a time: the change tells the first fanoutChunk, each FanoutJob the
+// next ones and enqueues the job after it; everyone is told once, except
+// those who declined and those invited after the change.
+func TestRSVPFanoutInChunks(t *testing.T) {
+	ctx := context.Background()
+	r, mem, rec, _ := setup(t, JoinFree, nil)
+	const invitees = 2*fanoutChunk + 37
+	for i := 1; i < invitees; i++ {
+		p := &Participant{Address: fmt.Sprintf("p%d@example.net", i)}
+		mem.SaveParticipant(ctx, p)
+		mem.SaveInvitation(ctx, &Invitation{ParticipantID: p.ID, EventID: 1, State: StateInvited, CreatedAt: t0})
+	}
+	mem.invitations[5].State = StateDeclined
+	mem.invitations[fanoutChunk+3].State = StateLeft
+	mem.jobs = nil
+	if err := r.EventChanged(ctx, mem, Change{Kind: ChangeUpdated, Event: mem.events[1]}); err != nil {
+		t.Fatal(err)
+	}
+	told := map[int64]int{}
+	count := func() {
+		for _, c := range rec.take() {
+			var id, n int
+			if _, err := fmt.Sscanf(c, "mail update tok-%d-%d", &id, &n); err != nil {
+				t.Fatalf("call %q", c)
+			}
+			told[int64(id)]++
+		}
+	}
+	count()
+	if len(told) != fanoutChunk-1 || len(mem.jobs) != 1 {
+		t.Fatalf("the change told %d and enqueued %d jobs, want %d and 1", len(told), len(mem.jobs), fanoutChunk-1)
+	}
+	// Invited after the change: the invitation carried the new version.
+	late := &Participant{Address: "late@example.net"}
+	mem.SaveParticipant(ctx, late)
+	mem.SaveInvitation(ctx, &Invitation{ParticipantID: late.ID, EventID: 1, State: StateInvited, CreatedAt: t0.Add(time.Minute)})
+	for runs := 0; len(mem.jobs) > 0; runs++ {
+		if runs > 3 {
+			t.Fatalf("still enqueuing after %d jobs: %+v", runs, mem.jobs)
+		}
+		job := mem.jobs[0].(FanoutJob)
+		mem.jobs = mem.jobs[1:]
+		if job.EventID != 1 || job.Notice != NoticeUpdate || !job.Until.Equal(t0) {
+			t.Fatalf("job %+v", job)
+		}
+		if err := r.Fanout(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+		count()
+	}
+	for _, inv := range mem.invitations {
+		want := 1
+		if inv.State == StateDeclined || inv.State == StateLeft || inv.ParticipantID == late.ID {
+			want = 0
+		}
+		if told[inv.ID] != want {
+			t.Errorf("invitation %d (%s) told %d times, want %d", inv.ID, inv.State, told[inv.ID], want)
+		}
 	}
 }
 

@@ -2,14 +2,16 @@ package mail
 
 import (
 	"bytes"
-	"codeberg.org/passerelle/passerelle/internal/calparsers"
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"codeberg.org/passerelle/passerelle/internal/calparsers"
 
 	"github.com/riverqueue/river"
 
@@ -208,5 +210,63 @@ func checkWithPython(t *testing.T, raw []byte) {
 	}
 	if inv.Subject != "Invitation: Répar'café" {
 		t.Errorf("Python reads the subject as %q", inv.Subject)
+	}
+}
+
+// An update to more invitees than one transaction tells goes out in
+// chunks (bridges.FanoutJob, run by River like every job): each invitee
+// gets it once, the one who declined does not.
+func TestFlowUpdateReachesEveryInvitee(t *testing.T) {
+	ctx := context.Background()
+	env := newFlow(t, bridges.JoinFree)
+	const invitees = 430 // three chunks
+	now := time.Now()
+	err := env.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		for i := range invitees {
+			p := &bridges.Participant{Address: fmt.Sprintf("p%03d@example.net", i), CalendarToken: NewToken(), CreatedAt: now}
+			if err := tx.SaveParticipant(ctx, p); err != nil {
+				return err
+			}
+			state := bridges.StateInvited
+			if i == 250 {
+				state = bridges.StateDeclined
+			}
+			if err := tx.SaveInvitation(ctx, &bridges.Invitation{ParticipantID: p.ID, EventID: env.event.ID, State: state, CreatedAt: now, UpdatedAt: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := *env.event
+	ev.Title, ev.Sequence, ev.ModifiedAt = "Répar'café (nouvelle salle)", ev.Sequence+1, time.Now()
+	if err := env.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if err := tx.SaveEvent(ctx, &ev); err != nil {
+			return err
+		}
+		return env.rsvp.EventChanged(ctx, tx, bridges.Change{Kind: bridges.ChangeUpdated, Event: &ev, Previous: env.event})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	env.smtp.Wait(t, invitees-1, 2*time.Minute)
+	time.Sleep(time.Second) // a mail sent twice would be here by now
+	got := map[string]int{}
+	for _, m := range env.smtp.Messages(t) {
+		to := regexp.MustCompile(`(?m)^X-Envelope-To: (.*?)\r?$`).FindSubmatch(m)
+		if to == nil || !bytes.Contains(m, []byte("nouvelle salle")) {
+			t.Fatalf("not an update to an invitee:\n%s", m)
+		}
+		got[string(to[1])]++
+	}
+	for i := range invitees {
+		addr, want := fmt.Sprintf("p%03d@example.net", i), 1
+		if i == 250 {
+			want = 0
+		}
+		if got[addr] != want {
+			t.Errorf("%s got %d updates, want %d", addr, got[addr], want)
+		}
 	}
 }

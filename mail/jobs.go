@@ -247,8 +247,21 @@ func (c *ConfirmChecker) Work(ctx context.Context, job *river.Job[bridges.Confir
 	return c.RSVP.CheckConfirmation(ctx, job.Args)
 }
 
+// Fanouter runs bridges.FanoutJob: the notices of an event's change to
+// its invitees beyond the first chunk.
+type Fanouter struct {
+	river.WorkerDefaults[bridges.FanoutJob]
+	RSVP *bridges.RSVP[*store.Tx]
+}
+
+// Work tells the next chunk of invitees.
+func (f *Fanouter) Work(ctx context.Context, job *river.Job[bridges.FanoutJob]) error {
+	return f.RSVP.Fanout(ctx, job.Args)
+}
+
 // Register adds the mail workers.
 func Register(workers *river.Workers, s *Sender, c *ConfirmChecker) {
 	river.AddWorker(workers, s)
 	river.AddWorker(workers, c)
+	river.AddWorker(workers, &Fanouter{RSVP: c.RSVP})
 }

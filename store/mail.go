@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -189,8 +190,12 @@ func (tx *Tx) InvitationFor(ctx context.Context, participantID, eventID int64) (
 	return tx.invitationWhere(ctx, where, participantID, eventID)
 }
 
-func (tx *Tx) invitations(ctx context.Context, where string, args ...any) ([]*bridges.Invitation, error) {
-	rows, err := tx.query(ctx, "SELECT "+invitationColumns+" FROM invitations WHERE "+where+" ORDER BY id", args...)
+func (tx *Tx) invitations(ctx context.Context, where string, limit int, args ...any) ([]*bridges.Invitation, error) {
+	q := "SELECT " + invitationColumns + " FROM invitations WHERE " + where + " ORDER BY id"
+	if limit > 0 {
+		q += " LIMIT " + strconv.Itoa(limit)
+	}
+	rows, err := tx.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list invitations: %w", err)
 	}
@@ -206,14 +211,15 @@ func (tx *Tx) invitations(ctx context.Context, where string, args ...any) ([]*br
 	return out, rows.Err()
 }
 
-// InvitationsOfEvent lists the invitations to an event.
-func (tx *Tx) InvitationsOfEvent(ctx context.Context, eventID int64) ([]*bridges.Invitation, error) {
-	return tx.invitations(ctx, "event_id = ?", eventID)
+// InvitationsOfEvent lists the invitations to an event with an id above
+// after, by id, at most limit of them.
+func (tx *Tx) InvitationsOfEvent(ctx context.Context, eventID, after int64, limit int) ([]*bridges.Invitation, error) {
+	return tx.invitations(ctx, "event_id = ? AND id > ?", limit, eventID, after)
 }
 
 // InvitationsOfParticipant lists a participant's invitations.
 func (tx *Tx) InvitationsOfParticipant(ctx context.Context, participantID int64) ([]*bridges.Invitation, error) {
-	return tx.invitations(ctx, "participant_id = ?", participantID)
+	return tx.invitations(ctx, "participant_id = ?", 0, participantID)
 }
 
 // SaveInvitation inserts an invitation (ID 0) or updates it.

@@ -190,6 +190,7 @@ func newInstance(a *app, db *store.DB) (*instance, error) {
 		in.periodic = append(in.periodic, fed.RegisterRefetch(in.workers, time.Minute))
 	}
 	river.AddWorker(in.workers, &mail.ConfirmChecker{RSVP: in.rsvp})
+	river.AddWorker(in.workers, &mail.Fanouter{RSVP: in.rsvp})
 	fed.Mount(in.mux)
 	fed.Register(in.workers)
 	if in.publisher, err = newPublisher(a, in); err != nil {
