@@ -58,6 +58,7 @@ func main() {
 	flag.IntVar(&cfg.scale, "scale", 0, "events to seed in bulk for the large calendar phase (200000 for the issue's size; 0: skip)")
 	flag.IntVar(&cfg.scaleClients, "scale-clients", 200, "concurrent calendar clients of the large calendar phase")
 	flag.DurationVar(&cfg.scaleFor, "scale-for", 30*time.Second, "how long the large calendar phase's clients run")
+	flag.IntVar(&cfg.mastodon, "mastodon", 0, "groups whose events are cross-posted to an account on an in-process Mastodon server, each status checked (0: no Mastodon side)")
 	flag.Float64Var(&cfg.replicaCPU, "replica-cpu", 0, "cores of CPU time each replica may use (a Linux cgroup quota, as if each ran on a host that size; needs root); 0: no cap, every replica shares the whole machine")
 	flag.DurationVar(&storeWait, "wait", 5*time.Minute, "how long a run waits for every accepted Create to be stored (and every mail and Join of the fan-out) before counting the rest as lost")
 	flag.Parse()
@@ -115,7 +116,7 @@ var storeWait time.Duration
 
 type config struct {
 	hosts, groups, activities, senders, clients int
-	fanout, rsvp                                int
+	fanout, rsvp, mastodon                      int
 	scale, scaleClients                         int
 	scaleFor                                    time.Duration
 	replicaCPU                                  float64
@@ -221,6 +222,7 @@ type result struct {
 	capHeld     float64
 	eventsBytes int64
 	fan         fanoutResult
+	masto       mastoResult
 	large       scaleResult
 	queues      []queueSample
 	rss         []int64 // KiB, VmHWM per replica
@@ -242,6 +244,8 @@ type bench struct {
 	groups []*group
 	// caps are the replicas' CPU quotas (-replica-cpu), if any.
 	caps []*cpuCap
+	// masto is the Mastodon side (-mastodon), if any.
+	masto *mastoSide
 }
 
 // runOnce runs one configuration from a fresh database: the inbox burst,
@@ -257,7 +261,8 @@ func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend
 	b := &bench{cfg: cfg, bin: bin, inst: inst, public: "http://" + freeAddr("127.0.0.1"),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	// The groups are followed already (the Follow handshake is not what
-	// is measured).
+	// is measured); the first -mastodon of them are cross-posted.
+	var routed []int64
 	for _, p := range peers {
 		for i, g := range p.groups {
 			src := &bridges.Source{Slug: fmt.Sprintf("%s-%d", strings.NewReplacer("http://", "", ".", "-", ":", "-").Replace(p.base), i),
@@ -265,8 +270,17 @@ func runOnce(ctx context.Context, bin string, cfg config, peers []*peer, backend
 			if err := inst.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error { return tx.SaveSource(ctx, src) }); err != nil {
 				return res, err
 			}
+			if len(b.groups) < cfg.mastodon {
+				routed = append(routed, src.ID)
+			}
 			b.groups = append(b.groups, g)
 		}
+	}
+	if cfg.mastodon > 0 {
+		if b.masto, err = startMastodon(ctx, inst.db, routed); err != nil {
+			return res, err
+		}
+		defer b.masto.close()
 	}
 	if b.sink, err = startSink(); err != nil {
 		return res, err
@@ -381,6 +395,7 @@ func (b *bench) inboxPhase(ctx context.Context, res *result) error {
 	var next atomic.Int64
 	lat := make([]time.Duration, cfg.activities)
 	ok := make([]bool, cfg.activities)
+	acceptedAt := make([]time.Time, cfg.activities)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range cfg.senders {
@@ -394,7 +409,8 @@ func (b *bench) inboxPhase(ctx context.Context, res *result) error {
 				}
 				t0 := time.Now()
 				ok[n] = post(client, b.public, addrs[n%len(addrs)], posts[n])
-				lat[n] = time.Since(t0)
+				acceptedAt[n] = time.Now()
+				lat[n] = acceptedAt[n].Sub(t0)
 			}
 		}()
 	}
@@ -428,6 +444,16 @@ func (b *bench) inboxPhase(ctx context.Context, res *result) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	res.storeWall = time.Since(start)
+	if b.masto != nil {
+		// Each routed Create's status, by the same deadline.
+		want := map[int]time.Time{}
+		for n := range ok {
+			if ok[n] && n%len(all) < cfg.mastodon {
+				want[n] = acceptedAt[n]
+			}
+		}
+		res.masto = b.masto.wait(want, deadline)
+	}
 	close(stopSync)
 	syncWG.Wait()
 	res.inboxCPU = b.cpu().since(cpu0)
@@ -758,7 +784,8 @@ func perItem(total float64, n int, unit string, scale float64) (float64, string,
 func cpuPer(u cpuUse, n int) (float64, string, bool) {
 	v, text, ok := perItem(float64(u.total())/float64(time.Millisecond), n, "ms", 1)
 	if ok && u.pg > 0 {
-		text += fmt.Sprintf(" (PostgreSQL %.2f)", float64(u.pg)/float64(time.Millisecond)/float64(n))
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(n) }
+		text += fmt.Sprintf(" (PostgreSQL %.2f + %.2f shared)", ms(u.pg), ms(u.pgShared))
 	}
 	return v, text, ok
 }
@@ -770,6 +797,14 @@ var rows = []row{
 	{name: "stored/s (end to end)", val: func(r *result) (float64, string, bool) { return perSecond(r.stored, r.storeWall) }},
 	{name: "Creates lost (not stored after -wait)", val: func(r *result) (float64, string, bool) { return count(r.lost) }, check: true},
 	{name: "Creates stored twice", val: func(r *result) (float64, string, bool) { return count(r.dups) }, check: true},
+	{name: "Mastodon: statuses / routed Creates accepted", val: func(r *result) (float64, string, bool) {
+		return float64(r.masto.posted), fmt.Sprintf("%d / %d", r.masto.posted, r.masto.routed), r.masto.routed > 0
+	}, check: true},
+	{name: "Mastodon: Creates posted twice", val: func(r *result) (float64, string, bool) {
+		return float64(r.masto.twice), strconv.Itoa(r.masto.twice), r.masto.routed > 0
+	}, check: true},
+	{name: "Mastodon: 202 → status p50", val: func(r *result) (float64, string, bool) { return dur(r.masto.lagP50) }},
+	{name: "Mastodon: 202 → status p99", val: func(r *result) (float64, string, bool) { return dur(r.masto.lagP99) }},
 	{name: "sync p50 during the burst", val: func(r *result) (float64, string, bool) { return dur(r.syncP50) }},
 	{name: "sync p99 during the burst", val: func(r *result) (float64, string, bool) { return dur(r.syncP99) }},
 	{name: "CPU per activity stored", val: func(r *result) (float64, string, bool) { return cpuPer(r.inboxCPU, r.stored) }},

@@ -14,15 +14,19 @@ import (
 // 100 on Linux whatever the kernel's own tick).
 const clockTick = 10 * time.Millisecond
 
-// cpuUse is CPU time (user + system) spent by serve's processes and by
-// PostgreSQL's backends connected to the run's database. Backends that
-// exit between two readings (`mail receive`'s connections) are missed, and
-// PostgreSQL's shared processes (WAL writer, checkpointer) are not
-// counted: they serve every database of the server.
+// cpuUse is CPU time (user + system) spent by serve's processes, by
+// PostgreSQL's backends connected to the run's database, and by its
+// shared processes (WAL writer, checkpointer, background writer,
+// autovacuum launcher), which serve every database of the server but,
+// on a server given to the benchmark, work for the run. Backends that
+// exit between two readings (`mail receive`'s connections, autovacuum's
+// workers) are missed.
 type cpuUse struct {
-	serve, pg time.Duration
-	// pgTicks is each backend's reading, by pid, for the next difference.
+	serve, pg, pgShared time.Duration
+	// pgTicks is each PostgreSQL process's reading, by pid, for the next
+	// difference; shared tells the shared ones.
 	pgTicks map[int]time.Duration
+	shared  map[int]bool
 }
 
 // cpu reads the CPU time of the run's processes now.
@@ -34,33 +38,46 @@ func (b *bench) cpu() cpuUse {
 	if !strings.HasPrefix(b.inst.dbURL, "postgres") {
 		return u
 	}
-	u.pgTicks = map[int]time.Duration{}
+	u.pgTicks, u.shared = map[int]time.Duration{}, map[int]bool{}
 	name := dbName(b.inst.dbURL)
-	out, err := psql(b.inst.dbURL, name, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+	out, err := psql(b.inst.dbURL, name, `SELECT pid, datname IS NULL FROM pg_stat_activity WHERE pid <> pg_backend_pid()
+		AND (datname = current_database() OR backend_type IN ('walwriter', 'checkpointer', 'background writer', 'autovacuum launcher'))`)
 	if err != nil {
 		return u
 	}
-	for _, f := range strings.Fields(out) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			t := procCPU(pid)
-			u.pgTicks[pid] = t
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f, shared, _ := strings.Cut(line, "|")
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		t := procCPU(pid)
+		u.pgTicks[pid] = t
+		if shared == "t" {
+			u.shared[pid] = true
+			u.pgShared += t
+		} else {
 			u.pg += t
 		}
 	}
 	return u
 }
 
-// since is the CPU spent from before to u: a backend not seen before
+// since is the CPU spent from before to u: a process not seen before
 // started since, and counts whole.
 func (u cpuUse) since(before cpuUse) cpuUse {
 	d := cpuUse{serve: u.serve - before.serve}
 	for pid, t := range u.pgTicks {
-		d.pg += t - before.pgTicks[pid]
+		if u.shared[pid] {
+			d.pgShared += t - before.pgTicks[pid]
+		} else {
+			d.pg += t - before.pgTicks[pid]
+		}
 	}
 	return d
 }
 
-func (u cpuUse) total() time.Duration { return u.serve + u.pg }
+func (u cpuUse) total() time.Duration { return u.serve + u.pg + u.pgShared }
 
 // procCPU is a process's utime + stime from /proc/PID/stat.
 func procCPU(pid int) time.Duration {
