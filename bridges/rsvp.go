@@ -196,7 +196,7 @@ type RSVPTx interface {
 	InvitationByID(ctx context.Context, id int64) (*Invitation, error)
 	InvitationFor(ctx context.Context, participantID, eventID int64) (*Invitation, error)
 	// InvitationsOfEvent lists an event's invitations with an id above
-	// after, by id, at most limit of them.
+	// after, by id, at most limit of them (0: all).
 	InvitationsOfEvent(ctx context.Context, eventID, after int64, limit int) ([]*Invitation, error)
 	// SaveInvitation inserts (ID 0, setting it) or updates.
 	SaveInvitation(ctx context.Context, inv *Invitation) error
@@ -701,25 +701,42 @@ func (r *RSVP[T]) EventChanged(ctx context.Context, tx T, ch Change) error {
 	default:
 		return nil
 	}
-	return r.fanout(ctx, tx, FanoutJob{EventID: ch.Event.ID, Notice: n, Until: r.now()})
+	invs, err := tx.InvitationsOfEvent(ctx, ch.Event.ID, 0, 0)
+	if err != nil {
+		return err
+	}
+	// The first chunk is told with the change; each further chunk gets a
+	// job, all enqueued now, so that they run side by side on every
+	// worker and replica (a chain of jobs, each enqueuing the next, waited
+	// for a job fetch at every link: 12 to 20 s for 5,000 invitees on
+	// PostgreSQL instead of 3 to 4).
+	job := FanoutJob{EventID: ch.Event.ID, Notice: n, Until: r.now()}
+	for i := fanoutChunk; i < len(invs); i += fanoutChunk {
+		next := job
+		next.After, next.Through = invs[i-1].ID, invs[min(i+fanoutChunk, len(invs))-1].ID
+		if err := tx.Enqueue(ctx, next, JobOpts{}); err != nil {
+			return err
+		}
+	}
+	return r.tell(ctx, tx, job, invs[:min(fanoutChunk, len(invs))])
 }
 
 // fanoutChunk bounds the invitees one transaction tells of an event's
-// change. The change's own transaction tells the first ones; the rest go
-// in jobs of this many each (FanoutJob), so that no transaction's time
-// grows with an event's invitees. (Told all at once, 5,000 invitees took
-// the change past the inbox's few seconds an activity on a replica with
-// a quarter of a core: the update was rolled back and retried, never to
-// go out.)
+// change: the change's own transaction tells the first ones, and a job
+// (FanoutJob) each further chunk, so that no transaction's time grows
+// with an event's invitees. (Told all at once, 5,000 invitees took the
+// change past the inbox's few seconds an activity on a replica with a
+// quarter of a core: the update was rolled back and retried, never to go
+// out.)
 const fanoutChunk = 200
 
-// FanoutJob tells the next invitees of an event (after the invitation
-// After, by id) of a change, fanoutChunk of them, and leaves the rest to
-// a job like it, in the same transaction: each is told once.
+// FanoutJob tells the invitees of an event from after the invitation
+// After through the invitation Through (by id) of a change.
 type FanoutJob struct {
 	EventID int64  `json:"event_id"`
 	Notice  Notice `json:"notice"`
 	After   int64  `json:"after"`
+	Through int64  `json:"through"`
 	// Until is when the change was stored: an invitation made later was
 	// sent with the changed event already.
 	Until time.Time `json:"until"`
@@ -730,25 +747,24 @@ func (FanoutJob) Kind() string { return "rsvp_fanout" }
 
 // Fanout runs a FanoutJob.
 func (r *RSVP[T]) Fanout(ctx context.Context, job FanoutJob) error {
-	return r.Store.InTx(ctx, func(ctx context.Context, tx T) error { return r.fanout(ctx, tx, job) })
-}
-
-// fanout tells one chunk of an event's invitees who have not declined,
-// left or been refused, and enqueues the job of the next chunk if there
-// is one.
-func (r *RSVP[T]) fanout(ctx context.Context, tx T, job FanoutJob) error {
-	invs, err := tx.InvitationsOfEvent(ctx, job.EventID, job.After, fanoutChunk+1)
-	if err != nil {
-		return err
-	}
-	if len(invs) > fanoutChunk {
-		invs = invs[:fanoutChunk]
-		next := job
-		next.After = invs[len(invs)-1].ID
-		if err := tx.Enqueue(ctx, next, JobOpts{}); err != nil {
+	return r.Store.InTx(ctx, func(ctx context.Context, tx T) error {
+		invs, err := tx.InvitationsOfEvent(ctx, job.EventID, job.After, fanoutChunk)
+		if err != nil {
 			return err
 		}
-	}
+		for i, inv := range invs {
+			if inv.ID > job.Through {
+				invs = invs[:i]
+				break
+			}
+		}
+		return r.tell(ctx, tx, job, invs)
+	})
+}
+
+// tell sends the job's notice to each of invs who has not declined, left
+// or been refused, and was invited before the change.
+func (r *RSVP[T]) tell(ctx context.Context, tx T, job FanoutJob, invs []*Invitation) error {
 	for _, inv := range invs {
 		switch {
 		case inv.State == StateDeclined, inv.State == StateLeft, inv.State == StateRejected:

@@ -212,7 +212,7 @@ func (tx *Tx) invitations(ctx context.Context, where string, limit int, args ...
 }
 
 // InvitationsOfEvent lists the invitations to an event with an id above
-// after, by id, at most limit of them.
+// after, by id, at most limit of them (0: all).
 func (tx *Tx) InvitationsOfEvent(ctx context.Context, eventID, after int64, limit int) ([]*bridges.Invitation, error) {
 	return tx.invitations(ctx, "event_id = ? AND id > ?", limit, eventID, after)
 }
