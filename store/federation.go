@@ -165,15 +165,11 @@ func (db *DB) SeenInboxActivities(ctx context.Context, keys []string) (map[strin
 	if len(keys) == 0 {
 		return seen, nil
 	}
-	list, err := jsonList(keys)
-	if err != nil {
-		return nil, err
-	}
 	stmt, err := db.stmt(ctx, `SELECT dedupe_key FROM inbox_seen WHERE dedupe_key IN (`+db.textList()+`)`)
 	if err != nil {
 		return nil, fmt.Errorf("look up processed activities: %w", err)
 	}
-	rows, err := stmt.QueryContext(ctx, list)
+	rows, err := stmt.QueryContext(ctx, jsonList(keys))
 	if err != nil {
 		return nil, fmt.Errorf("look up processed activities: %w", err)
 	}
@@ -201,25 +197,17 @@ func (db *DB) InboxActivitiesDone(ctx context.Context, ids []int64, keys []strin
 	if len(ids) == 0 && len(keys) == 0 {
 		return nil
 	}
-	keyList, err := jsonList(keys)
-	if err != nil {
-		return err
-	}
-	idList, err := jsonList(ids)
-	if err != nil {
-		return err
-	}
 	return db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
 		// WHERE true: SQLite reads ON CONFLICT after a bare SELECT … FROM
 		// as a join's ON.
 		if len(keys) > 0 {
 			if _, err := tx.execPrepared(ctx, `INSERT INTO inbox_seen (dedupe_key, seen_at) SELECT k, CAST(? AS BIGINT) FROM (`+db.textList()+`) AS l WHERE true
-				ON CONFLICT (dedupe_key) DO NOTHING`, micro(now), keyList); err != nil {
+				ON CONFLICT (dedupe_key) DO NOTHING`, micro(now), jsonList(keys)); err != nil {
 				return fmt.Errorf("record processed activities: %w", err)
 			}
 		}
 		if len(ids) > 0 {
-			if _, err := tx.execPrepared(ctx, `DELETE FROM inbox_pending WHERE id IN (`+db.intList()+`)`, idList); err != nil {
+			if _, err := tx.execPrepared(ctx, `DELETE FROM inbox_pending WHERE id IN (`+db.intList()+`)`, jsonList(ids)); err != nil {
 				return fmt.Errorf("remove processed inbox activities: %w", err)
 			}
 		}
