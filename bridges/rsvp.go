@@ -723,11 +723,12 @@ func (r *RSVP[T]) EventChanged(ctx context.Context, tx T, ch Change) error {
 
 // fanoutChunk bounds the invitees one transaction tells of an event's
 // change: the change's own transaction tells the first ones, and a job
-// (FanoutJob) each further chunk, so that no transaction's time grows
-// with an event's invitees. (Told all at once, 5,000 invitees took the
-// change past the inbox's few seconds an activity on a replica with a
-// quarter of a core: the update was rolled back and retried, never to go
-// out.)
+// (FanoutJob) each further chunk. The change still reads every invitation
+// and inserts a job per chunk, but telling (a participant look-up and a
+// mail job each) no longer grows with the invitees. (Told all at once,
+// 5,000 invitees took the change past the inbox's few seconds an
+// activity on a replica with a quarter of a core: the update was rolled
+// back and retried, never to go out.)
 const fanoutChunk = 200
 
 // FanoutJob tells the invitees of an event from after the invitation

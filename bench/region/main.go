@@ -214,8 +214,8 @@ type result struct {
 	// Calendar syncs during the burst.
 	syncs            int
 	syncP50, syncP99 time.Duration
-	// What the burst cost: CPU (serve's processes, and PostgreSQL's
-	// backends of the run's database) and database growth.
+	// What the burst cost: CPU (serve's processes, and PostgreSQL's, see
+	// cpuUse) and database growth.
 	inboxCPU cpuUse
 	// capHeld is the share of the replicas' quota periods during the
 	// burst in which their CPU quota (-replica-cpu) ran out.
